@@ -1,0 +1,616 @@
+"""REST API for users, groups, applications, tokens, sessions and the provider list
+(authentik ``authentik/core/api/*``: same paths, field names and filters)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils.text import slugify
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from core.accounts.models import (
+    Application,
+    AuthenticatedSession,
+    Group,
+    Provider,
+    Token,
+    TokenIntents,
+    User,
+    UserTypes,
+)
+from core.api.fields import application_of, query_flag
+from core.api.permissions import ScopedQuerysetMixin, ViewAccess, is_superuser
+from core.events.record import record
+from core.inheritance import concrete, subclass_lookups
+
+
+def include_param(name: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.BOOL, default=True)
+
+
+# --- users and groups ---------------------------------------------------------------------------
+
+
+def _is_superuser_prefetched(user: User) -> bool:
+    """``User.is_superuser`` from prefetched groups, so a list of N users is not N extra queries."""
+    if not user.is_active:
+        return False
+    for group in user.groups.all():
+        if any(g.is_superuser for g in group.ancestors()):
+            return True
+    return False
+
+
+class GroupMemberSerializer(serializers.ModelSerializer):
+    """A user as listed inside a group (authentik ``PartialUserSerializer``)."""
+
+    pk = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["pk", "username", "name", "is_active", "last_login", "email", "attributes", "uid", "path",
+                  "type", "uuid"]
+
+
+class UserGroupSerializer(serializers.ModelSerializer):
+    """A group as listed inside a user (authentik ``UserGroupSerializer``)."""
+
+    pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    parent_name = serializers.CharField(source="parent.name", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Group
+        fields = ["pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "attributes"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    pk = serializers.IntegerField(read_only=True)
+    is_superuser = serializers.SerializerMethodField()
+    groups = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), many=True, required=False)
+    groups_obj = serializers.SerializerMethodField()
+    avatar = serializers.SerializerMethodField()
+    uid = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["pk", "username", "name", "is_active", "last_login", "is_superuser", "groups", "groups_obj",
+                  "email", "avatar", "attributes", "uid", "path", "type", "uuid", "password_change_date",
+                  "last_updated", "date_joined"]
+        read_only_fields = ["last_login", "uuid", "password_change_date", "last_updated", "date_joined"]
+
+    def get_is_superuser(self, user) -> bool:
+        return _is_superuser_prefetched(user)
+
+    def get_avatar(self, user) -> str:
+        return ""
+
+    def get_groups_obj(self, user) -> list[dict] | None:
+        if not query_flag(self.context.get("request"), "include_groups", True):
+            return None
+        return UserGroupSerializer(user.groups.all(), many=True).data
+
+    def validate_type(self, value):
+        # Internal service accounts belong to outposts (ak-outpost-<uuid>); minting one by hand would
+        # mint an outpost identity.
+        current = self.instance.type if self.instance is not None else None
+        if value == UserTypes.INTERNAL_SERVICE_ACCOUNT and current != value:
+            raise serializers.ValidationError("internal_service_account is reserved for outposts; use "
+                                              "service_account for a machine user")
+        return value
+
+    def validate_attributes(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("attributes must be a JSON object")
+        return value
+
+    def create(self, validated_data):
+        groups = validated_data.pop("groups", [])
+        user = User(**validated_data)
+        user.set_unusable_password()  # set one with POST .../set_password/
+        user.save()
+        user.groups.set(groups)
+        return user
+
+
+class UserSelfSerializer(serializers.ModelSerializer):
+    """``users/me`` (authentik ``UserSelfSerializer``)."""
+
+    pk = serializers.IntegerField(read_only=True)
+    is_superuser = serializers.BooleanField(read_only=True)
+    groups = serializers.SerializerMethodField()
+    avatar = serializers.SerializerMethodField()
+    uid = serializers.CharField(read_only=True)
+    settings = serializers.SerializerMethodField()
+    system_permissions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["pk", "username", "name", "is_active", "is_superuser", "groups", "email", "avatar", "uid",
+                  "settings", "type", "system_permissions"]
+
+    @extend_schema(responses=inline_serializer("UserSelfGroup", {"name": serializers.CharField(),
+                                                                 "pk": serializers.UUIDField()}))
+    def get_groups(self, user) -> list[dict]:
+        return [{"name": g.name, "pk": str(g.pk)} for g in user.groups.all()]
+
+    def get_avatar(self, user) -> str:
+        return ""
+
+    def get_settings(self, user) -> dict:
+        return user.attributes.get("settings", {}) if isinstance(user.attributes, dict) else {}
+
+    def get_system_permissions(self, user) -> list[str]:
+        return []
+
+
+class SessionUserSerializer(serializers.Serializer):
+    user = UserSelfSerializer()
+
+
+class ServiceAccountSerializer(serializers.Serializer):
+    """authentik ``UserServiceAccountSerializer``."""
+
+    name = serializers.CharField(max_length=150)
+    create_group = serializers.BooleanField(default=False)
+    expiring = serializers.BooleanField(default=True)
+    expires = serializers.DateTimeField(required=False)
+
+    def validate_name(self, value):
+        if User.objects.filter(username=value).exists():
+            raise serializers.ValidationError(f"a user named {value!r} already exists; pick another name")
+        if Group.objects.filter(name=value).exists() and self.initial_data.get("create_group"):
+            raise serializers.ValidationError(f"a group named {value!r} already exists; pick another name")
+        return value
+
+
+class ServiceAccountCreatedSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    token = serializers.CharField()
+    user_uid = serializers.CharField()
+    user_pk = serializers.IntegerField()
+    group_pk = serializers.UUIDField(required=False)
+
+
+class PasswordSetSerializer(serializers.Serializer):
+    password = serializers.CharField(trim_whitespace=False, min_length=1)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class NamesFilter(filters.ModelMultipleChoiceFilter):
+    """Repeatable ``?x=a&x=b`` matched by name (authentik's groups_by_name / members_by_username)."""
+
+
+class UserFilter(filters.FilterSet):
+    username = filters.CharFilter()
+    email = filters.CharFilter()
+    name = filters.CharFilter()
+    is_active = filters.BooleanFilter()
+    path = filters.CharFilter()
+    uuid = filters.UUIDFilter()
+    type = filters.MultipleChoiceFilter(choices=UserTypes.choices)
+    groups_by_name = NamesFilter(field_name="groups__name", to_field_name="name",
+                                                       queryset=Group.objects.all())
+    groups_by_pk = filters.ModelMultipleChoiceFilter(field_name="groups", queryset=Group.objects.all())
+
+    class Meta:
+        model = User
+        fields = ["username", "email", "name", "is_active", "path", "uuid", "type"]
+
+
+@extend_schema_view(list=extend_schema(parameters=[include_param("include_groups")]),
+                   retrieve=extend_schema(parameters=[include_param("include_groups")]))
+class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
+    queryset = User.objects.prefetch_related(Prefetch("groups", queryset=Group.objects.select_related("parent")))
+    serializer_class = UserSerializer
+    permission_classes = [ViewAccess]
+    filterset_class = UserFilter
+    search_fields = ["username", "name", "email"]
+    ordering_fields = ["username", "name", "email", "last_login", "date_joined", "is_active", "id"]
+    ordering = ["username"]
+    outpost_actions = {"list", "retrieve"}
+    outpost_types = {"ldap"}
+    user_actions = {"me"}
+
+    def scope_outpost(self, qs, outpost):
+        return qs if outpost.type == "ldap" else qs.none()
+
+    def get_queryset(self):
+        if getattr(self, "action", None) == "me":
+            return User.objects.none()
+        return super().get_queryset().distinct()
+
+    def perform_destroy(self, instance):
+        if instance.pk == self.request.user.pk:
+            raise PermissionDenied("you cannot delete your own account through the API; ask another admin")
+        instance.delete()
+
+    @extend_schema(responses=SessionUserSerializer, parameters=[])
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    def me(self, request):
+        """The signed-in user, as ``{"user": {...}}``."""
+        return Response({"user": UserSelfSerializer(request.user).data})
+
+    @extend_schema(request=ServiceAccountSerializer, responses=ServiceAccountCreatedSerializer)
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
+    def service_account(self, request):
+        """A service account and its app-password token (key shown once), optionally with its own group."""
+        body = ServiceAccountSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        with transaction.atomic():
+            user = User(username=data["name"], name=data["name"], type=UserTypes.SERVICE_ACCOUNT,
+                        path="users/service-accounts")
+            user.set_unusable_password()
+            user.save()
+            token = Token(identifier=slugify(f"service-account-{user.username}-password"), user=user,
+                          intent=TokenIntents.INTENT_APP_PASSWORD, expiring=data["expiring"],
+                          description=f"App password for service account {user.username}")
+            if "expires" in data:
+                token.expires = data["expires"]
+            if not data["expiring"]:
+                token.expires = None
+            key = token.set_key()
+            token.save()
+            answer = {"username": user.username, "token": key, "user_uid": user.uid, "user_pk": user.pk}
+            if data["create_group"]:
+                group = Group.objects.create(name=user.username)
+                user.groups.add(group)
+                answer["group_pk"] = str(group.pk)
+        record("model_created", user=request.user, model="service account", username=user.username)
+        return Response(answer, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PasswordSetSerializer, responses={204: None})
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def set_password(self, request, pk=None):
+        user = self.get_object()
+        body = PasswordSetSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user.set_password(body.validated_data["password"])
+        user.save()
+        record("password_set", user=request.user, target=user.username, message="password set through the API")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    parent_name = serializers.CharField(source="parent.name", read_only=True, allow_null=True, default=None)
+    users = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), many=True, required=False)
+    users_obj = serializers.SerializerMethodField()
+    children = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Group
+        fields = ["pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "users", "users_obj",
+                  "attributes", "children"]
+        read_only_fields = ["num_pk"]
+
+    def get_users_obj(self, group) -> list[dict] | None:
+        if not query_flag(self.context.get("request"), "include_users", True):
+            return None
+        return GroupMemberSerializer(group.users.all(), many=True).data
+
+    def validate_attributes(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("attributes must be a JSON object")
+        return value
+
+    def validate_parent(self, parent):
+        if parent is not None and self.instance is not None:
+            if any(g.pk == self.instance.pk for g in parent.ancestors()):
+                raise serializers.ValidationError(f"group {parent.name!r} is this group or one of its "
+                                                  "descendants; a parent cannot make a cycle")
+        return parent
+
+
+class GroupFilter(filters.FilterSet):
+    name = filters.CharFilter()
+    is_superuser = filters.BooleanFilter()
+    members_by_username = NamesFilter(field_name="users__username", to_field_name="username",
+                                                            queryset=User.objects.all())
+    members_by_pk = filters.ModelMultipleChoiceFilter(field_name="users", queryset=User.objects.all())
+
+    class Meta:
+        model = Group
+        fields = ["name", "is_superuser", "parent"]
+
+
+@extend_schema_view(list=extend_schema(parameters=[include_param("include_users")]),
+                   retrieve=extend_schema(parameters=[include_param("include_users")]))
+class GroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
+    queryset = Group.objects.select_related("parent").prefetch_related("users", "children")
+    serializer_class = GroupSerializer
+    permission_classes = [ViewAccess]
+    filterset_class = GroupFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "is_superuser", "num_pk"]
+    ordering = ["name"]
+    outpost_actions = {"list", "retrieve"}
+    outpost_types = {"ldap"}
+
+    def scope_outpost(self, qs, outpost):
+        return qs if outpost.type == "ldap" else qs.none()
+
+    def get_queryset(self):
+        return super().get_queryset().distinct()
+
+
+# --- providers (the common part) ----------------------------------------------------------------
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    """Fields every provider kind has (authentik ``ProviderSerializer``)."""
+
+    pk = serializers.IntegerField(read_only=True)
+    component = serializers.SerializerMethodField()
+    assigned_application_slug = serializers.SerializerMethodField()
+    assigned_application_name = serializers.SerializerMethodField()
+    assigned_backchannel_application_slug = serializers.SerializerMethodField()
+    assigned_backchannel_application_name = serializers.SerializerMethodField()
+    verbose_name = serializers.SerializerMethodField()
+    verbose_name_plural = serializers.SerializerMethodField()
+    meta_model_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Provider
+        fields = ["pk", "name", "authentication_flow", "authorization_flow", "invalidation_flow",
+                  "property_mappings", "component", "assigned_application_slug", "assigned_application_name",
+                  "assigned_backchannel_application_slug", "assigned_backchannel_application_name",
+                  "verbose_name", "verbose_name_plural", "meta_model_name"]
+
+    def _concrete(self, obj):
+        return concrete(obj) if type(obj) is Provider else obj
+
+    def get_component(self, obj) -> str:
+        return f"ak-provider-{type(self._concrete(obj))._meta.model_name.removesuffix('provider')}-form"
+
+    def get_assigned_application_slug(self, obj) -> str | None:
+        app = application_of(obj)
+        return app.slug if app else None
+
+    def get_assigned_application_name(self, obj) -> str | None:
+        app = application_of(obj)
+        return app.name if app else None
+
+    def get_assigned_backchannel_application_slug(self, obj) -> str | None:
+        app = obj.backchannel_application.first()
+        return app.slug if app else None
+
+    def get_assigned_backchannel_application_name(self, obj) -> str | None:
+        app = obj.backchannel_application.first()
+        return app.name if app else None
+
+    def get_verbose_name(self, obj) -> str:
+        return str(type(self._concrete(obj))._meta.verbose_name)
+
+    def get_verbose_name_plural(self, obj) -> str:
+        return str(type(self._concrete(obj))._meta.verbose_name_plural)
+
+    def get_meta_model_name(self, obj) -> str:
+        meta = type(self._concrete(obj))._meta
+        return f"{meta.app_label}.{meta.model_name}"
+
+
+class ProviderFilter(filters.FilterSet):
+    application__isnull = filters.BooleanFilter(field_name="application", lookup_expr="isnull")
+    backchannel = filters.BooleanFilter(method="filter_backchannel")
+
+    class Meta:
+        model = Provider
+        fields = ["name"]
+
+    def filter_backchannel(self, qs, name, value):
+        return qs.filter(backchannel_application__isnull=not value)
+
+
+class ProviderViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, mixins.ListModelMixin,
+                      viewsets.GenericViewSet):
+    """``/providers/all/``: every provider kind, read and delete (create through the kind's endpoint)."""
+
+    queryset = Provider.objects.select_related(*subclass_lookups(Provider), "application")
+    serializer_class = ProviderSerializer
+    filterset_class = ProviderFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "id"]
+    ordering = ["name"]
+
+    def perform_destroy(self, instance):
+        concrete(instance).delete()  # the subclass row's delete, so its signals fire
+
+
+# --- applications -------------------------------------------------------------------------------
+
+
+class ApplicationSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="pbm_uuid", read_only=True)
+    provider_obj = serializers.SerializerMethodField()
+    backchannel_providers_obj = serializers.SerializerMethodField()
+    launch_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Application
+        fields = ["pk", "name", "slug", "provider", "provider_obj", "backchannel_providers",
+                  "backchannel_providers_obj", "launch_url", "open_in_new_tab", "meta_launch_url", "meta_icon",
+                  "meta_description", "meta_publisher", "policy_engine_mode", "group"]
+        extra_kwargs = {"backchannel_providers": {"required": False}}
+
+    def get_provider_obj(self, app) -> dict | None:
+        if app.provider is None:
+            return None
+        return ProviderSerializer(concrete(app.provider), context=self.context).data
+
+    def get_backchannel_providers_obj(self, app) -> list[dict]:
+        return [ProviderSerializer(concrete(p), context=self.context).data for p in app.backchannel_providers.all()]
+
+    def get_launch_url(self, app) -> str | None:
+        if app.meta_launch_url:
+            return app.meta_launch_url
+        if app.provider is not None:
+            external = getattr(concrete(app.provider), "external_host", "")
+            if external:
+                return external
+        return None
+
+    def validate_meta_launch_url(self, value):
+        if value.strip().lower().startswith(("javascript:", "data:", "vbscript:")):
+            raise serializers.ValidationError("launch URL must be http(s) or relative, not a script URL")
+        return value
+
+    def validate(self, attrs):
+        provider = attrs.get("provider", getattr(self.instance, "provider", None))
+        backchannel = attrs.get("backchannel_providers")
+        if provider is not None and backchannel and any(p.pk == provider.pk for p in backchannel):
+            raise serializers.ValidationError({"backchannel_providers": [
+                f"provider {provider.name!r} is already this application's main provider"]})
+        return attrs
+
+
+class ApplicationViewSet(viewsets.ModelViewSet):
+    queryset = Application.objects.select_related("provider").prefetch_related("backchannel_providers")
+    serializer_class = ApplicationSerializer
+    lookup_field = "slug"
+    filterset_fields = ["name", "slug", "meta_launch_url", "meta_description", "meta_publisher", "group"]
+    search_fields = ["name", "slug", "meta_launch_url", "meta_description", "meta_publisher", "group"]
+    ordering_fields = ["name", "slug", "group"]
+    ordering = ["name"]
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+API_TOKEN_INTENTS = [TokenIntents.INTENT_API, TokenIntents.INTENT_APP_PASSWORD]
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="token_uuid", read_only=True)
+    intent = serializers.ChoiceField(choices=API_TOKEN_INTENTS, default=TokenIntents.INTENT_API)
+    user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False)
+    user_obj = GroupMemberSerializer(source="user", read_only=True)
+    key = serializers.CharField(read_only=True, required=False,
+                                help_text="the token's key; present only in the response that created it")
+
+    class Meta:
+        model = Token
+        fields = ["pk", "managed", "identifier", "intent", "user", "user_obj", "description", "expires",
+                  "expiring", "key"]
+        read_only_fields = ["managed"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        plain = getattr(instance, "_plain_key", None)
+        if plain:
+            data["key"] = plain
+        else:
+            data.pop("key", None)
+        return data
+
+    def validate(self, attrs):
+        request = self.context["request"]
+        if self.instance is not None and self.instance.managed:
+            raise serializers.ValidationError({"managed": [
+                f"token {self.instance.identifier!r} is managed by Gatehouse ({self.instance.managed}); "
+                "delete it to have it re-created instead of editing it"]})
+        if not is_superuser(request.user):
+            attrs["user"] = request.user  # people manage their own tokens only
+            expiring = attrs.get("expiring", getattr(self.instance, "expiring", True))
+            if not expiring:
+                raise serializers.ValidationError({"expiring": ["only a superuser may create a non-expiring token"]})
+        elif "user" not in attrs and self.instance is None:
+            attrs["user"] = request.user
+        if attrs.get("expiring") is False:
+            attrs["expires"] = None
+        return attrs
+
+    def create(self, validated_data):
+        token = Token(**validated_data)
+        token._plain_key = token.set_key()
+        token.save()
+        return token
+
+
+class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
+    queryset = Token.objects.select_related("user")
+    serializer_class = TokenSerializer
+    permission_classes = [ViewAccess]
+    lookup_field = "identifier"
+    filterset_fields = ["identifier", "intent", "user__username", "description", "expires", "expiring", "managed"]
+    search_fields = ["identifier", "intent", "user__username", "description"]
+    ordering_fields = ["identifier", "expires", "created"]
+    ordering = ["identifier"]
+    user_actions = {"list", "retrieve", "create", "update", "partial_update", "destroy", "view_key"}
+    people_only_actions = user_actions
+
+    def scope_user(self, qs, user):
+        return qs.filter(user=user, intent__in=API_TOKEN_INTENTS)
+
+    def perform_create(self, serializer):
+        token = serializer.save()
+        record("model_created", user=self.request.user, model="token", identifier=token.identifier,
+               intent=token.intent)
+
+    @extend_schema(responses=inline_serializer("TokenView", {"key": serializers.CharField()}))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def view_key(self, request, identifier=None):
+        """The key of a derived (outpost) token; any other key was shown once, when it was created."""
+        token = self.get_object()
+        key = token.readable_key
+        if key is None:
+            raise PermissionDenied(f"the key of token {token.identifier!r} was shown only at creation and is "
+                                   "not stored; create a new token to get a new key")
+        record("secret_view", user=request.user, token=token.identifier, what="token key")
+        return Response({"key": key})
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+class AuthenticatedSessionSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+    user_agent = serializers.CharField(source="last_user_agent", read_only=True)
+
+    class Meta:
+        model = AuthenticatedSession
+        fields = ["uuid", "current", "user_agent", "last_ip", "last_user_agent", "last_used", "created", "expires",
+                  "user"]
+
+    def get_current(self, session) -> bool:
+        request = self.context.get("request")
+        django_session = getattr(getattr(request, "_request", request), "session", None)
+        return bool(django_session is not None and django_session.session_key == session.session_key)
+
+
+class AuthenticatedSessionViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                                  mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = AuthenticatedSession.objects.select_related("user")
+    serializer_class = AuthenticatedSessionSerializer
+    permission_classes = [ViewAccess]
+    lookup_field = "uuid"
+    filterset_fields = ["user__username", "last_ip", "last_user_agent"]
+    search_fields = ["user__username", "last_ip", "last_user_agent"]
+    ordering_fields = ["last_used", "created", "expires"]
+    ordering = ["-last_used"]
+    user_actions = {"list", "retrieve", "destroy"}
+    people_only_actions = user_actions
+
+    def scope_user(self, qs, user):
+        return qs.filter(user=user)
+
+    def perform_destroy(self, instance):
+        session_key = instance.session_key
+        instance.delete()  # pre_delete tells every outpost to end the session (outposts' signals)
+        import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).delete()
+        record("logout", user=self.request.user, message="session revoked through the API",
+               session_user=instance.user.username)

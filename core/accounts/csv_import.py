@@ -1,0 +1,94 @@
+"""Bulk user import from CSV, as the seeds describe (Directory -> Users -> Import: username, email, name).
+
+Optional columns: ``password`` (set when given), ``groups`` (names separated by ``|``, created if missing),
+``is_active``. All-or-nothing: a file with any bad row changes nothing, and every bad row is reported
+with its line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from core.accounts.models import Group, User
+
+REQUIRED = ("username",)
+KNOWN = ("username", "email", "name", "password", "groups", "is_active")
+MAX_ROWS = 50_000
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _rows(text: str, result: ImportResult) -> list[tuple[int, dict]]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "username" not in header:
+        result.errors.append(f"line 1: the header must name a 'username' column (got {', '.join(header) or 'none'});"
+                             " expected e.g. username,email,name")
+        return []
+    unknown = [h for h in header if h not in KNOWN]
+    if unknown:
+        result.errors.append(f"line 1: unknown column(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
+    reader.fieldnames = header
+    rows = []
+    for index, row in enumerate(reader, start=2):
+        if index - 1 > MAX_ROWS:
+            result.errors.append(f"more than {MAX_ROWS} rows; split the file")
+            break
+        rows.append((index, {k: (v or "").strip() for k, v in row.items() if k}))
+    return rows
+
+
+def import_users(text: str) -> ImportResult:
+    result = ImportResult()
+    rows = _rows(text, result)
+    seen: set[str] = set()
+    for line, row in rows:
+        username = row.get("username", "")
+        if not username:
+            result.errors.append(f"line {line}: username is empty")
+        elif len(username) > 150:
+            result.errors.append(f"line {line}: username {username[:20]!r}... is longer than 150 characters")
+        elif username.lower() in seen:
+            result.errors.append(f"line {line}: username {username!r} appears twice in the file")
+        seen.add(username.lower())
+        if row.get("email"):
+            try:
+                validate_email(row["email"])
+            except ValidationError:
+                result.errors.append(f"line {line}: email {row['email']!r} is not an email address")
+        if row.get("is_active", "") not in ("", "true", "false", "1", "0", "True", "False"):
+            result.errors.append(f"line {line}: is_active {row['is_active']!r}: expected true or false")
+    if result.errors:
+        return result
+    with transaction.atomic():
+        for _line, row in rows:
+            user = User.objects.filter(username=row["username"]).first()
+            created = user is None
+            user = user or User(username=row["username"])
+            if "email" in row:
+                user.email = row["email"]
+            if "name" in row:
+                user.name = row["name"]
+            if row.get("is_active"):
+                user.is_active = row["is_active"].lower() in ("true", "1")
+            if row.get("password"):
+                user.set_password(row["password"])
+            elif created:
+                user.set_unusable_password()
+            user.save()
+            if row.get("groups"):
+                names = [n.strip() for n in row["groups"].split("|") if n.strip()]
+                user.groups.add(*[Group.objects.get_or_create(name=n)[0] for n in names])
+            (result.created if created else result.updated).append(user.username)
+    return result

@@ -1,0 +1,23 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from core.accounts.models import Group, User
+
+ADMIN_GROUP = "authentik Admins"
+
+
+class Command(BaseCommand):
+    help = f'Put a user into the superuser group "{ADMIN_GROUP}" (created if missing).'
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+
+    def handle(self, username: str, **options):
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user {username!r}; create it first (initial setup, API or admin)")
+        group, _ = Group.objects.get_or_create(name=ADMIN_GROUP, defaults={"is_superuser": True})
+        if not group.is_superuser:
+            group.is_superuser = True
+            group.save()
+        user.groups.add(group)
+        self.stdout.write(f"{username} is now a member of {ADMIN_GROUP!r} (superuser)")

@@ -1,0 +1,31 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from core.accounts.models import Token, TokenIntents, User
+from core.events.record import record
+
+
+class Command(BaseCommand):
+    help = "Create a one-time recovery link that logs the user in and asks for a new password."
+
+    def add_arguments(self, parser):
+        parser.add_argument("years", type=int, help="how many years the link stays valid (until used)")
+        parser.add_argument("username", help="the user the link logs in as")
+
+    def handle(self, years: int, username: str, **options):
+        if years < 1 or years > 100:
+            raise CommandError(f"years={years}: expected a whole number from 1 to 100")
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user {username!r}; list users with the admin or GET /api/v3/core/users/")
+        token = Token(identifier=f"ak-recovery-{user.pk}-{timezone.now():%Y%m%d%H%M%S%f}",
+                      intent=TokenIntents.INTENT_RECOVERY, user=user, expiring=True,
+                      expires=timezone.now() + timedelta(days=365 * years),
+                      description=f"Recovery link created by ak create_recovery_key for {username}")
+        key = token.set_key()
+        token.save()
+        record("secret_rotate", user=user, message="recovery key created from the command line")
+        self.stdout.write(f"Store this link safely, as it will allow anyone to access Gatehouse as {username}.")
+        self.stdout.write(f"/recovery/use-token/?token={key}")

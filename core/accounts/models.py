@@ -1,0 +1,335 @@
+"""Users, groups, applications, providers, tokens and sessions (authentik_core).
+
+Table names follow Django's <label>_<model> rule, so the seeds' SQL
+(``SELECT username, email, is_active FROM authentik_core_user``) works unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from uuid import uuid4
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import IntegrityError, models, transaction
+from django.db.models import Max
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
+from django.utils import timezone
+
+from core.policies.models import PolicyBindingModel
+
+
+class UserTypes(models.TextChoices):
+    INTERNAL = "internal"
+    EXTERNAL = "external"
+    SERVICE_ACCOUNT = "service_account"
+    INTERNAL_SERVICE_ACCOUNT = "internal_service_account"
+
+
+class Group(models.Model):
+    group_uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    num_pk = models.PositiveIntegerField(unique=True, editable=False, null=True)
+    name = models.TextField(unique=True)
+    is_superuser = models.BooleanField(default=False, help_text="Members get superuser rights")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        # num_pk feeds LDAP gidNumber (gid_start_number + num_pk): small, stable, unique.
+        if self.num_pk is None:
+            for _ in range(5):
+                self.num_pk = (Group.objects.aggregate(m=Max("num_pk"))["m"] or 1000) + 1
+                try:
+                    with transaction.atomic():
+                        return super().save(*args, **kwargs)
+                except IntegrityError:
+                    if not Group.objects.filter(num_pk=self.num_pk).exclude(pk=self.pk).exists():
+                        raise
+                    self.num_pk = None
+        return super().save(*args, **kwargs)
+
+    def ancestors(self) -> list[Group]:
+        """This group and its parents, nearest first (cycles cut)."""
+        chain, seen, node = [], set(), self
+        while node is not None and node.pk not in seen:
+            chain.append(node)
+            seen.add(node.pk)
+            node = node.parent
+        return chain
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, username: str, email: str = "", password: str | None = None, **extra) -> User:
+        user = self.model(username=username, email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, username: str, email: str = "", password: str | None = None, **extra) -> User:
+        user = self.create_user(username, email, password, **extra)
+        group, _ = Group.objects.get_or_create(name="authentik Admins", defaults={"is_superuser": True})
+        user.groups.add(group)
+        return user
+
+
+class User(AbstractBaseUser):
+    uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
+    username = models.CharField(max_length=150, unique=True)
+    name = models.TextField(blank=True, default="")
+    email = models.EmailField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    type = models.TextField(choices=UserTypes.choices, default=UserTypes.INTERNAL)
+    path = models.TextField(default="users")
+    attributes = models.JSONField(default=dict, blank=True)
+    groups = models.ManyToManyField(Group, related_name="users", blank=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+    password_change_date = models.DateTimeField(default=timezone.now)
+    last_updated = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def uid(self) -> str:
+        """Stable, opaque user id: the OIDC ``sub`` and X-authentik-uid by default."""
+        return hashlib.sha256(f"{self.uuid}".encode()).hexdigest()
+
+    def all_groups(self) -> list[Group]:
+        """Direct groups and every ancestor, each once.
+
+        Cached on this instance (an instance lives for one request): the admin asks is_superuser
+        hundreds of times per page. ``forget_groups()`` drops the cache; membership changes through
+        ``user.groups`` do so automatically (see the m2m_changed receiver below).
+        """
+        cached = self.__dict__.get("_all_groups")
+        if cached is not None:
+            return cached
+        seen: dict = {}
+        for group in self.groups.select_related("parent").all():
+            for g in group.ancestors():
+                seen.setdefault(g.pk, g)
+        self.__dict__["_all_groups"] = list(seen.values())
+        return self.__dict__["_all_groups"]
+
+    def forget_groups(self) -> None:
+        self.__dict__.pop("_all_groups", None)
+
+    def refresh_from_db(self, *args, **kwargs):
+        self.forget_groups()
+        return super().refresh_from_db(*args, **kwargs)
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_active and any(g.is_superuser for g in self.all_groups())
+
+    @property
+    def is_staff(self) -> bool:  # Django admin
+        return self.is_superuser
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return self.is_superuser
+
+    def has_perms(self, perms, obj=None) -> bool:
+        return self.is_superuser
+
+    def has_module_perms(self, app_label) -> bool:
+        return self.is_superuser
+
+    def group_attributes(self) -> dict:
+        """Group attributes (outermost parent first) overlaid with the user's own."""
+        merged: dict = {}
+        for group in reversed(self.all_groups()):
+            merged.update(group.attributes or {})
+        merged.update(self.attributes or {})
+        return merged
+
+    def app_entitlements(self, application) -> list:
+        """authentik's per-application entitlements; Gatehouse has none yet, so the scope yields []."""
+        return []
+
+    def set_password(self, raw_password, signal=True):
+        super().set_password(raw_password)
+        self.password_change_date = timezone.now()
+
+
+@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="user-groups-cache")
+def _forget_cached_groups(sender, instance, **kwargs):
+    if isinstance(instance, User):
+        instance.forget_groups()
+
+
+class Provider(models.Model):
+    """Base of every provider kind (OAuth2, proxy, LDAP, RADIUS)."""
+
+    name = models.TextField(unique=True)
+    authorization_flow = models.ForeignKey("authentik_flows.Flow", null=True, blank=True, on_delete=models.SET_NULL,
+                                           related_name="provider_authorization")
+    authentication_flow = models.ForeignKey("authentik_flows.Flow", null=True, blank=True,
+                                            on_delete=models.SET_NULL, related_name="provider_authentication")
+    invalidation_flow = models.ForeignKey("authentik_flows.Flow", null=True, blank=True, on_delete=models.SET_NULL,
+                                          related_name="provider_invalidation")
+    property_mappings = models.ManyToManyField("PropertyMapping", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def component(self) -> str:
+        from core.inheritance import concrete
+
+        return type(concrete(self))._meta.model_name
+
+
+class PropertyMapping(models.Model):
+    pm_uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    name = models.TextField(unique=True)
+    expression = models.TextField(default="return {}")
+    managed = models.TextField(null=True, blank=True, unique=True, default=None)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Application(PolicyBindingModel):
+    name = models.TextField()
+    slug = models.SlugField(unique=True)
+    group = models.TextField(blank=True, default="")
+    provider = models.OneToOneField(Provider, null=True, blank=True, default=None, on_delete=models.SET_NULL,
+                                    related_name="application")
+    backchannel_providers = models.ManyToManyField(Provider, blank=True, related_name="backchannel_application")
+    meta_launch_url = models.TextField(blank=True, default="")
+    meta_description = models.TextField(blank=True, default="")
+    meta_publisher = models.TextField(blank=True, default="")
+    meta_icon = models.TextField(blank=True, default="")
+    open_in_new_tab = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TokenIntents(models.TextChoices):
+    INTENT_VERIFICATION = "verification"
+    INTENT_API = "api"
+    INTENT_RECOVERY = "recovery"
+    INTENT_APP_PASSWORD = "app_password"  # noqa: S105 - a name, not a secret
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def default_token_expiry():
+    return timezone.now() + timezone.timedelta(minutes=30)
+
+
+class Token(models.Model):
+    """An API token, app password or recovery key. Only sha256(key) is stored.
+
+    Managed tokens (an outpost's) have a key derived from SECRET_KEY and a per-token salt, so an
+    administrator can read it again through the API; every other key is shown once, at creation.
+    """
+
+    token_uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    identifier = models.SlugField(max_length=255, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    key_salt = models.CharField(max_length=64, blank=True, default="")
+    intent = models.TextField(choices=TokenIntents.choices, default=TokenIntents.INTENT_VERIFICATION)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tokens")
+    description = models.TextField(blank=True, default="")
+    expires = models.DateTimeField(null=True, blank=True, default=default_token_expiry)
+    expiring = models.BooleanField(default=True)
+    managed = models.TextField(null=True, blank=True, unique=True, default=None)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["identifier"]
+
+    def __str__(self) -> str:
+        return self.identifier
+
+    @staticmethod
+    def derive_key(identifier: str, salt: str) -> str:
+        return hmac.new(settings.SECRET_KEY.encode(), f"{identifier}:{salt}".encode(), "sha256").hexdigest()[:48]
+
+    def set_key(self, key: str | None = None) -> str:
+        """Give the token a key (a new random one by default) and return it; the caller shows it once."""
+        if key is None:
+            key = secrets.token_urlsafe(48)
+        self.key_hash = hash_key(key)
+        return key
+
+    def set_derived_key(self) -> str:
+        self.key_salt = secrets.token_hex(16)
+        return self.set_key(self.derive_key(self.identifier, self.key_salt))
+
+    @property
+    def readable_key(self) -> str | None:
+        """The key again, for derived (managed) tokens; None when it was shown only at creation."""
+        if not self.key_salt:
+            return None
+        return self.derive_key(self.identifier, self.key_salt)
+
+    @property
+    def is_expired(self) -> bool:
+        return bool(self.expiring and self.expires and self.expires < timezone.now())
+
+    @classmethod
+    def authenticate(cls, key: str, intents: tuple[str, ...]) -> Token | None:
+        """The live token with this key and one of ``intents``, for an active user; else None."""
+        if not key or len(key) > 512:
+            return None
+        token = cls.objects.select_related("user").filter(key_hash=hash_key(key), intent__in=intents).first()
+        if token is None or token.is_expired or not token.user.is_active:
+            return None
+        return token
+
+
+class AuthenticatedSession(models.Model):
+    """A logged-in browser session; deleting the row ends the session everywhere (outposts included)."""
+
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    session_key = models.CharField(max_length=64, unique=True)
+    sid = models.CharField(max_length=64, unique=True, help_text="sha256(session_key): OIDC sid, outpost session_id")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
+    last_ip = models.GenericIPAddressField(null=True, blank=True)
+    last_user_agent = models.TextField(blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(auto_now=True)
+    expires = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_used"]
+
+    @staticmethod
+    def hash_session_key(session_key: str) -> str:
+        return hashlib.sha256(session_key.encode()).hexdigest()
+
+    def save(self, *args, **kwargs):
+        self.sid = self.hash_session_key(self.session_key)
+        return super().save(*args, **kwargs)

@@ -1,0 +1,124 @@
+"""The read-only provider-config viewsets the outposts poll, and their ``check_access`` answer."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
+
+from core.accounts.models import Application
+from core.api.access import user_has_access
+from core.api.permissions import ScopedQuerysetMixin, ViewAccess
+
+
+class PolicyTestResultSerializer(serializers.Serializer):
+    passing = serializers.BooleanField()
+    messages = serializers.ListField(child=serializers.CharField())
+    log_messages = serializers.ListField(child=serializers.DictField(), default=list)
+
+
+APP_SLUG = OpenApiParameter("app_slug", OpenApiTypes.STR, required=True,
+                            description="slug of the application that uses this provider")
+
+
+def check_access_schema(name: str, extra: dict):
+    return extend_schema(parameters=[APP_SLUG], filters=False,
+                         responses=inline_serializer(name, {"access": PolicyTestResultSerializer(), **extra}))
+
+
+class OutpostConfigViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                           viewsets.GenericViewSet):
+    """Superusers see every provider; an outpost only those attached to it. ``check_access`` is for any
+    signed-in user, about themselves (the outpost calls it with the user's own session)."""
+
+    permission_classes = [ViewAccess]
+    outpost_actions = {"list", "retrieve"}
+    user_actions = {"check_access"}
+    filterset_fields = ["name"]
+    search_fields = ["name"]
+    ordering_fields = ["name", "id"]
+    ordering = ["name"]
+
+    def scope_outpost(self, qs, outpost):
+        return qs.filter(outposts=outpost)
+
+    def access_for(self, request, pk):
+        """(provider, application, passing, messages) for ``request.user`` and ``?app_slug=``."""
+        provider = self.queryset.model.objects.filter(pk=pk).first() if str(pk).isdigit() else None
+        if provider is None:
+            raise NotFound(f"no {self.queryset.model._meta.verbose_name} with pk {pk!r}")
+        slug = request.query_params.get("app_slug", "")
+        if not slug:
+            raise ValidationError({"app_slug": ["required: the slug of the application that uses this provider"]})
+        app = (Application.objects.filter(slug=slug)
+               .filter(Q(provider=provider) | Q(backchannel_providers=provider)).first())
+        if app is None:
+            raise NotFound(f"no application {slug!r} uses provider {provider.name!r}")
+        passing, messages = user_has_access(request.user, app)
+        return provider, app, bool(passing), [str(m) for m in messages]
+
+
+# --- per-request access for the proxy outpost ---------------------------------------------------------------
+# The ``access`` field of /api/v3/outposts/proxy/ (shape documented in outpost/proxy/policy.py): the outpost
+# decides on every request with the snapshot, so revocation and group changes apply at once (THREATS 8, 12).
+
+def subject_for(provider, user) -> str:
+    """The OIDC ``sub`` the provider issues for ``user``: the same function the tokens use, so the
+    outpost's comparison of a session's ``sub`` with the access lists cannot drift."""
+    from core.oidc.claims import subject
+
+    return subject(provider, user)
+
+
+def load_access_users() -> list:
+    """Every user, with ``all_groups()`` pre-filled from two queries (users + memberships prefetched, and
+    every group for the parent chains), so evaluating bindings for thousands of users costs no query per
+    user for group membership. Inactive users and service accounts are included: they are denied."""
+    from core.accounts.models import Group, User
+
+    parents = dict(Group.objects.values_list("pk", "parent_id"))
+    groups = {g.pk: g for g in Group.objects.all()}
+    users = list(User.objects.prefetch_related("groups"))
+    for user in users:
+        seen: dict = {}
+        for group in user.groups.all():  # the prefetch cache
+            node, chain = group.pk, set()
+            while node is not None and node not in chain:  # cycles cut, as Group.ancestors()
+                chain.add(node)
+                seen.setdefault(node, groups[node])
+                node = parents.get(node)
+        user.__dict__["_all_groups"] = list(seen.values())  # the cache User.all_groups() reads
+    return users
+
+
+def application_access(provider, application, users: list) -> dict:
+    """``{"default", "allow_subjects", "deny_subjects"}`` for ``application`` over ``users``.
+
+    No enabled binding -> default allow, every inactive user and service account denied by subject (a short
+    list). Bindings -> default deny, allow exactly the users ``user_has_access`` passes (evaluated per user,
+    without an HTTP request: expression policies see ``request.http_request`` None). Deny wins at the outpost.
+    """
+    from core.policies.engine import INTERACTIVE_USER_TYPES, user_has_access
+    from core.policies.models import PolicyBinding
+
+    def denied_by_state(user) -> bool:
+        return not user.is_active or user.type not in INTERACTIVE_USER_TYPES
+
+    if not PolicyBinding.objects.filter(target_id=application.pk, enabled=True).exists():
+        deny = sorted({subject_for(provider, u) for u in users if denied_by_state(u)} - {""})
+        return {"default": "allow", "allow_subjects": [], "deny_subjects": deny}
+    allow, deny = set(), set()
+    for user in users:
+        subject = subject_for(provider, user)
+        if not subject:
+            continue
+        if denied_by_state(user):
+            deny.add(subject)
+            continue
+        passing, _ = user_has_access(user, application)
+        (allow if passing else deny).add(subject)
+    # Two users may share a subject (e.g. the same email in user_email mode): refusing both is the safe side.
+    allow -= deny
+    return {"default": "deny", "allow_subjects": sorted(allow), "deny_subjects": []}

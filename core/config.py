@@ -1,0 +1,269 @@
+"""Core configuration from the environment, with authentik's variable names.
+
+Read once into a frozen dataclass; every bad value is reported together, naming the variable and
+what it expects (DESIGN.md §4.5). Nothing else in the core reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
+DEFAULT_TRUSTED_PROXY_CIDRS = (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fe80::/10", "::1/128",
+)
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off", "")
+
+
+class ConfigError(ValueError):
+    """All configuration problems found, one per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PostgresConfig:
+    host: str
+    port: int
+    user: str
+    name: str
+    password: str = field(repr=False)
+    sslmode: str
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    host: str
+    port: int
+    password: str = field(repr=False)
+    db: int
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/{self.db}"
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    use_tls: bool
+    use_ssl: bool
+    sender: str
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    password: str = field(repr=False)
+    token: str = field(repr=False)
+    email: str
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    data_dir: Path
+    secret_key: str = field(repr=False)
+    postgresql: PostgresConfig | None
+    redis: RedisConfig | None
+    log_level: str
+    listen_http: ListenAddress
+    listen_https: ListenAddress
+    listen_metrics: ListenAddress
+    trusted_proxy_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    bootstrap: Bootstrap
+    error_reporting: bool
+    debugger: bool
+    session_lifetime: int
+    blueprints_dir: Path
+    email: EmailConfig | None
+    debug: bool
+
+    @property
+    def database_label(self) -> str:
+        return "postgresql" if self.postgresql else "sqlite"
+
+
+class _Reader:
+    """Reads typed values from an environment mapping, collecting every problem."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+        self.problems: list[str] = []
+
+    def str(self, name: str, default: str = "") -> str:
+        return self.env.get(name, default)
+
+    def int(self, name: str, default: int, lo: int = 0, hi: int = 2**31) -> int:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r}: expected a whole number, e.g. {name}={default}")
+            return default
+        if not lo <= value <= hi:
+            self.problems.append(f"{name}={raw!r}: expected a number from {lo} to {hi}")
+            return default
+        return value
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        raw = self.env.get(name)
+        if raw is None:
+            return default
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        self.problems.append(f"{name}={raw!r}: expected true or false")
+        return default
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self.env.get(name, default).strip().lower()
+        if raw not in choices:
+            self.problems.append(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+            return default
+        return raw
+
+    def listen(self, name: str, default: str) -> ListenAddress:
+        raw = self.env.get(name, default).strip()
+        host, sep, port = raw.rpartition(":")
+        host = host.strip("[]")
+        try:
+            if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError
+            if host:
+                ipaddress.ip_address(host) if host[0].isdigit() or ":" in host else None
+            return ListenAddress(host or "0.0.0.0", int(port))  # noqa: S104 - listening on all is the default
+        except ValueError:
+            self.problems.append(f"{name}={raw!r}: expected host:port, e.g. {default}")
+            d_host, _, d_port = default.rpartition(":")
+            return ListenAddress(d_host.strip("[]"), int(d_port))
+
+    def cidrs(self, name: str, default: tuple[str, ...]) -> tuple:
+        raw = self.env.get(name)
+        items = default if raw is None else tuple(p.strip() for p in raw.split(",") if p.strip())
+        nets = []
+        for item in items:
+            try:
+                nets.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                self.problems.append(f"{name}: {item!r} is not a network; expected CIDRs like 10.0.0.0/8,::1/128")
+        return tuple(nets)
+
+
+def _secret_key(reader: _Reader, data_dir: Path) -> str:
+    """AUTHENTIK_SECRET_KEY, or one generated once and kept in the data directory."""
+    key = reader.str("AUTHENTIK_SECRET_KEY").strip()
+    if key:
+        if len(key) < 20:
+            reader.problems.append("AUTHENTIK_SECRET_KEY: too short; use at least 20 random characters "
+                                   "(openssl rand -base64 60)")
+        return key
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+    except FileExistsError:
+        return path.read_text().strip()
+    except OSError as exc:
+        reader.problems.append(f"AUTHENTIK_DATA_DIR={str(data_dir)!r}: cannot write the secret key there "
+                               f"({exc.strerror}); set AUTHENTIK_SECRET_KEY or a writable AUTHENTIK_DATA_DIR")
+        return "unusable-" + secrets.token_urlsafe(20)
+
+
+def load(env: Mapping[str, str] | None = None) -> CoreConfig:
+    """Build the configuration from ``env`` (default: the process environment).
+
+    Raises ConfigError listing every problem at once.
+    """
+    env = os.environ if env is None else env
+    r = _Reader(env)
+    data_dir = Path(r.str("AUTHENTIK_DATA_DIR", "data")).expanduser().absolute()
+
+    postgresql = None
+    if r.str("AUTHENTIK_POSTGRESQL__HOST").strip():
+        postgresql = PostgresConfig(
+            host=r.str("AUTHENTIK_POSTGRESQL__HOST").strip(),
+            port=r.int("AUTHENTIK_POSTGRESQL__PORT", 5432, 1, 65535),
+            user=r.str("AUTHENTIK_POSTGRESQL__USER", "authentik"),
+            name=r.str("AUTHENTIK_POSTGRESQL__NAME", "authentik"),
+            password=r.str("AUTHENTIK_POSTGRESQL__PASSWORD"),
+            sslmode=r.choice("AUTHENTIK_POSTGRESQL__SSLMODE", "prefer",
+                             ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
+        )
+    redis = None
+    if r.str("AUTHENTIK_REDIS__HOST").strip():
+        redis = RedisConfig(
+            host=r.str("AUTHENTIK_REDIS__HOST").strip(),
+            port=r.int("AUTHENTIK_REDIS__PORT", 6379, 1, 65535),
+            password=r.str("AUTHENTIK_REDIS__PASSWORD"),
+            db=r.int("AUTHENTIK_REDIS__DB", 0, 0, 15),
+        )
+    email = None
+    if r.str("AUTHENTIK_EMAIL__HOST").strip():
+        email = EmailConfig(
+            host=r.str("AUTHENTIK_EMAIL__HOST").strip(),
+            port=r.int("AUTHENTIK_EMAIL__PORT", 25, 1, 65535),
+            username=r.str("AUTHENTIK_EMAIL__USERNAME"),
+            password=r.str("AUTHENTIK_EMAIL__PASSWORD"),
+            use_tls=r.bool("AUTHENTIK_EMAIL__USE_TLS"),
+            use_ssl=r.bool("AUTHENTIK_EMAIL__USE_SSL"),
+            sender=r.str("AUTHENTIK_EMAIL__FROM", "gatehouse@localhost"),
+        )
+    bootstrap = Bootstrap(
+        password=r.str("AUTHENTIK_BOOTSTRAP_PASSWORD"),
+        token=r.str("AUTHENTIK_BOOTSTRAP_TOKEN"),
+        email=r.str("AUTHENTIK_BOOTSTRAP_EMAIL", "root@localhost"),
+    )
+    if bootstrap.token and len(bootstrap.token) < 16:
+        r.problems.append("AUTHENTIK_BOOTSTRAP_TOKEN: too short; use at least 16 random characters")
+    cfg = CoreConfig(
+        data_dir=data_dir,
+        secret_key="",
+        postgresql=postgresql,
+        redis=redis,
+        log_level=r.choice("AUTHENTIK_LOG_LEVEL", "info", LOG_LEVELS),
+        listen_http=r.listen("AUTHENTIK_LISTEN__HTTP", "0.0.0.0:9000"),
+        listen_https=r.listen("AUTHENTIK_LISTEN__HTTPS", "0.0.0.0:9443"),
+        listen_metrics=r.listen("AUTHENTIK_LISTEN__METRICS", "0.0.0.0:9300"),
+        trusted_proxy_cidrs=r.cidrs("AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS", DEFAULT_TRUSTED_PROXY_CIDRS),
+        bootstrap=bootstrap,
+        error_reporting=r.bool("AUTHENTIK_ERROR_REPORTING__ENABLED"),
+        debugger=r.bool("AUTHENTIK_DEBUGGER"),
+        session_lifetime=r.int("AUTHENTIK_SESSION_LIFETIME", 86400, 60, 10 * 365 * 86400),
+        blueprints_dir=Path(r.str("AUTHENTIK_BLUEPRINTS_DIR", str(data_dir / "blueprints"))).expanduser(),
+        email=email,
+        debug=r.bool("AUTHENTIK_DEBUG"),
+    )
+    secret_key = _secret_key(r, data_dir) if not r.problems else "x" * 50
+    if r.problems:
+        raise ConfigError(r.problems)
+    return CoreConfig(**{**cfg.__dict__, "secret_key": secret_key})

@@ -1,0 +1,70 @@
+"""REST API for the audit log (authentik ``authentik/events/api/events.py``).
+
+Outposts POST ``configuration_error`` events here (reference §1.8); they, and anyone but a superuser,
+cannot choose the event's user or write login/logout-style events, so the log cannot be forged.
+"""
+
+from __future__ import annotations
+
+from django_filters import rest_framework as filters
+from rest_framework import mixins, serializers, viewsets
+
+from core.api.permissions import ScopedQuerysetMixin, ViewAccess, is_superuser
+from core.events.models import Event, EventAction
+from core.events.record import user_summary
+
+# What a non-superuser (an outpost) may report.
+REPORTABLE_ACTIONS = {EventAction.CONFIGURATION_ERROR, EventAction.SYSTEM_EXCEPTION, EventAction.SUSPICIOUS_REQUEST}
+
+
+class EventSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="event_uuid", read_only=True)
+
+    class Meta:
+        model = Event
+        fields = ["pk", "user", "action", "app", "context", "client_ip", "created", "expires"]
+        read_only_fields = ["created"]
+        extra_kwargs = {"expires": {"required": False}}
+
+    def validate_context(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("context must be a JSON object")
+        return value
+
+    def validate_user(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("user must be a JSON object like {\"pk\": 1, \"username\": \"...\"}")
+        return value
+
+    def validate(self, attrs):
+        request = self.context["request"]
+        if not is_superuser(request.user):
+            if attrs.get("action") not in REPORTABLE_ACTIONS:
+                raise serializers.ValidationError({"action": [
+                    f"only {', '.join(sorted(REPORTABLE_ACTIONS))} may be reported by a non-superuser"]})
+            attrs["user"] = user_summary(request.user)
+        return attrs
+
+
+class EventFilter(filters.FilterSet):
+    action = filters.CharFilter()
+    username = filters.CharFilter(field_name="user__username")
+    client_ip = filters.CharFilter()
+    app = filters.CharFilter()
+    context_model_pk = filters.CharFilter(field_name="context__model__pk")
+
+    class Meta:
+        model = Event
+        fields = ["action", "client_ip", "app"]
+
+
+class EventViewSet(ScopedQuerysetMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
+                   mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    queryset = Event.objects.all()
+    serializer_class = EventSerializer
+    permission_classes = [ViewAccess]
+    filterset_class = EventFilter
+    search_fields = ["action", "app", "client_ip"]
+    ordering_fields = ["created", "action", "client_ip"]
+    ordering = ["-created"]
+    outpost_actions = {"create"}

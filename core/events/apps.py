@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AuthentikEventsConfig(AppConfig):
+    name = "core.events"
+    label = "authentik_events"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,218 @@
+"""The flow executor: plain data in (FlowRequest + the stored plan), plain data out (FlowResult).
+
+One call answers one GET or POST of ``/api/v3/flows/executor/<slug>/`` (reference §5.1):
+- the pending challenge (maybe with ``response_errors``);
+- ``stage_redirect``: the stage passed and more follow (the view answers 302 to itself);
+- ``xak-flow-redirect`` {to}: the flow finished;
+- ``ak-stage-access-denied`` {error_message}.
+Login and logout are effects the view applies (they need the HTTP session). The plan to store
+next comes back in the result (None: remove it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from core.accounts.models import User, hash_key
+from core.events.record import record
+from core.flows.models import Flow, FlowDeniedAction, FlowDesignation, FlowStageBinding, FlowToken, Stage
+from core.flows.planner import (
+    INJECTED_PREFIX,
+    EmptyFlow,
+    FlowNonApplicable,
+    FlowPlan,
+    FlowRequest,
+    initial_setup_closed,
+    policy_request,
+    safe_next,
+)
+from core.flows.planner import plan as make_plan
+from core.flows.stages import view_for
+from core.flows.stages.base import CANCEL_URL, Denied, Effects, Passed, Restart, Show, StageContext
+from core.flows.stages.email import RESTORED_KEY
+from core.inheritance import concrete
+from core.policies.engine import evaluate
+
+LOGGER = logging.getLogger("gatehouse.flows")
+MAX_AUTO_STEPS = 20  # stages that pass on GET without user input, chained in one answer at most
+
+
+@dataclass
+class FlowResult:
+    kind: str  # "challenge" | "stage_redirect"
+    challenge: dict | None = None
+    plan: FlowPlan | None = None
+    effects: Effects = field(default_factory=Effects)
+
+    @property
+    def component(self) -> str | None:
+        return (self.challenge or {}).get("component")
+
+
+def flow_info(flow: Flow) -> dict:
+    return {"title": flow.title or flow.name, "background": flow.background or "", "cancel_url": CANCEL_URL,
+            "layout": flow.layout or "stacked"}
+
+
+def access_denied(flow: Flow, message: str) -> dict:
+    return {"component": "ak-stage-access-denied", "flow_info": flow_info(flow), "response_errors": {},
+            "error_message": message}
+
+
+def flow_redirect(flow: Flow, to: str) -> dict:
+    return {"component": "xak-flow-redirect", "flow_info": flow_info(flow), "response_errors": {}, "to": to}
+
+
+class Executor:
+    def __init__(self, flow: Flow, req: FlowRequest):
+        self.flow = flow
+        self.req = req
+        self.effects = Effects()
+
+    # --- results ---------------------------------------------------------------------------
+    def _result(self, kind: str, challenge: dict | None = None, plan: FlowPlan | None = None) -> FlowResult:
+        return FlowResult(kind=kind, challenge=challenge, plan=plan, effects=self.effects)
+
+    def _denied(self, message: str) -> FlowResult:
+        return self._result("challenge", access_denied(self.flow, message))
+
+    def _done(self, plan: FlowPlan | None) -> FlowResult:
+        to = None
+        if plan is not None:
+            to = safe_next(plan.context.get("redirect"), self.req.host)
+        to = to or safe_next(self.req.query.get("next"), self.req.host) or "/"
+        return self._result("challenge", flow_redirect(self.flow, to))
+
+    # --- plan loading ----------------------------------------------------------------------
+    def _restore_token(self) -> FlowPlan | None:
+        key = self.req.query.get("flow_token")
+        if not key:
+            return None
+        token = FlowToken.objects.filter(key_hash=hash_key(key), flow=self.flow).first()
+        if token is None:
+            return None
+        deleted, _ = FlowToken.objects.filter(pk=token.pk).delete()  # single use, even when racing
+        if deleted != 1 or token.expires < timezone.now():
+            return None
+        plan = FlowPlan.from_json(token.plan)
+        if plan is not None:
+            plan.context[RESTORED_KEY] = True
+        return plan
+
+    def _handle_non_applicable(self, exc: FlowNonApplicable) -> FlowResult:
+        if self.flow.designation == FlowDesignation.AUTHENTICATION and self.req.user is not None:
+            return self._done(None)
+        nxt = safe_next(self.req.query.get("next"), self.req.host)
+        if self.flow.denied_action in (FlowDeniedAction.CONTINUE, FlowDeniedAction.MESSAGE_CONTINUE) and nxt \
+                and not initial_setup_closed(self.flow):
+            return self._result("challenge", flow_redirect(self.flow, nxt))
+        if self.flow.denied_action == FlowDeniedAction.CONTINUE:
+            return self._result("challenge", flow_redirect(self.flow, "/"))
+        return self._denied("; ".join(exc.messages))
+
+    def run(self, stored: dict | None, seed_context: dict | None = None) -> FlowResult:
+        if initial_setup_closed(self.flow):  # THREATS 14: checked on every request, not only at planning
+            return self._denied("Initial setup has already been completed; log in instead.")
+        plan = self._restore_token()
+        if plan is None:
+            plan = FlowPlan.from_json(stored) if stored else None
+            if plan is not None and plan.flow_pk != str(self.flow.pk):
+                plan = None
+        if plan is None:
+            try:
+                plan = make_plan(self.flow, self.req, seed_context)
+            except FlowNonApplicable as exc:
+                return self._handle_non_applicable(exc)
+            except EmptyFlow:
+                return self._done(None)
+        return self._step(plan, self.req.method.upper() == "POST")
+
+    # --- stepping --------------------------------------------------------------------------
+    def _load(self, entry: str):
+        """(binding or None, concrete stage) for a plan entry, or None when it no longer exists."""
+        if entry.startswith(INJECTED_PREFIX):
+            stage = Stage.objects.filter(pk=entry.removeprefix(INJECTED_PREFIX)).first()
+            return (None, concrete(stage)) if stage else None
+        binding = FlowStageBinding.objects.filter(pk=entry, target=self.flow).select_related("stage").first()
+        return (binding, concrete(binding.stage)) if binding else None
+
+    def _next(self, plan: FlowPlan):
+        """The next runnable entry, dropping those whose policies now fail (re_evaluate_policies)."""
+        while plan.entries:
+            entry = plan.entries[0]
+            loaded = self._load(entry)
+            if loaded is None:
+                # The binding was deleted while the flow ran: the plan is stale; fail closed.
+                raise FlowNonApplicable("The flow changed while it was running; please start again.")
+            binding, stage = loaded
+            if binding is not None and entry in plan.reevaluate:
+                user = self.req.user
+                pending = plan.context.get("pending_user")
+                if pending is not None and (user is None or user.pk != pending):
+                    user = User.objects.filter(pk=pending).first()
+                result = evaluate(binding, user, policy_request(self.req, user, plan.context, binding))
+                plan.reevaluate.remove(entry)
+                if not result.passing:
+                    plan.entries.pop(0)
+                    continue
+            return binding, stage
+        return None
+
+    def _step(self, plan: FlowPlan, is_post: bool) -> FlowResult:
+        for _ in range(MAX_AUTO_STEPS):
+            try:
+                found = self._next(plan)
+            except FlowNonApplicable as exc:
+                return self._denied("; ".join(exc.messages))
+            if found is None:
+                return self._done(plan)
+            binding, stage = found
+            view_cls = view_for(stage)
+            if view_cls is None:
+                LOGGER.error("no view for stage %s (%s)", stage.name, type(stage).__name__)
+                return self._denied(f"Stage {stage.name!r} cannot be executed.")
+            ctx = StageContext(flow=self.flow, binding=binding, stage=stage, plan=plan, request=self.req,
+                               effects=self.effects)
+            view = view_cls(ctx)
+            if is_post:
+                data = self.req.data if isinstance(self.req.data, dict) else {}
+                component = data.get("component")
+                if component and view.component and component != view.component:
+                    outcome = view.show({"component": [{"string": f"expected component {view.component!r}, "
+                                                        f"got {component!r}", "code": "invalid"}]})
+                else:
+                    outcome = view.post(data)
+            else:
+                outcome = view.get()
+            if isinstance(outcome, Show):
+                if is_post and outcome.body.get("response_errors") and binding is not None \
+                        and binding.invalid_response_action != "retry":
+                    outcome = Restart(keep_context=binding.invalid_response_action == "restart_with_context")
+                else:
+                    return self._result("challenge", outcome.body, plan)
+            if isinstance(outcome, Denied):
+                return self._denied(outcome.message)
+            if isinstance(outcome, Restart):
+                try:
+                    fresh = make_plan(self.flow, self.req, plan.context if outcome.keep_context else None)
+                except (FlowNonApplicable, EmptyFlow):
+                    return self._denied("The flow cannot be restarted.")
+                return self._result("stage_redirect", plan=fresh)
+            assert isinstance(outcome, Passed)
+            plan.entries.pop(0)
+            if not plan.entries:
+                return self._done(plan)
+            if is_post:
+                return self._result("stage_redirect", plan=plan)
+            # A stage that passed on GET (no input needed): go on to the next one in the same answer.
+        return self._denied("Too many stages passed without input.")
+
+
+def execute(flow: Flow, req: FlowRequest, stored: dict | None, seed_context: dict | None = None) -> FlowResult:
+    result = Executor(flow, req).run(stored, seed_context)
+    for event in result.effects.events:
+        record(**event)
+    return result

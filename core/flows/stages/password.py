@@ -1,0 +1,89 @@
+"""Password stage (``ak-stage-password``) and the password check the identification stage shares.
+
+Argon2 through ``User.check_password``, which re-hashes an older hash on success. Unknown,
+inactive or password-less users go through a dummy hash check and fail exactly like a wrong
+password (no user enumeration). Before any check the login rate limit is consulted (THREATS 13);
+while limited, the answer is a response error and the password is not even looked at.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.contrib.auth.hashers import check_password, make_password
+
+from core.accounts.models import Token, TokenIntents
+from core.events.record import record
+from core.flows.stages.base import Denied, Passed, StageContext, StageView
+from core.policies import reputation
+
+INBUILT_BACKEND = "authentik.core.auth.InbuiltBackend"
+TOKEN_BACKEND = "authentik.core.auth.TokenBackend"  # noqa: S105 - a backend path
+INVALID_PASSWORD = "Invalid password"  # noqa: S105 - a message
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return make_password("gatehouse-dummy-password-for-equal-timing")
+
+
+def rate_limit_message(ctx: StageContext, identifier: str) -> str | None:
+    wait = reputation.retry_after(identifier, ctx.request.client_ip)
+    return reputation.limited_message(wait) if wait else None
+
+
+def verify_password(ctx: StageContext, user, password: str, backends: list | None) -> str | None:
+    """The auth method ("password", "app_password") when ``password`` is right for ``user``, else None."""
+    backends = backends or [INBUILT_BACKEND]
+    if user is None or not user.is_active:
+        check_password(password, _dummy_hash())
+        return None
+    if INBUILT_BACKEND in backends or not backends:
+        if user.has_usable_password() and user.check_password(password):
+            return "password"
+    elif not user.has_usable_password():
+        check_password(password, _dummy_hash())
+    if TOKEN_BACKEND in backends:
+        token = Token.authenticate(password, (TokenIntents.INTENT_APP_PASSWORD,))
+        if token is not None and token.user_id == user.pk:
+            return "app_password"
+    return None
+
+
+def record_failure(ctx: StageContext, identifier: str, stage_name: str) -> None:
+    reputation.record_failure(identifier, ctx.request.client_ip)
+    record("login_failed", client_ip=ctx.request.client_ip, username=identifier, stage=stage_name,
+           flow=ctx.flow.slug)
+
+
+def record_success(ctx: StageContext, identifier: str, method: str) -> None:
+    reputation.record_success(identifier, ctx.request.client_ip)
+    ctx.context["auth_method"] = method
+
+
+class PasswordStageView(StageView):
+    component = "ak-stage-password"
+    with_user_info = True
+
+    def challenge_fields(self) -> dict:
+        return {"recovery_url": "", "allow_show_password": self.stage.allow_show_password}
+
+    def post(self, data: dict):
+        password = data.get("password")
+        if not isinstance(password, str) or not password:
+            return self.invalid("password", "This field is required.", "required")
+        identifier = self.ctx.identifier()
+        limited = rate_limit_message(self.ctx, identifier)
+        if limited:
+            return self.invalid("password", limited, "throttled")
+        method = verify_password(self.ctx, self.ctx.pending_user, password, self.stage.backends)
+        if method is None:
+            record_failure(self.ctx, identifier, self.stage.name)
+            failures = int(self.ctx.context.get("password_failures", 0)) + 1
+            self.ctx.context["password_failures"] = failures
+            if failures >= self.stage.failed_attempts_before_cancel > 0:
+                return Denied(INVALID_PASSWORD)
+            return self.invalid("password", INVALID_PASSWORD)
+        record_success(self.ctx, identifier, method)
+        self.ctx.context.pop("password_failures", None)
+        return Passed()

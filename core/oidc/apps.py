@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AuthentikProvidersOauth2Config(AppConfig):
+    name = "core.oidc"
+    label = "authentik_providers_oauth2"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,95 @@
+"""An OAuth2Provider as authlib sees a client (authlib ``ClientMixin``, RFC 6749 §2).
+
+Redirect URIs are compared as exact strings (RFC 6749 §3.1.2.3, OAuth 2.0 Security BCP §4.1.3):
+no prefix, case, trailing-slash or userinfo leniency. An entry with ``matching_mode: regex`` is
+used as a regular expression only because the administrator chose so, and always matched in full
+(``re.fullmatch``), so ``https://app\\.example\\.com/cb`` cannot be satisfied by
+``https://app.example.com/cb.evil.com`` (THREATS 11; authentik CVE-2023-48228, CVE-2024-52289).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from authlib.oauth2.rfc6749 import ClientMixin
+
+from core.oidc.models import ClientTypes, OAuth2Provider
+
+GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials", "password",
+               "urn:ietf:params:oauth:grant-type:device_code"}
+
+
+def uri_allowed(entries, uri: str) -> bool:
+    """Is ``uri`` one of ``entries`` ([{matching_mode, url}])? Exact unless an entry opts into regex."""
+    if not isinstance(uri, str) or not uri or any(ord(c) < 0x20 or c == "\x7f" for c in uri):
+        return False
+    for entry in entries or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            continue
+        if entry.get("matching_mode", "strict") == "regex":
+            try:
+                if re.fullmatch(entry["url"], uri):
+                    return True
+            except re.error:
+                continue  # a broken pattern matches nothing
+        elif secrets.compare_digest(entry["url"].encode(), uri.encode()):
+            return True
+    return False
+
+
+class Client(ClientMixin):
+    def __init__(self, provider: OAuth2Provider):
+        self.provider = provider
+
+    @property
+    def client_id(self) -> str:
+        return self.provider.client_id
+
+    @property
+    def is_public(self) -> bool:
+        return self.provider.client_type == ClientTypes.PUBLIC
+
+    def get_client_id(self):
+        return self.provider.client_id
+
+    def get_default_redirect_uri(self):
+        # RFC 6749 §3.1.2.3: only when exactly one strict URI is registered.
+        strict = [e["url"] for e in self.provider.redirect_uris or []
+                  if isinstance(e, dict) and e.get("matching_mode", "strict") == "strict" and e.get("url")]
+        regex = [e for e in self.provider.redirect_uris or [] if isinstance(e, dict)
+                 and e.get("matching_mode") == "regex"]
+        return strict[0] if len(strict) == 1 and not regex else None
+
+    def get_allowed_scope(self, scope):
+        from core.oidc.claims import offered_scopes
+
+        requested = [s for s in (scope or "").split() if s]
+        if not requested:
+            return ""
+        offered = offered_scopes(self.provider)
+        if any(s not in offered for s in requested):
+            return None  # authlib answers invalid_scope
+        return " ".join(dict.fromkeys(requested))
+
+    def check_redirect_uri(self, redirect_uri):
+        return uri_allowed(self.provider.redirect_uris, redirect_uri)
+
+    def check_client_secret(self, client_secret):
+        if self.is_public or not self.provider.client_secret or not isinstance(client_secret, str):
+            return False
+        return secrets.compare_digest(self.provider.client_secret.encode(), client_secret.encode())
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        if method == "none":
+            # Public clients only, and never at introspection (RFC 7662 §2.1 wants client auth).
+            return self.is_public and endpoint != "introspection"
+        return not self.is_public
+
+    def check_response_type(self, response_type):
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type):
+        if grant_type == "client_credentials":
+            return not self.is_public
+        return grant_type in GRANT_TYPES

@@ -1,0 +1,1 @@
+"""HTTP views of the OAuth2/OIDC provider, one module per endpoint family."""

@@ -1,0 +1,150 @@
+"""REST API for outposts (authentik ``authentik/outposts/api/outposts.py``; reference §1.1, §1.4, §1.6).
+
+An outpost's token may list and read only its own outpost: the outpost takes ``results[0]``.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from core import durations
+from core.accounts.api import ProviderSerializer
+from core.accounts.models import Provider
+from core.api.permissions import ScopedQuerysetMixin, ViewAccess
+from core.inheritance import concrete
+from core.outposts.models import Outpost, OutpostType, default_outpost_config
+from core.outposts.state import list_states
+
+DEFAULT_REFRESH_S = 300
+MIN_REFRESH_S = 30
+LOG_LEVELS = {"trace", "debug", "info", "warning", "error"}
+
+# Which provider model each outpost type serves (authentik OutpostSerializer.validate_providers).
+PROVIDER_MODELS = {OutpostType.PROXY: "proxyprovider", OutpostType.LDAP: "ldapprovider",
+                   OutpostType.RADIUS: "radiusprovider"}
+
+
+def refresh_interval_s(config: dict) -> int:
+    """``config.refresh_interval`` in seconds: unparsable or <= 0 -> 5 min, below 30 s -> 30 s (§1.4)."""
+    try:
+        value = durations.seconds(str((config or {}).get("refresh_interval", "minutes=5")))
+    except ValueError:
+        return DEFAULT_REFRESH_S
+    if value <= 0:
+        return DEFAULT_REFRESH_S
+    return max(MIN_REFRESH_S, int(value))
+
+
+class OutpostHealthSerializer(serializers.Serializer):
+    uid = serializers.CharField()
+    last_seen = serializers.DateTimeField()
+    version = serializers.CharField(required=False)
+    build_hash = serializers.CharField(required=False)
+    hostname = serializers.CharField(required=False)
+    golang_version = serializers.CharField(required=False)
+    openssl_enabled = serializers.BooleanField(required=False)
+    openssl_version = serializers.CharField(required=False)
+    fips_enabled = serializers.BooleanField(required=False, allow_null=True)
+    args = serializers.DictField(required=False)
+
+
+class OutpostSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="uuid", read_only=True)
+    providers = serializers.PrimaryKeyRelatedField(queryset=Provider.objects.all(), many=True, required=False)
+    providers_obj = serializers.SerializerMethodField()
+    token_identifier = serializers.CharField(read_only=True)
+    refresh_interval_s = serializers.SerializerMethodField()
+    service_connection = serializers.SerializerMethodField()
+    config = serializers.JSONField(required=False)
+
+    class Meta:
+        model = Outpost
+        fields = ["pk", "name", "type", "providers", "providers_obj", "service_connection", "token_identifier",
+                  "config", "managed", "refresh_interval_s"]
+        read_only_fields = ["managed"]
+
+    def get_providers_obj(self, outpost) -> list[dict]:
+        return [ProviderSerializer(concrete(p), context=self.context).data for p in outpost.providers.all()]
+
+    def get_refresh_interval_s(self, outpost) -> int:
+        return refresh_interval_s(outpost.config)
+
+    def get_service_connection(self, outpost) -> str | None:
+        return None  # Gatehouse does not deploy outposts into Docker/Kubernetes
+
+    def validate_config(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("config must be a JSON object (see the outpost configuration docs)")
+        merged = {**default_outpost_config(), **value}
+        try:
+            durations.parse(str(merged["refresh_interval"]))
+        except ValueError as exc:
+            raise serializers.ValidationError(f"refresh_interval: {exc}") from None
+        if str(merged.get("log_level", "info")).lower() not in LOG_LEVELS:
+            raise serializers.ValidationError(f"log_level {merged['log_level']!r} must be one of "
+                                              f"{', '.join(sorted(LOG_LEVELS))}")
+        for key in ("authentik_host", "authentik_host_browser"):
+            url = merged.get(key) or ""
+            if not isinstance(url, str) or (url and not url.startswith(("http://", "https://", "unix://"))):
+                raise serializers.ValidationError(f"{key} {url!r} must be an http(s) URL such as "
+                                                  "https://auth.example.com/")
+        if not isinstance(merged.get("authentik_host_insecure", False), bool):
+            raise serializers.ValidationError("authentik_host_insecure must be true or false")
+        return merged
+
+    def validate(self, attrs):
+        kind = attrs.get("type", getattr(self.instance, "type", OutpostType.PROXY))
+        providers = attrs.get("providers")
+        if providers is None and self.instance is not None and "type" in attrs:
+            providers = list(self.instance.providers.all())
+        wanted = PROVIDER_MODELS.get(kind)
+        for provider in providers or []:
+            got = type(concrete(provider))._meta.model_name
+            if got != wanted:
+                raise serializers.ValidationError({"providers": [
+                    f"provider {provider.name!r} is a {got}; a {kind} outpost serves only {wanted} providers"]})
+        return attrs
+
+
+class OutpostViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
+    queryset = Outpost.objects.prefetch_related("providers")
+    serializer_class = OutpostSerializer
+    permission_classes = [ViewAccess]
+    filterset_fields = {"name": ["exact", "icontains"], "type": ["exact"], "managed": ["exact", "icontains"],
+                        "providers": ["isnull", "exact"]}
+    search_fields = ["name", "providers__name"]
+    ordering_fields = ["name", "type"]
+    ordering = ["name"]
+    outpost_actions = {"list", "retrieve", "health"}
+
+    def scope_outpost(self, qs, outpost):
+        return qs.filter(pk=outpost.pk)
+
+    def get_queryset(self):
+        return super().get_queryset().distinct()
+
+    def perform_create(self, serializer):
+        from core.outposts.service import ensure_identity
+
+        with transaction.atomic():
+            outpost = serializer.save()
+            ensure_identity(outpost)
+
+    def perform_destroy(self, instance):
+        if instance.managed:
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError({"managed": [f"outpost {instance.name!r} is managed ({instance.managed}) and "
+                                               "cannot be deleted; remove its providers instead"]})
+        instance.delete()
+
+    @extend_schema(responses=OutpostHealthSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def health(self, request, pk=None):
+        """The live instances of this outpost, from their websocket hellos (kept 15 s)."""
+        outpost = self.get_object()
+        return Response(OutpostHealthSerializer(list_states(outpost), many=True).data)

@@ -1,0 +1,149 @@
+"""REST API for policy bindings and policies (authentik ``authentik/policies/api/*`` and the
+expression, password and reputation policy apps)."""
+
+from __future__ import annotations
+
+from rest_framework import mixins, serializers, viewsets
+
+from core.accounts.models import Group, User
+from core.api.fields import validate_expression
+from core.inheritance import concrete, subclass_lookups
+from core.policies.models import (
+    ExpressionPolicy,
+    PasswordPolicy,
+    Policy,
+    PolicyBinding,
+    PolicyBindingModel,
+    ReputationPolicy,
+)
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="policy_uuid", read_only=True)
+    component = serializers.SerializerMethodField()
+    verbose_name = serializers.SerializerMethodField()
+    meta_model_name = serializers.SerializerMethodField()
+    bound_to = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Policy
+        fields = ["pk", "name", "execution_logging", "component", "verbose_name", "meta_model_name", "bound_to",
+                  "created", "last_updated"]
+
+    def _model(self, obj):
+        return type(concrete(obj) if type(obj) is Policy else obj)
+
+    def get_component(self, obj) -> str:
+        return f"ak-policy-{self._model(obj)._meta.model_name.removesuffix('policy')}-form"
+
+    def get_verbose_name(self, obj) -> str:
+        return str(self._model(obj)._meta.verbose_name)
+
+    def get_meta_model_name(self, obj) -> str:
+        meta = self._model(obj)._meta
+        return f"{meta.app_label}.{meta.model_name}"
+
+    def get_bound_to(self, obj) -> int:
+        return obj.bindings.count()
+
+
+class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                    viewsets.GenericViewSet):
+    """``/policies/all/``: every policy kind."""
+
+    queryset = Policy.objects.select_related(*subclass_lookups(Policy)).order_by("name")
+    serializer_class = PolicySerializer
+    filterset_fields = ["name"]
+    search_fields = ["name"]
+    ordering_fields = ["name", "created"]
+    ordering = ["name"]
+
+    def perform_destroy(self, instance):
+        concrete(instance).delete()
+
+
+class ExpressionPolicySerializer(PolicySerializer):
+    expression = serializers.CharField(validators=[validate_expression])
+
+    class Meta:
+        model = ExpressionPolicy
+        fields = [*PolicySerializer.Meta.fields, "expression"]
+
+
+class PasswordPolicySerializer(PolicySerializer):
+    class Meta:
+        model = PasswordPolicy
+        fields = [*PolicySerializer.Meta.fields, "password_field", "amount_digits", "amount_uppercase",
+                  "amount_lowercase", "amount_symbols", "length_min", "symbol_charset", "error_message",
+                  "check_static_rules"]
+
+
+class ReputationPolicySerializer(PolicySerializer):
+    class Meta:
+        model = ReputationPolicy
+        fields = [*PolicySerializer.Meta.fields, "check_ip", "check_username", "threshold"]
+
+
+def _policy_viewset(model, serializer):
+    class _ViewSet(viewsets.ModelViewSet):
+        queryset = model.objects.order_by("name")
+        serializer_class = serializer
+        filterset_fields = ["name", "execution_logging"]
+        search_fields = ["name"]
+        ordering_fields = ["name", "created"]
+        ordering = ["name"]
+
+    _ViewSet.__name__ = _ViewSet.__qualname__ = f"{model.__name__}ViewSet"
+    return _ViewSet
+
+
+ExpressionPolicyViewSet = _policy_viewset(ExpressionPolicy, ExpressionPolicySerializer)
+PasswordPolicyViewSet = _policy_viewset(PasswordPolicy, PasswordPolicySerializer)
+ReputationPolicyViewSet = _policy_viewset(ReputationPolicy, ReputationPolicySerializer)
+
+
+class PolicyBindingSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="policy_binding_uuid", read_only=True)
+    target = serializers.PrimaryKeyRelatedField(queryset=PolicyBindingModel.objects.all())
+    policy = serializers.PrimaryKeyRelatedField(queryset=Policy.objects.all(), required=False, allow_null=True)
+    group = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), required=False, allow_null=True)
+    user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False, allow_null=True)
+    policy_obj = PolicySerializer(source="policy", read_only=True)
+    group_obj = serializers.SerializerMethodField()
+    user_obj = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PolicyBinding
+        fields = ["pk", "policy", "group", "user", "policy_obj", "group_obj", "user_obj", "target", "negate",
+                  "enabled", "order", "timeout", "failure_result"]
+
+    def get_group_obj(self, binding) -> dict | None:
+        g = binding.group
+        return {"pk": str(g.pk), "num_pk": g.num_pk, "name": g.name, "is_superuser": g.is_superuser} if g else None
+
+    def get_user_obj(self, binding) -> dict | None:
+        u = binding.user
+        return {"pk": u.pk, "username": u.username, "name": u.name, "is_active": u.is_active} if u else None
+
+    def validate(self, attrs):
+        def get(name):
+            if name in attrs:
+                return attrs[name]
+            return getattr(self.instance, name, None) if self.instance is not None else None
+
+        subjects = [name for name in ("policy", "group", "user") if get(name) is not None]
+        if len(subjects) != 1:
+            field = subjects[1] if len(subjects) > 1 else "policy"
+            raise serializers.ValidationError({field: [
+                "a binding names exactly one of policy, group or user "
+                f"(got {', '.join(subjects) or 'none'})"]})
+        return attrs
+
+
+class PolicyBindingViewSet(viewsets.ModelViewSet):
+    queryset = PolicyBinding.objects.select_related("policy", "group", "user", "target")
+    serializer_class = PolicyBindingSerializer
+    filterset_fields = ["target", "policy", "group", "user", "enabled", "order", "timeout"]
+    search_fields = ["policy__name", "group__name", "user__username"]
+    ordering_fields = ["order", "target", "pk"]
+    ordering = ["order", "pk"]

@@ -1,0 +1,97 @@
+"""REST API for LDAP providers and the LDAP outpost's configuration
+(authentik ``authentik/providers/ldap/api.py``; reference §3.1, §3.2)."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from core.accounts.api import ProviderSerializer
+from core.api.fields import application_of
+from core.api.outpost_config import OutpostConfigViewSet, check_access_schema
+from core.api.schema import LDAP_MODES as MODES
+from core.providers.ldap.models import LDAPProvider
+
+
+class LDAPProviderSerializer(ProviderSerializer):
+    search_mode = serializers.ChoiceField(choices=MODES, default="direct")
+    bind_mode = serializers.ChoiceField(choices=MODES, default="direct")
+    outpost_set = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LDAPProvider
+        fields = [*ProviderSerializer.Meta.fields, "base_dn", "certificate", "tls_server_name", "uid_start_number",
+                  "gid_start_number", "search_mode", "bind_mode", "mfa_support", "search_full_directory",
+                  "require_tls", "outpost_set"]
+
+    def get_outpost_set(self, obj) -> list[str]:
+        return [f"{o.pk}" for o in obj.outposts.all()]
+
+    def validate_base_dn(self, value):
+        parts = [p.strip() for p in value.split(",")]
+        if not value.strip() or any("=" not in p or not p.split("=", 1)[1] for p in parts):
+            raise serializers.ValidationError(f"base_dn {value!r} must be a DN like DC=ldap,DC=example,DC=com")
+        return value
+
+
+class LDAPProviderViewSet(viewsets.ModelViewSet):
+    queryset = LDAPProvider.objects.select_related("application").prefetch_related("outposts")
+    serializer_class = LDAPProviderSerializer
+    filterset_fields = ["name", "base_dn", "authorization_flow", "search_mode", "bind_mode"]
+    search_fields = ["name", "base_dn"]
+    ordering_fields = ["name", "id"]
+    ordering = ["name"]
+
+
+class LDAPOutpostConfigSerializer(serializers.ModelSerializer):
+    """Reference §3.1, field names exact; require_tls is Gatehouse's addition (THREATS 18)."""
+
+    pk = serializers.IntegerField(read_only=True)
+    bind_flow_slug = serializers.SerializerMethodField()
+    unbind_flow_slug = serializers.SerializerMethodField()
+    application_slug = serializers.SerializerMethodField()
+    certificate = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LDAPProvider
+        fields = ["pk", "name", "base_dn", "bind_flow_slug", "unbind_flow_slug", "application_slug", "certificate",
+                  "tls_server_name", "uid_start_number", "gid_start_number", "search_mode", "bind_mode",
+                  "mfa_support", "require_tls"]
+
+    def get_bind_flow_slug(self, obj) -> str | None:
+        return obj.authorization_flow.slug if obj.authorization_flow_id else None
+
+    def get_unbind_flow_slug(self, obj) -> str | None:
+        return obj.invalidation_flow.slug if obj.invalidation_flow_id else None
+
+    def get_application_slug(self, obj) -> str:
+        backchannel = obj.backchannel_application.first()
+        if backchannel is not None:
+            return backchannel.slug
+        app = application_of(obj)
+        return app.slug if app else ""
+
+    def get_certificate(self, obj) -> str | None:
+        return str(obj.certificate_id) if obj.certificate_id else None
+
+
+class LDAPOutpostConfigViewSet(OutpostConfigViewSet):
+    queryset = (LDAPProvider.objects
+                .filter(Q(application__isnull=False) | Q(backchannel_application__isnull=False)).distinct()
+                .select_related("application", "authorization_flow", "invalidation_flow"))
+    serializer_class = LDAPOutpostConfigSerializer
+
+    @check_access_schema("LDAPCheckAccess", {"has_search_permission": serializers.BooleanField()})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def check_access(self, request, pk=None):
+        """May the signed-in user use the application behind this provider; may they search everything?
+
+        ``has_search_permission``: superusers, or everyone when the provider sets search_full_directory.
+        """
+        provider, _app, passing, messages = self.access_for(request, pk)
+        return Response({
+            "access": {"passing": passing, "messages": messages, "log_messages": []},
+            "has_search_permission": bool(passing and (request.user.is_superuser or provider.search_full_directory)),
+        })

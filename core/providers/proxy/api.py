@@ -1,0 +1,166 @@
+"""REST API for proxy providers and the proxy outpost's configuration
+(authentik ``authentik/providers/proxy/api.py``; reference §2.2)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers, viewsets
+
+from core.accounts.api import ProviderSerializer
+from core.api.fields import application_of, seconds_or_none, validate_duration
+from core.api.outpost_config import OutpostConfigViewSet, application_access, load_access_users
+from core.oidc.discovery import build_discovery
+from core.oidc.models import ScopeMapping
+from core.providers.proxy.models import ProxyMode, ProxyProvider
+
+# The scopes authentik's set_oauth_defaults() attaches to every proxy provider.
+DEFAULT_SCOPE_MANAGED = [
+    "goauthentik.io/providers/oauth2/scope-openid",
+    "goauthentik.io/providers/oauth2/scope-profile",
+    "goauthentik.io/providers/oauth2/scope-email",
+    "goauthentik.io/providers/oauth2/scope-entitlements",
+    "goauthentik.io/providers/proxy/scope-proxy",
+]
+
+
+def _validate_http_url(value: str, field: str) -> str:
+    parts = urlsplit(value or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise serializers.ValidationError(f"{field} {value!r} must be an absolute http(s) URL, "
+                                          "e.g. https://app.example.com")
+    return value
+
+
+class ProxyProviderSerializer(ProviderSerializer):
+    redirect_uris = serializers.JSONField(read_only=True)
+    client_id = serializers.CharField(read_only=True)
+    outpost_set = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProxyProvider
+        fields = [*ProviderSerializer.Meta.fields, "client_id", "internal_host", "external_host",
+                  "internal_host_ssl_validation", "certificate", "skip_path_regex", "basic_auth_enabled",
+                  "basic_auth_password_attribute", "basic_auth_user_attribute", "mode", "intercept_header_auth",
+                  "redirect_uris", "cookie_domain", "access_token_validity", "refresh_token_validity",
+                  "outpost_set"]
+        extra_kwargs = {"access_token_validity": {"validators": [validate_duration]},
+                        "refresh_token_validity": {"validators": [validate_duration]}}
+
+    def get_outpost_set(self, obj) -> list[str]:
+        return [f"{o.pk}" for o in obj.outposts.all()]
+
+    def validate_external_host(self, value):
+        return _validate_http_url(value, "external_host")
+
+    def validate_skip_path_regex(self, value):
+        for number, line in enumerate((value or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                re.compile(line)
+            except re.error as exc:
+                raise serializers.ValidationError(f"line {number} {line!r} is not a valid regex: {exc}") from None
+        return value
+
+    def validate(self, attrs):
+        def get(name):
+            return attrs.get(name, getattr(self.instance, name, None) if self.instance else None)
+
+        mode = get("mode") or ProxyMode.PROXY
+        if mode == ProxyMode.PROXY:
+            internal = get("internal_host")
+            if not internal:
+                raise serializers.ValidationError({"internal_host": [
+                    "internal_host is required in proxy mode (the upstream URL, e.g. http://app:8080); "
+                    "use mode forward_single or forward_domain for forward auth"]})
+            try:
+                _validate_http_url(internal, "internal_host")
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"internal_host": exc.detail}) from None
+        if mode == ProxyMode.FORWARD_DOMAIN and not get("cookie_domain"):
+            raise serializers.ValidationError({"cookie_domain": [
+                "cookie_domain is required in forward_domain mode, e.g. example.com"]})
+        return attrs
+
+    def _defaults(self, instance: ProxyProvider) -> ProxyProvider:
+        """authentik's set_oauth_defaults(): the callback redirect URIs (model save) and default scopes."""
+        scopes = ScopeMapping.objects.filter(managed__in=DEFAULT_SCOPE_MANAGED)
+        instance.property_mappings.add(*scopes)
+        return instance
+
+    def create(self, validated_data):
+        return self._defaults(super().create(validated_data))
+
+    def update(self, instance, validated_data):
+        return self._defaults(super().update(instance, validated_data))
+
+
+class ProxyProviderViewSet(viewsets.ModelViewSet):
+    queryset = ProxyProvider.objects.select_related("application").prefetch_related("outposts")
+    serializer_class = ProxyProviderSerializer
+    filterset_fields = ["name", "mode", "external_host", "internal_host", "authorization_flow",
+                        "basic_auth_enabled", "cookie_domain"]
+    search_fields = ["name", "external_host", "internal_host"]
+    ordering_fields = ["name", "id", "external_host"]
+    ordering = ["name"]
+
+
+class ProxyOutpostConfigSerializer(serializers.ModelSerializer):
+    """What a proxy outpost reads for each of its providers (reference §2.2, field names exact)."""
+
+    pk = serializers.IntegerField(read_only=True)
+    oidc_configuration = serializers.SerializerMethodField()
+    certificate = serializers.SerializerMethodField()
+    access_token_validity = serializers.SerializerMethodField()
+    scopes_to_request = serializers.SerializerMethodField()
+    assigned_application_slug = serializers.SerializerMethodField()
+    assigned_application_name = serializers.SerializerMethodField()
+    access = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProxyProvider
+        fields = ["pk", "name", "internal_host", "external_host", "internal_host_ssl_validation", "client_id",
+                  "client_secret", "oidc_configuration", "cookie_secret", "certificate", "skip_path_regex",
+                  "basic_auth_enabled", "basic_auth_password_attribute", "basic_auth_user_attribute", "mode",
+                  "cookie_domain", "access_token_validity", "intercept_header_auth", "scopes_to_request",
+                  "assigned_application_slug", "assigned_application_name", "access"]
+
+    def get_oidc_configuration(self, obj) -> dict:
+        return build_discovery(obj, self.context["request"].build_absolute_uri("/"))
+
+    def get_certificate(self, obj) -> str | None:
+        return str(obj.certificate_id) if obj.certificate_id else None
+
+    def get_access_token_validity(self, obj) -> float | None:
+        return seconds_or_none(obj.access_token_validity)
+
+    def get_scopes_to_request(self, obj) -> list[str]:
+        names = ScopeMapping.objects.filter(provider=obj).values_list("scope_name", flat=True)
+        return sorted(set(names))
+
+    def get_assigned_application_slug(self, obj) -> str:
+        return application_of(obj).slug
+
+    def get_assigned_application_name(self, obj) -> str:
+        return application_of(obj).name
+
+    @extend_schema_field(inline_serializer("ProxyOutpostAccess", {
+        "default": serializers.ChoiceField(choices=["allow", "deny"]),
+        "allow_subjects": serializers.ListField(child=serializers.CharField()),
+        "deny_subjects": serializers.ListField(child=serializers.CharField())}))
+    def get_access(self, obj) -> dict:
+        """Gatehouse addition (outpost/proxy/policy.py): who may use the application now, by OIDC ``sub``.
+        The user list is loaded once per API response and shared by every provider in it."""
+        users = self.context.get("_access_users")
+        if users is None:
+            users = self.context["_access_users"] = load_access_users()
+        return application_access(obj, application_of(obj), users)
+
+
+class ProxyOutpostConfigViewSet(OutpostConfigViewSet):
+    queryset = ProxyProvider.objects.filter(application__isnull=False).select_related("application")
+    serializer_class = ProxyOutpostConfigSerializer
+

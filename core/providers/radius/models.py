@@ -1,0 +1,21 @@
+"""RADIUS provider configuration (authentik_providers_radius); the protocol lives in outpost/radius/."""
+
+import secrets
+
+from django.db import models
+
+from core.accounts.models import Provider
+
+
+def generate_shared_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class RadiusProvider(Provider):
+    client_networks = models.TextField(default="0.0.0.0/0, ::/0", help_text="comma-separated CIDRs")
+    shared_secret = models.TextField(default=generate_shared_secret)
+    mfa_support = models.BooleanField(default=True)
+    certificate = models.ForeignKey("authentik_crypto.CertificateKeyPair", null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    require_message_authenticator = models.BooleanField(
+        default=True, help_text="BlastRADIUS (CVE-2024-3596): drop Access-Requests without a valid one")

@@ -1,0 +1,189 @@
+"""Django settings, derived from core.config (the only place the environment is read)."""
+
+from __future__ import annotations
+
+import sys
+
+from core import config as _config
+
+try:
+    CONFIG = _config.load()
+except _config.ConfigError as exc:  # one message naming every bad variable, then stop
+    print(f"gatehouse: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+DATA_DIR = CONFIG.data_dir
+SECRET_KEY = CONFIG.secret_key
+DEBUG = CONFIG.debug
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "core.urls"
+ASGI_APPLICATION = "core.asgi.application"
+AUTH_USER_MODEL = "authentik_core.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "core.policies",
+    "core.accounts",
+    "core.crypto",
+    "core.flows",
+    "core.events",
+    "core.oidc",
+    "core.providers.proxy",
+    "core.providers.ldap",
+    "core.providers.radius",
+    "core.outposts",
+    "core.blueprints",
+    "core.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [str(CONFIG.data_dir / "templates")],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if CONFIG.postgresql:
+    _pg = CONFIG.postgresql
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": _pg.host,
+            "PORT": _pg.port,
+            "USER": _pg.user,
+            "NAME": _pg.name,
+            "PASSWORD": _pg.password,
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"sslmode": _pg.sslmode},
+            "TEST": {"NAME": f"test_{_pg.name}"},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(CONFIG.data_dir / "gatehouse.sqlite3"),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+if CONFIG.redis:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CONFIG.redis.url,
+            "KEY_PREFIX": "gatehouse",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Sessions are rows in django_session (the seeds count them with SQL), cached when Redis is there.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if CONFIG.redis else "django.contrib.sessions.backends.db"
+SESSION_COOKIE_NAME = "authentik_session"
+SESSION_COOKIE_AGE = CONFIG.session_lifetime
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_NAME = "authentik_csrf"
+CSRF_TRUSTED_ORIGINS: list[str] = []
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+STATIC_URL = "/static/"
+LOGIN_URL = "/flows/-/default/authentication/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "core.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.IsSuperuser"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gatehouse",
+    "DESCRIPTION": "authentik-compatible identity API",
+    "VERSION": "3.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets sharing a field name or values get stable names (core/api/schema.py).
+    "ENUM_NAME_OVERRIDES": {"UserTypeEnum": "core.accounts.models.UserTypes",
+                            "OutpostTypeEnum": "core.outposts.models.OutpostType",
+                            "LDAPAPIAccessMode": "core.api.schema.LDAP_MODES"},
+}
+
+if CONFIG.email:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = CONFIG.email.host
+    EMAIL_PORT = CONFIG.email.port
+    EMAIL_HOST_USER = CONFIG.email.username
+    EMAIL_HOST_PASSWORD = CONFIG.email.password
+    EMAIL_USE_TLS = CONFIG.email.use_tls
+    EMAIL_USE_SSL = CONFIG.email.use_ssl
+    DEFAULT_FROM_EMAIL = CONFIG.email.sender
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    DEFAULT_FROM_EMAIL = "gatehouse@localhost"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "formatters": {"structured": {"()": "outpost.logs.StructuredFormatter"}},
+    "root": {"handlers": ["default"], "level": "DEBUG" if CONFIG.log_level in ("debug", "trace") else CONFIG.log_level.upper()},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "asyncio": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,159 @@
+"""One app factory for a standalone outpost (DESIGN §1, §4.3): health, the core link in ``cleanup_ctx``,
+then the kind's own routes; and a small metrics app for AUTHENTIK_LISTEN__METRICS.
+
+Health, as authentik's outposts answer it (reference §1.4): ``/outpost.goauthentik.io/ping`` -> 204 on both
+listeners. Ours in addition: ``/-/health/live/`` (the process runs) and ``/-/health/ready/`` (200 once a
+configuration has been fetched; it stays 200 while the core is away, since the last one keeps being served).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+from outpost.config import Listen, OutpostConfig
+from outpost.core_link import CoreLink
+
+LOGGER = logging.getLogger("gatehouse.outpost")
+LINK_KEY = web.AppKey("core_link", CoreLink)
+KIND_KEY = web.AppKey("outpost_kind", str)
+PING = "/outpost.goauthentik.io/ping"
+HEALTH_LIVE = "/-/health/live/"
+HEALTH_READY = "/-/health/ready/"
+KINDS = ("proxy", "ldap", "radius")
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+async def live(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    link = request.app[LINK_KEY]
+    body = {"configured": link.snapshot is not None, "core_connected": link.connected,
+            "generation": link.snapshot.generation if link.snapshot else 0}
+    return web.json_response({"status": "ok" if link.snapshot else "unavailable", **body},
+                             status=200 if link.snapshot else 503)
+
+
+def _health_routes(app: web.Application, with_ready: bool) -> None:
+    app.router.add_get(PING, ping)  # add_get answers HEAD too (the healthcheck sends HEAD)
+    for path in (HEALTH_LIVE, HEALTH_LIVE.rstrip("/")):
+        app.router.add_get(path, live)
+    if with_ready:
+        for path in (HEALTH_READY, HEALTH_READY.rstrip("/")):
+            app.router.add_get(path, ready)
+
+
+def session_store(config: OutpostConfig):
+    """Redis when AUTHENTIK_REDIS__HOST is set (replicas share sessions), else memory with a file snapshot."""
+    from outpost.proxy.session import MemoryStore, RedisStore
+
+    if config.redis_url:
+        import redis.asyncio as aredis
+
+        return RedisStore(aredis.from_url(config.redis_url))
+    return MemoryStore(Path(config.state_dir) / "gatehouse-proxy-sessions.json")
+
+
+def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None) -> web.Application:
+    """The outpost's main application (AUTHENTIK_LISTEN__HTTP). ``link`` is for tests."""
+    if kind not in KINDS:
+        raise ValueError(f"outpost kind {kind!r}: expected one of {', '.join(KINDS)}")
+    app = web.Application()
+    link = link or CoreLink(config.authentik_host, config.token, insecure=config.insecure, kind=kind,
+                            browser_host=config.host_browser)
+    app[LINK_KEY] = link
+    app[KIND_KEY] = kind
+    _health_routes(app, with_ready=True)
+
+    async def link_ctx(app: web.Application) -> AsyncIterator[None]:
+        await link.start()
+        try:
+            yield
+        finally:
+            await link.close()
+
+    app.cleanup_ctx.append(link_ctx)  # before the kind's resources, which subscribe to the link
+    if kind == "proxy":
+        from outpost.proxy import setup
+
+        setup(app, store=session_store(config), link=link)
+        with contextlib.suppress(ImportError):  # the reverse-proxy mode's catch-all, once it exists
+            from outpost.proxy.reverse import add_catch_all
+
+            add_catch_all(app)
+    else:
+        LOGGER.warning("the %s outpost is not implemented yet; serving health and the core link only", kind)
+    return app
+
+
+def create_metrics_app(link: CoreLink) -> web.Application:
+    """AUTHENTIK_LISTEN__METRICS: /metrics (Prometheus) and the health endpoints."""
+    registry = CollectorRegistry()
+    connected = Gauge("authentik_outpost_connection", "1 while the websocket to the core is up",
+                      registry=registry)
+    generation = Gauge("gatehouse_outpost_config_generation", "configurations fetched since start",
+                       registry=registry)
+    connected.set_function(lambda: 1.0 if link.connected else 0.0)
+    generation.set_function(lambda: float(link.snapshot.generation) if link.snapshot else 0.0)
+
+    async def metrics(request: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        from prometheus_client import REGISTRY
+
+        body += generate_latest(REGISTRY)  # process metrics and whatever the kind registered
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    app = web.Application()
+    app[LINK_KEY] = link
+    app.router.add_get("/metrics", metrics)
+    _health_routes(app, with_ready=True)
+    return app
+
+
+async def _start_site(runner: web.AppRunner, listen: Listen, variable: str, reuse_port: bool) -> None:
+    try:
+        await web.TCPSite(runner, listen.host, listen.port, reuse_port=reuse_port or None).start()
+    except OSError as exc:
+        raise OSError(f"cannot listen on {variable}={listen}: {exc.strerror or exc}; free the port or set "
+                      f"{variable} to another host:port") from None
+
+
+async def serve(config: OutpostConfig, kind: str, *, stop: asyncio.Event | None = None,
+                reuse_port: bool = False) -> None:
+    """Serve until ``stop`` is set or SIGTERM/SIGINT arrives; aiohttp runs the cleanup_ctx on the way out."""
+    app = create_app(config, kind)
+    metrics_app = create_metrics_app(app[LINK_KEY])
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
+    metrics_runner = web.AppRunner(metrics_app, access_log=None, handle_signals=False)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await runner.setup()
+    await metrics_runner.setup()
+    try:
+        await _start_site(runner, config.listen_http, "AUTHENTIK_LISTEN__HTTP", reuse_port)
+        await _start_site(metrics_runner, config.listen_metrics, "AUTHENTIK_LISTEN__METRICS", reuse_port)
+        LOGGER.info("outpost listening", extra={"kind": kind, "http": str(config.listen_http),
+                                                "metrics": str(config.listen_metrics),
+                                                "core": config.authentik_host})
+        await stop.wait()
+        LOGGER.info("outpost shutting down")
+    finally:
+        await metrics_runner.cleanup()
+        await runner.cleanup()

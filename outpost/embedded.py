@@ -1,0 +1,85 @@
+"""The embedded outpost: the proxy outpost inside ``ak server`` (reference §1.1 "Embedded outpost").
+
+It is the same code as a standalone outpost and talks to its own core the same way, over loopback
+HTTP and the websocket, with the embedded outpost's managed token; so one path is tested for both.
+Browser-facing endpoints use the outpost's ``config.authentik_host`` (set it to the URL browsers use).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError
+
+from outpost.core_link import CoreLink
+
+LOGGER = logging.getLogger("gatehouse.outpost.embedded")
+TOKEN_RETRY = 2.0
+
+
+def _embedded_token() -> str | None:
+    from django.db import close_old_connections
+
+    from core.accounts.models import Token
+    from core.outposts.models import EMBEDDED_OUTPOST_MANAGED, Outpost
+
+    close_old_connections()
+    try:
+        outpost = Outpost.objects.filter(managed=EMBEDDED_OUTPOST_MANAGED).first()
+        if outpost is None:
+            return None
+        token = Token.objects.filter(identifier=outpost.token_identifier).first()
+        return token.readable_key if token else None
+    finally:
+        close_old_connections()
+
+
+def _store(config):
+    from outpost.proxy.session import MemoryStore, RedisStore
+
+    if config.redis:
+        import redis.asyncio as aredis
+
+        return RedisStore(aredis.from_url(config.redis.url))
+    return MemoryStore(config.data_dir / "proxy-sessions.json")
+
+
+def setup(app: web.Application, config) -> None:
+    """``config`` is the core's CoreConfig. Registers the outpost routes before the Django catch-all."""
+    from outpost.proxy import setup as proxy_setup
+
+    listen = config.listen_http
+    host = "127.0.0.1" if listen.host in ("0.0.0.0", "", "::") else listen.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    link = CoreLink(f"http://{host}:{listen.port}/", token="", kind="proxy")
+
+    async def connect_when_ready() -> None:
+        """The database may not be migrated or reachable yet (readiness says so): keep looking."""
+        while True:
+            try:
+                token = await sync_to_async(_embedded_token, thread_sensitive=False)()
+            except DatabaseError as exc:
+                LOGGER.info("embedded outpost waits for the database", extra={"reason": str(exc)})
+                token = None
+            if token:
+                link.token = token
+                await link.start()  # the first attempt may precede the listener; the link retries
+                return
+            await asyncio.sleep(TOKEN_RETRY)
+
+    async def link_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(connect_when_ready())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await link.close()
+
+    app.cleanup_ctx.append(link_ctx)
+    proxy_setup(app, store=_store(config), link=link,
+                trusted_proxies=[str(net) for net in config.trusted_proxy_cidrs])

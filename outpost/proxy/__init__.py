@@ -1,0 +1,84 @@
+"""The proxy outpost: forward auth for Traefik/Caddy/nginx/Envoy and the reverse-proxy mode (DESIGN.md §2).
+
+``setup(app, store=..., link=..., trusted_proxies=...)`` adds the routes and, in ``cleanup_ctx``, the session store and the HTTP
+client used for the core's token/JWKS endpoints. The outpost link feeds it: ``ProxyOutpost.update(providers,
+outpost_name=...)`` on every refresh and ``ProxyOutpost.end_session(sid)`` on SESSION_END.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from outpost.proxy.forward_auth import OUTPOST_KEY, ProxyOutpost, callback, forward_auth, sign_out, start
+from outpost.proxy.session import MemoryStore, SessionStore
+from protocols.forward import TrustedNetworks
+
+__all__ = ["OUTPOST_KEY", "ProxyOutpost", "setup"]
+
+
+def setup(app: web.Application, *, store: SessionStore | None = None, link: Any = None,
+          http_factory: Callable[[], aiohttp.ClientSession] | None = None, version: str = "0.1.0",
+          trusted_proxies: Iterable[str] | str | TrustedNetworks | None = None) -> ProxyOutpost:
+    """Register the proxy outpost on ``app``. ``link`` (the CoreLink) is optional: when given, its
+    ``snapshot`` seeds the applications and its ``on_refresh`` / ``on_session_end`` callbacks are wired.
+
+    ``trusted_proxies``: the networks whose forwarded headers count (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS);
+    CIDR strings, one comma-separated string, or a TrustedNetworks; None -> loopback and private ranges.
+    Raises ValueError naming a bad CIDR."""
+    trusted = trusted_proxies if isinstance(trusted_proxies, TrustedNetworks) else \
+        TrustedNetworks.parse(trusted_proxies)
+    outpost = ProxyOutpost(store=store if store is not None else MemoryStore(), version=version, trusted=trusted)
+    app[OUTPOST_KEY] = outpost
+    prefix = "/outpost.goauthentik.io"
+    app.router.add_route("*", prefix + "/auth/{flavour:traefik|caddy|nginx}", forward_auth)
+    app.router.add_route("*", prefix + "/auth/{flavour:envoy.*}", forward_auth)
+    app.router.add_get(prefix + "/start", start)
+    app.router.add_get(prefix + "/callback", callback)
+    app.router.add_get(prefix + "/sign_out", sign_out)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        outpost.http = http_factory() if http_factory else aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=15))
+        await outpost.store.start()
+        if link is not None:
+            _wire(outpost, link)
+        try:
+            yield
+        finally:
+            await outpost.store.close()
+            await outpost.http.close()
+
+    app.cleanup_ctx.append(resources)
+    return outpost
+
+
+def _wire(outpost: ProxyOutpost, link: Any) -> None:
+    """Connect to the CoreLink: snapshot ``{"outpost": {...}, "providers": [...]}`` (or an object with those
+    attributes); ``on_refresh`` / ``on_session_end`` as lists of callbacks or registration functions."""
+
+    def providers_of(snapshot: Any) -> tuple[list, str]:
+        if snapshot is None:
+            return [], ""
+        get = snapshot.get if isinstance(snapshot, dict) else lambda k, d=None: getattr(snapshot, k, d)
+        outpost_info = get("outpost", None) or {}
+        name = outpost_info.get("name", "") if isinstance(outpost_info, dict) else getattr(outpost_info, "name", "")
+        return list(get("providers", None) or []), name
+
+    def refresh(*_args: Any) -> None:
+        providers, name = providers_of(getattr(link, "snapshot", None))
+        outpost.update(providers, outpost_name=name)
+
+    async def session_end(session_id: str, *_args: Any) -> None:
+        await outpost.end_session(session_id)
+
+    for attr, callback_ in (("on_refresh", refresh), ("on_session_end", session_end)):
+        hook = getattr(link, attr, None)
+        if isinstance(hook, list):
+            hook.append(callback_)
+        elif callable(hook):
+            hook(callback_)
+    refresh()

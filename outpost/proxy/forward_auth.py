@@ -1,0 +1,313 @@
+"""aiohttp handlers: forward auth for each flavour, /start, /callback, /sign_out (DESIGN.md §2, reference §2.3-2.5).
+
+Thin: parse the target (protocols.forward), find the application, load the session, ``decide()``, then turn
+the Verdict into a response. Every error path answers 4xx/5xx (THREATS 1).
+
+* Traefik/Caddy/nginx read forwarded headers, so they are answered only for a peer in the trusted proxy
+  networks (``ProxyOutpost.trusted``); any other peer gets 400 (THREATS 2).
+* The session is the signed cookie's, else (``intercept_header_auth``) the identity an ``Authorization``
+  Bearer/Basic header proves (header_auth.py). Refused credentials -> 401 (not a login redirect); an IdP that
+  cannot be asked -> 502, except on an unauthenticated path. Either way ``decide()`` runs on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+import aiohttp
+from aiohttp import web
+
+from outpost.proxy import header_auth, oauth
+from outpost.proxy import headers as hdr
+from outpost.proxy.apps import AppConfig, Apps, UnknownHost, no_app_body
+from outpost.proxy.policy import Identity, Request, Verdict, decide
+from outpost.proxy.session import (
+    Session,
+    SessionStore,
+    cookie_attributes,
+    new_session_id,
+    sign_cookie,
+    unsign_cookie,
+)
+from protocols import forward as fw
+
+LOGGER = logging.getLogger("gatehouse.outpost.proxy")
+
+
+@dataclass
+class ProxyOutpost:
+    """Everything the handlers need; one per aiohttp app (stored under OUTPOST_KEY)."""
+
+    store: SessionStore
+    http: aiohttp.ClientSession | None = None
+    apps: Apps = field(default_factory=lambda: Apps(()))
+    version: str = "0.1.0"
+    jwks: oauth.JWKSCache = field(default_factory=oauth.JWKSCache)
+    trusted: fw.TrustedNetworks = field(default_factory=fw.TrustedNetworks.parse)
+    header_cache: header_auth.HeaderAuthCache = field(default_factory=header_auth.HeaderAuthCache)
+
+    def update(self, providers, *, outpost_name: str = "") -> Apps:
+        """Swap in the applications of a new snapshot atomically; report broken providers and skip rules."""
+        apps = Apps.from_snapshot(providers, outpost_name=outpost_name)
+        for error in apps.errors:
+            LOGGER.error("provider not served: %s", error)
+        for config in apps.configs:
+            for error in config.skip.errors:
+                LOGGER.error("provider %r: %s (this line never matches)", config.name, error)
+        self.apps = apps
+        self.jwks = oauth.JWKSCache()
+        self.header_cache.clear()  # secrets or endpoints may have changed; identities are re-checked
+        return apps
+
+    async def end_session(self, sid: str) -> int:
+        """SESSION_END from the core: the core session ``sid`` ended (THREATS 12). Cookie sessions and cached
+        header identities of that session both go."""
+        self.header_cache.forget_sid(sid)
+        return await self.store.delete_by_sid(sid)
+
+    def peer_trusted(self, request: web.Request) -> bool:
+        """Is the direct peer a trusted reverse proxy (may its forwarded headers be used)?"""
+        return self.trusted.contains(request.remote)
+
+
+OUTPOST_KEY = web.AppKey("proxy_outpost", ProxyOutpost)
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": location})
+
+
+def _text(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message, content_type="text/plain")
+
+
+@dataclass
+class Context:
+    outpost: ProxyOutpost
+    app: AppConfig
+    cookie_id: str | None  # the verified id in this app's cookie (a session or a pre-login id)
+    session: Session | None
+    header_auth: bool = False  # the session comes from the Authorization header (not stored, no cookie)
+    credentials_sent: bool = False  # the client sent Bearer/Basic credentials we examined
+
+
+async def _context(outpost: ProxyOutpost, request: web.Request, app: AppConfig, *,
+                   use_header: bool = True) -> Context:
+    """The application's session for this request: the signed cookie first, then (when the provider
+    intercepts header auth) ``Authorization`` Bearer/Basic (header_auth). Raises HeaderAuthError."""
+    cookie_id = unsign_cookie(request.cookies.get(app.cookie_name), cookie_secret=app.cookie_secret,
+                              client_id=app.client_id)
+    session = await outpost.store.get(cookie_id) if cookie_id else None
+    if session is not None and session.client_id != app.client_id:
+        session = None  # THREATS 8: a session of another application is no session here
+    ctx = Context(outpost, app, cookie_id, session)
+    if session is None and use_header and app.intercept_header_auth:
+        values = request.headers.getall("Authorization", [])
+        if len(values) == 1 and header_auth.parse_authorization(values[0]) is not None:
+            ctx.credentials_sent = True
+            if outpost.http is None:
+                raise header_auth.HeaderAuthError("no HTTP client configured")
+            found = await header_auth.authenticate(app, outpost.http, outpost.jwks, outpost.header_cache, values[0])
+            if found is not None and found.client_id == app.client_id:
+                ctx.session, ctx.header_auth = found, True
+        elif len(values) > 1:
+            ctx.credentials_sent = True  # ambiguous: never authenticates, and gets a 401 rather than a login
+    return ctx
+
+
+async def context_or_error(outpost: ProxyOutpost, request: web.Request, app: AppConfig, *,
+                           skip_match: bool) -> Context | web.Response:
+    """``_context``, with an IdP failure during header auth answered 502 (never 2xx) -- except on an
+    unauthenticated path, which needs no identity: there the request continues without one."""
+    try:
+        return await _context(outpost, request, app)
+    except header_auth.HeaderAuthError as exc:
+        LOGGER.warning("header authentication for %s failed: %s", app.name, exc)
+        if skip_match:
+            return await _context(outpost, request, app, use_header=False)
+        return _text(502, "identity provider error")
+
+
+def _set_cookie(response: web.StreamResponse, app: AppConfig, session_id: str, max_age: int | None) -> None:
+    response.set_cookie(app.cookie_name, sign_cookie(session_id, cookie_secret=app.cookie_secret,
+                                                     client_id=app.client_id),
+                        **cookie_attributes(secure=app.secure, cookie_domain=app.cookie_domain, max_age=max_age))
+
+
+def _clear_cookie(response: web.StreamResponse, app: AppConfig) -> None:
+    response.del_cookie(app.cookie_name, path="/", domain=app.cookie_domain or None)
+
+
+def _login(ctx: Context, redirect: str) -> web.Response:
+    """302 into the core's authorize endpoint; the browser keeps (or gets) a signed pre-login id."""
+    prelogin = ctx.cookie_id if ctx.cookie_id and ctx.session is None else new_session_id()
+    response = _redirect(oauth.authorize_url(ctx.app, prelogin, redirect))
+    _set_cookie(response, ctx.app, prelogin, oauth.STATE_TTL)
+    return response
+
+
+async def _callback(ctx: Context, query: dict[str, str]) -> web.StreamResponse:
+    app = ctx.app
+    try:
+        state = oauth.parse_state(app, query.get("state"), ctx.cookie_id)
+        if ctx.outpost.http is None:
+            raise oauth.OAuthError("no HTTP client configured", 500)
+        tokens = await oauth.redeem(app, ctx.outpost.http, ctx.outpost.jwks, code=query.get("code"), state=state,
+                                    prelogin_id=state.sid)
+    except oauth.OAuthError as exc:
+        LOGGER.warning("login callback refused for %s: %s", app.name, exc)
+        response = _text(exc.status, "login failed; start again from the application" if exc.status == 400
+                         else "identity provider error")
+        return response
+    session = Session(new_session_id(), app.client_id, tokens.claims, tokens.access_token, tokens.id_token,
+                      expires_at=tokens.expires_at)  # a fresh id: the pre-login id is never promoted (THREATS 7)
+    await ctx.outpost.store.put(session)
+    try:
+        target = fw.validate_redirect(state.redirect, app.external_host, cookie_domain=app.cookie_domain,
+                                      domain_mode=app.domain_mode) if state.redirect else app.external_host
+    except fw.RedirectRefused:
+        target = app.external_host
+    response = _redirect(target)
+    _set_cookie(response, app, session.id, int(tokens.expires_at - time.time()))
+    return response
+
+
+async def _sign_out(ctx: Context) -> web.StreamResponse:
+    app = ctx.app
+    if ctx.session is None or ctx.header_auth:
+        response = _redirect(fw.start_location(app.external_host, app.external_host))
+    else:
+        await ctx.outpost.store.delete_by_sub(ctx.session.sub)
+        await ctx.outpost.store.delete(ctx.session.id)
+        response = _redirect(oauth.end_session_url(app, ctx.session.id_token or ctx.session.raw_token))
+    _clear_cookie(response, app)
+    return response
+
+
+def _allow(ctx: Context, headers_list: list[tuple[str, str]]) -> web.Response:
+    response = web.Response(status=200)
+    for name, value in headers_list:
+        response.headers[name] = value
+    return response
+
+
+async def forward_auth(request: web.Request) -> web.StreamResponse:
+    """``/outpost.goauthentik.io/auth/{traefik,caddy,nginx,envoy...}``."""
+    outpost = request.app[OUTPOST_KEY]
+    flavour = request.match_info["flavour"]
+    flavour = "envoy" if flavour.startswith("envoy") else flavour
+    if flavour not in fw.FLAVOURS:
+        return _text(404, f"unknown forward-auth flavour {flavour!r}")
+    envoy_scheme = "http"
+    if flavour == "envoy":
+        for scheme in ("https", "http"):
+            try:
+                envoy_scheme = outpost.apps.lookup(request.host, scheme).scheme
+                break
+            except UnknownHost:
+                continue
+    auth_request = fw.AuthRequest(path=request.raw_path.split("?", 1)[0], query=request.query_string,
+                                  method=request.method, host=request.host, scheme=envoy_scheme)
+    try:
+        target = fw.extract_target(flavour, request.headers, auth_request, peer_trusted=outpost.peer_trusted(request))
+    except fw.UntrustedPeer as exc:
+        LOGGER.warning("forward auth from untrusted peer %s refused: %s", request.remote, exc)
+        return _text(400, "bad request: forwarded headers from an untrusted peer")
+    except fw.TargetError as exc:
+        LOGGER.error("configuration_error: %s", exc)
+        return _text(exc.status, "configuration error" if exc.status == 500 else f"bad request: {exc}")
+    try:
+        app = outpost.apps.lookup(target.host.netloc, target.scheme)
+    except UnknownHost as exc:
+        return web.json_response(no_app_body(exc.host), status=400)
+    skip_match = app.skip.match_target(target, full_url=app.domain_mode)
+    ctx = await context_or_error(outpost, request, app, skip_match=skip_match)
+    if isinstance(ctx, web.Response):
+        return ctx
+    session = ctx.session
+    identity = Identity(session.client_id, session.sub, session.expires_at) if session else None
+    verdict = decide(Request(flavour, target, fw.classify(target.method, request.headers), skip_match, identity,
+                             time.time()), client_id=app.client_id, access=app.access)
+    return await respond(ctx, with_credentials(ctx, verdict), target)
+
+
+def with_credentials(ctx: Context, verdict: Verdict) -> Verdict:
+    """A client that sent credentials cannot follow a login redirect: refused credentials -> 401 (authentik's
+    intercept_header_auth behaviour, reference §2.4)."""
+    if verdict is Verdict.LOGIN_REDIRECT and ctx.credentials_sent:
+        return Verdict.UNAUTHORIZED_401
+    return verdict
+
+
+async def respond(ctx: Context, verdict: Verdict, target: fw.Target) -> web.StreamResponse:
+    app = ctx.app
+    if verdict is Verdict.ALLOW:
+        assert ctx.session is not None
+        return _allow(ctx, hdr.identity_headers(app, ctx.session.claims, ctx.session.raw_token,
+                                                ctx.outpost.version))
+    if verdict is Verdict.ALLOW_UNAUTHENTICATED_PATH:
+        return _allow(ctx, hdr.empty_identity_headers())
+    if verdict is Verdict.HANDLE_CALLBACK:
+        return await _callback(ctx, dict(parse_qsl(target.query, keep_blank_values=True)))
+    if verdict is Verdict.HANDLE_SIGN_OUT:
+        return await _sign_out(ctx)
+    if verdict is Verdict.FORBIDDEN_403:
+        return _text(403, f"access to {app.app_name or app.name!r} denied")
+    if verdict is Verdict.UNAUTHORIZED_401:
+        response = _text(401, "unauthorized request")
+        if ctx.credentials_sent:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="authentik", error="invalid_token"'
+        return response
+    if verdict is Verdict.LOGIN_REDIRECT:
+        return _login(ctx, target.url)
+    if verdict is Verdict.CONFIG_ERROR:
+        return _text(500, "configuration error")
+    return _text(400, "bad request")
+
+
+def _direct_app(request: web.Request) -> AppConfig | web.Response:
+    """The application for a request made directly to /outpost.goauthentik.io/* (by its Host header)."""
+    outpost = request.app[OUTPOST_KEY]
+    scheme = "https" if request.secure else "http"
+    for candidate in (scheme, "https" if scheme == "http" else "http"):
+        try:
+            return outpost.apps.lookup(request.host, candidate)
+        except UnknownHost:
+            continue
+    return web.json_response(no_app_body(request.host), status=400)
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    """``/outpost.goauthentik.io/start?rd=...``: ``rd`` is used only if it passes validate_redirect."""
+    app = _direct_app(request)
+    if isinstance(app, web.Response):
+        return app
+    redirect = app.external_host
+    rd = request.query.get("rd")
+    if rd:
+        try:
+            redirect = fw.validate_redirect(rd, app.external_host, cookie_domain=app.cookie_domain,
+                                            domain_mode=app.domain_mode)
+        except fw.RedirectRefused as exc:
+            LOGGER.info("rd refused for %s: %s", app.name, exc)
+    ctx = await _context(request.app[OUTPOST_KEY], request, app, use_header=False)
+    return _login(ctx, redirect)
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    app = _direct_app(request)
+    if isinstance(app, web.Response):
+        return app
+    ctx = await _context(request.app[OUTPOST_KEY], request, app, use_header=False)
+    return await _callback(ctx, dict(request.query))
+
+
+async def sign_out(request: web.Request) -> web.StreamResponse:
+    app = _direct_app(request)
+    if isinstance(app, web.Response):
+        return app
+    ctx = await _context(request.app[OUTPOST_KEY], request, app, use_header=False)
+    return await _sign_out(ctx)

@@ -1,0 +1,146 @@
+"""The forward-auth / proxy decision: a pure function from what we parsed to a Verdict (DESIGN.md §4 style 2).
+
+Authorization happens on every request, per application (THREATS 8, 12; DESIGN.md "Where we do better"):
+the session must have been issued for *this* application's client_id, must be unexpired, and the user must
+still be allowed by the application's ``access`` description in the current snapshot.
+
+The ``access`` field of a provider in ``/api/v3/outposts/proxy/`` (a Gatehouse addition; authentik's core
+does not send it, and authentik's outpost only relies on the core's check at /authorize)::
+
+    "access": {
+        "default": "deny",                 # "allow" | "deny": the answer for a subject listed nowhere
+        "allow_subjects": ["<sub>", ...],  # the OIDC "sub" values (as this provider issues them) allowed
+        "deny_subjects": ["<sub>", ...]    # always refused, even with default "allow" (inactive users,
+    }                                      # negated bindings); deny wins over allow
+
+* No bindings on the application -> ``{"default": "allow", "deny_subjects": [<inactive users>]}``.
+* Bindings -> ``{"default": "deny", "allow_subjects": [<every active user who passes them>]}``.
+* The core sends a TRIGGER_UPDATE when a user, group, membership or binding changes, so the new snapshot
+  applies at once; and SESSION_END for ended sessions (handled by the session store, not here).
+
+A missing ``access`` key means "decided at /authorize only" (authentik's semantics, so an authentik core
+works): any unexpired session issued for this application passes. A present but malformed ``access`` makes
+the application's configuration invalid (AppConfig refuses it, the handler answers 500: fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from protocols.forward import (
+    CALLBACK_PARAM,
+    LOGOUT_PARAM,
+    SIGN_OUT_PATH,
+    MissingTarget,
+    RequestClass,
+    Target,
+    TargetError,
+)
+
+
+class Verdict(Enum):
+    ALLOW = "allow"  # 200 / proxy, with identity headers
+    ALLOW_UNAUTHENTICATED_PATH = "allow_unauthenticated_path"  # 200 / proxy, without identity headers
+    LOGIN_REDIRECT = "login_redirect"  # 302 into the login (Traefik/Caddy/Envoy: authorize; proxy: /start)
+    UNAUTHORIZED_401 = "unauthorized"  # nginx (its config maps 401 to /start), XHR/JSON/preflight
+    FORBIDDEN_403 = "forbidden"  # signed in, but the user may not use this application (now)
+    HANDLE_CALLBACK = "handle_callback"  # the OIDC callback marker is in the target
+    HANDLE_SIGN_OUT = "handle_sign_out"  # the logout marker / sign-out path is in the target
+    BAD_REQUEST = "bad_request"  # garbage forwarded headers
+    CONFIG_ERROR = "config_error"  # the reverse proxy is not sending what its flavour must send
+
+
+class AccessError(ValueError):
+    """An ``access`` description that is not the documented shape."""
+
+
+@dataclass(frozen=True)
+class Access:
+    default_allow: bool = False
+    allow_subjects: frozenset[str] = frozenset()
+    deny_subjects: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_json(cls, data: Any) -> Access | None:
+        """Parse the snapshot's ``access`` (None -> None: decided at /authorize only). Raises AccessError."""
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            raise AccessError(f"access must be an object, got {type(data).__name__}")
+        unknown = set(data) - {"default", "allow_subjects", "deny_subjects"}
+        if unknown:
+            raise AccessError(f"access has unknown keys {sorted(unknown)}")
+        default = data.get("default", "deny")
+        if default not in ("allow", "deny"):
+            raise AccessError(f"access.default must be 'allow' or 'deny', got {default!r}")
+        return cls(default == "allow", _subjects(data.get("allow_subjects"), "allow_subjects"),
+                   _subjects(data.get("deny_subjects"), "deny_subjects"))
+
+    def allows(self, sub: str) -> bool:
+        if not sub or sub in self.deny_subjects:
+            return False
+        return self.default_allow or sub in self.allow_subjects
+
+
+def _subjects(value: Any, name: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise AccessError(f"access.{name} must be a list of strings")
+    items = list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise AccessError(f"access.{name} must contain only strings")
+    return frozenset(items)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the decision needs from a session: for which application it was issued, who, until when."""
+
+    client_id: str
+    sub: str
+    expires_at: float  # unix time
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything decide() looks at, as plain values."""
+
+    flavour: str  # "traefik" | "caddy" | "nginx" | "envoy" | "proxy"
+    target: Target | TargetError
+    request_class: RequestClass
+    skip_match: bool
+    identity: Identity | None
+    now: float
+
+
+def decide(request: Request, *, client_id: str, access: Access | None) -> Verdict:
+    """The verdict for one request to the application whose OAuth client is ``client_id``.
+
+    Order: unusable target -> markers (callback, sign-out) -> a valid session for this application
+    (ALLOW or FORBIDDEN_403, except on an unauthenticated path) -> unauthenticated path -> 401 for clients
+    that cannot follow a redirect and for nginx -> login redirect. A target path under
+    /outpost.goauthentik.io gets no special pass (THREATS 2)."""
+    target = request.target
+    if isinstance(target, TargetError):
+        return Verdict.CONFIG_ERROR if isinstance(target, MissingTarget) else Verdict.BAD_REQUEST
+    if target.query_flag(CALLBACK_PARAM):
+        return Verdict.HANDLE_CALLBACK
+    if target.query_flag(LOGOUT_PARAM) or target.path == SIGN_OUT_PATH:
+        return Verdict.HANDLE_SIGN_OUT
+    identity = request.identity
+    valid = (identity is not None and identity.client_id == client_id and bool(identity.sub)
+             and identity.expires_at > request.now)
+    if valid:
+        assert identity is not None
+        if access is None or access.allows(identity.sub):
+            return Verdict.ALLOW
+        return Verdict.ALLOW_UNAUTHENTICATED_PATH if request.skip_match else Verdict.FORBIDDEN_403
+    if request.skip_match:
+        return Verdict.ALLOW_UNAUTHENTICATED_PATH
+    if request.request_class is RequestClass.API or request.flavour == "nginx":
+        return Verdict.UNAUTHORIZED_401
+    return Verdict.LOGIN_REDIRECT

@@ -1,0 +1,36 @@
+"""Provider JSON as /api/v3/outposts/proxy/ returns it (authentik's fixture: reference §7)."""
+
+import pytest
+
+from outpost.proxy.apps import AppConfig
+
+EXT = "https://ext.t.goauthentik.io"
+
+
+def provider_json(**overrides):
+    data = {
+        "pk": 1, "name": "test-provider", "internal_host": "http://backend:8080", "external_host": EXT,
+        "internal_host_ssl_validation": True, "client_id": "test-client", "client_secret": "test-secret",
+        "oidc_configuration": {
+            "issuer": "http://fake-auth.t.goauthentik.io/application/o/app/",
+            "authorization_endpoint": "http://fake-auth.t.goauthentik.io/auth",
+            "token_endpoint": "http://fake-auth.t.goauthentik.io/token",
+            "jwks_uri": "http://fake-auth.t.goauthentik.io/jwks",
+            "end_session_endpoint": "http://fake-auth.t.goauthentik.io/end-session",
+            "introspection_endpoint": "http://fake-auth.t.goauthentik.io/introspect",
+            "id_token_signing_alg_values_supported": ["HS256"],
+        },
+        "cookie_secret": "C" * 32, "certificate": None, "skip_path_regex": "/skip.*",
+        "basic_auth_enabled": False, "basic_auth_password_attribute": "password",
+        "basic_auth_user_attribute": "username", "mode": "forward_single", "cookie_domain": "",
+        "access_token_validity": 300.0, "intercept_header_auth": True,
+        "scopes_to_request": ["ak_proxy", "email", "entitlements", "openid", "profile"],
+        "assigned_application_slug": "app", "assigned_application_name": "App",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def app_config():
+    return AppConfig.from_json(provider_json(), outpost_name="test-outpost")

@@ -1,0 +1,104 @@
+"""Pure pieces of the front process: the metrics decision, route classes, static lookup, TLS, readiness."""
+
+import ipaddress
+
+import pytest
+from cryptography import x509
+
+from core import tls
+from core.config import DEFAULT_TRUSTED_PROXY_CIDRS
+from core.metrics import Metrics, metrics_allowed, route_class
+from core.server import Readiness, _static_file, initial_setup_url, static_roots
+
+DEFAULT_NETS = tuple(ipaddress.ip_network(c) for c in DEFAULT_TRUSTED_PROXY_CIDRS)
+
+
+@pytest.mark.parametrize(("peer", "xff", "allowed"), [
+    ("127.0.0.1", None, True),
+    ("172.18.0.5", None, True),           # Prometheus on the same docker network
+    ("10.1.2.3", None, True),
+    ("::1", None, True),
+    ("::ffff:127.0.0.1", None, True),     # a dual-stack listener's view of IPv4 loopback
+    ("203.0.113.9", None, False),         # the internet
+    ("2001:db8::1", None, False),
+    ("203.0.113.9", "127.0.0.1", False),  # an outsider cannot claim to be local
+    ("127.0.0.1", "203.0.113.9", False),  # relayed by a local proxy for an outsider
+    ("127.0.0.1", "10.0.0.2, 172.16.0.3", True),
+    ("127.0.0.1", "not-an-ip", False),    # unparsable: untrusted, refused (THREATS 3)
+    ("", None, False),
+    (None, None, False),
+    ("garbage", None, False),
+])
+def test_metrics_allowed(peer, xff, allowed):
+    assert metrics_allowed(peer, xff, DEFAULT_NETS) is allowed
+
+
+def test_metrics_allowed_ignores_everything_but_addresses():
+    assert metrics_allowed("10.0.0.1", None, [ipaddress.ip_network("192.168.0.0/16")]) is False
+    assert metrics_allowed("127.0.0.1", None, []) is False
+
+
+def test_route_classes_are_bounded():
+    assert route_class("/-/health/ready/") == "health"
+    assert route_class("/api/v3/flows/executor/default-authentication-flow/") == "flow_executor"
+    assert route_class("/api/v3/core/users/") == "api"
+    assert route_class("/if/admin/login/") == "admin"
+    assert route_class("/outpost.goauthentik.io/auth/traefik") == "outpost"
+    assert route_class("/random/" + "x" * 100) == "other"
+
+
+def test_metrics_registry_is_per_instance():
+    one, two = Metrics(), Metrics()
+    one.observe("/-/health/live/", "GET", 200, 0.001)
+    one.observe("/x", "BREW", 418, 0.001)
+    assert b'route="health"' in one.render()[0] and b'method="other"' in one.render()[0]
+    assert b'route="health"' not in two.render()[0]
+
+
+def test_static_lookup_refuses_escapes():
+    roots = static_roots()
+    assert any(r.name == "static" and r.parent.name == "admin" for r in roots)
+    assert _static_file(roots, "admin/css/base.css").name == "base.css"
+    assert _static_file(roots, "gatehouse.css") is not None
+    for bad in ("../settings.py", "admin/../../__init__.py", "/etc/passwd", "admin\\css\\base.css",
+                ".hidden", "", "a\x00b"):
+        assert _static_file(roots, bad) is None, bad
+
+
+def test_static_lookup_refuses_symlink_out_of_root(tmp_path):
+    root = tmp_path / "static"
+    root.mkdir()
+    (tmp_path / "secret.txt").write_text("no")
+    (root / "link.txt").symlink_to(tmp_path / "secret.txt")
+    (root / "ok.txt").write_text("yes")
+    assert _static_file((root.resolve(),), "link.txt") is None
+    assert _static_file((root.resolve(),), "ok.txt") == (root / "ok.txt").resolve()
+
+
+def test_certificate_is_made_once_and_renewed_when_unusable(tmp_path):
+    pem = tls.ensure_certificate(tmp_path / "certs")
+    first = tls.fingerprint(pem)
+    assert tls.fingerprint(tls.ensure_certificate(tmp_path / "certs")) == first
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert tls.server_context(pem) is not None
+    pem.write_text("garbage")
+    assert tls.fingerprint(tls.ensure_certificate(tmp_path / "certs")) != first
+    assert list((tmp_path / "certs").iterdir()) == [pem]  # no temporary files left behind
+
+
+@pytest.mark.django_db
+def test_readiness_on_a_migrated_database():
+    readiness = Readiness()
+    try:
+        # Run in the executor thread, as the server does.
+        assert readiness.executor.submit(readiness.check_sync).result(30) is None
+        assert readiness.migrated is True
+    finally:
+        readiness.close()  # closes the thread's DB connection (PostgreSQL drops the test DB after)
+
+
+def test_initial_setup_url_names_a_reachable_host(settings):
+    assert initial_setup_url(settings.CONFIG).endswith(f":{settings.CONFIG.listen_http.port}/if/flow/initial-setup/")
+    assert "0.0.0.0" not in initial_setup_url(settings.CONFIG)
