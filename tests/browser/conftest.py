@@ -27,7 +27,10 @@ def pytest_runtest_makereport(item, call):
         item.rep_call = report
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in this thread while it
+# is open, and every later async test (pytest-asyncio) would then fail with "Runner.run() cannot be
+# called from a running event loop".
+@pytest.fixture(scope="module")
 def chromium():
     need(Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None, f"Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
