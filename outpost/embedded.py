@@ -50,6 +50,7 @@ def _store(config):
 
 def setup(app: web.Application, config) -> None:
     """``config`` is the core's CoreConfig. Registers the outpost routes before the Django catch-all."""
+    from outpost.app import PING, ping
     from outpost.proxy import setup as proxy_setup
 
     listen = config.listen_http
@@ -81,5 +82,8 @@ def setup(app: web.Application, config) -> None:
             await link.close()
 
     app.cleanup_ctx.append(link_ctx)
+    # authentik's embedded outpost answers its health path on the core's port too (reference §1.4): the
+    # configs' health checks and the proxies' readiness probes use it.
+    app.router.add_get(PING, ping)
     proxy_setup(app, store=_store(config), link=link,
                 trusted_proxies=[str(net) for net in config.trusted_proxy_cidrs])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support.proxies import Proxy, start_proxy
+from tests.e2e.support.stack import Stack, start_stack
 from tests.e2e.support.threaded import ThreadedApp
 from tests.e2e.support.upstream import start_upstream
 
@@ -46,6 +47,31 @@ def proxy_factory(tmp_path_factory) -> Iterator:
     yield factory
     for proxy in started:
         proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def stack_factory(tmp_path_factory) -> Iterator:
+    """``stack_factory(store="memory"|"redis", standalone=False, env=None)`` -> a started Stack (the real core,
+    and the embedded or a standalone outpost), stopped at the end of the module. Start one per module: the
+    core takes a few seconds to start. See tests/e2e/support/stack.py and /work/notes/e2e-stack.md."""
+    started: list[Stack] = []
+
+    def factory(*, store: str = "memory", standalone: bool = False, env: dict | None = None) -> Stack:
+        stack = start_stack(tmp_path_factory.mktemp(f"stack-{store}"), store=store, standalone=standalone,
+                            env=env)
+        started.append(stack)
+        return stack
+
+    yield factory
+    for stack in started:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory) -> Stack:
+    """The default stack: ``ak server`` with its embedded outpost and the in-memory session store.
+    Override it in a module (same name) for another store or a standalone outpost."""
+    return stack_factory()
 
 
 @pytest.fixture
