@@ -280,13 +280,25 @@ def _direct_app(request: web.Request) -> AppConfig | web.Response:
     return web.json_response(no_app_body(request.host), status=400)
 
 
+def start_rd(raw_query: str) -> str | None:
+    """The ``rd`` of a /start request. nginx's error_page recipe (configs/nginx, authentik's docs) appends the
+    original URL unencoded: ``/start?rd=http://app/x?a=1&b=2``, so a plain query parse would cut it at the
+    first ``&`` and lose ``b=2`` after login. A raw absolute URL as the first parameter is therefore taken
+    whole (everything after ``rd=``); an encoded one (``rd=https%3A...``) or a later ``rd`` is parsed as usual.
+    validate_redirect() still decides whether it may be used."""
+    if raw_query.startswith(("rd=http://", "rd=https://")):
+        return raw_query[len("rd="):]
+    values = [v for k, v in parse_qsl(raw_query, keep_blank_values=True) if k == "rd"]
+    return values[0] if values else None
+
+
 async def start(request: web.Request) -> web.StreamResponse:
     """``/outpost.goauthentik.io/start?rd=...``: ``rd`` is used only if it passes validate_redirect."""
     app = _direct_app(request)
     if isinstance(app, web.Response):
         return app
     redirect = app.external_host
-    rd = request.query.get("rd")
+    rd = start_rd(request.rel_url.raw_query_string)
     if rd:
         try:
             redirect = fw.validate_redirect(rd, app.external_host, cookie_domain=app.cookie_domain,

@@ -8,7 +8,6 @@ external host is the proxy's ``http://app.test:<port>``), bound to the group ``s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -90,3 +89,195 @@ def test_login_passes_identity_to_the_app(site, stack, people, browser, observe)
     assert got["X-authentik-uid"] == alice["uid"], alice
     observe(site.kind, "real outpost: login hops (status host path)",
             [f"{h.status} {urlsplit(h.url).netloc.split(':')[0]} {urlsplit(h.url).path}" for h in browser.hops])
+
+
+def signed_in(site: Site, stack: Stack, browser: Browser, username: str) -> httpx.Response:
+    """Log ``username`` in at ``site`` and return the app's answer (asserting it is the echo upstream's)."""
+    result = login(browser, site.url("/"), username, PASSWORD)
+    assert result.response.status_code == 200 and result.response.headers.get("x-upstream") == "echo", \
+        f"{result.response.status_code} {result.response.text[:300]}\n{debug(site, stack, browser)}"
+    return result.response
+
+
+def test_anonymous_is_sent_to_log_in(site, stack, browser, observe):
+    """Traefik/Caddy: the auth answer's 302 into the core's authorize endpoint; nginx: 401 -> error_page ->
+    302 to the outpost's /start with the original URL in ``rd``, which then redirects to authorize."""
+    url = site.url("/deep/link?a=1&b=2")
+    r = browser.get(url)
+    assert r.status_code == 302, f"{r.status_code} {r.text[:200]}\n{debug(site, stack, browser)}"
+    location = r.headers["location"]
+    if site.kind == "nginx":  # the original URL unencoded in rd (the recipe's $request_uri)
+        assert location == f"{site.proxy.external_url}/outpost.goauthentik.io/start?rd={url}", location
+        r = browser.get(location)
+        assert r.status_code == 302, f"/start: {r.status_code} {r.text[:200]}"
+        location = r.headers["location"]
+    parts = urlsplit(location)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == stack.core_url + "/application/o/authorize/", location
+    query = parse_qs(parts.query)
+    assert query["client_id"] == [site.app.client_id]
+    assert query["redirect_uri"] == [site.url("/outpost.goauthentik.io/callback?X-authentik-auth-callback=true")]
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
+    assert state_redirect(query["state"][0]) == url  # the whole URL comes back after login, b=2 included
+    assert r.headers.get("x-upstream") is None
+    assert any(c.name == site.app.cookie_name for c in browser.cookies.jar), "pre-login cookie relayed"
+    observe(site.kind, "real outpost: anonymous GET answered", [r.status_code, parts.path])
+
+
+def test_client_identity_headers_never_reach_the_app(site, stack, people, browser):
+    signed_in(site, stack, browser, "alice")
+    spoof = {"X-authentik-username": "mallory", "X-Authentik-Groups": "admins", "x-authentik-uid": "0",
+             "X-authentik-email": "mallory@evil.test", "X-authentik-name": "Mallory"}
+    r = browser.get(site.url("/again"), headers=spoof)
+    assert r.status_code == 200, r.text[:300]
+    seen = r.json()
+    assert single(seen, "X-authentik-username") == "alice"
+    assert single(seen, "X-authentik-groups") == GROUP
+    assert single(seen, "X-authentik-uid") == people["alice"]["uid"]
+    assert single(seen, "X-authentik-email") == "alice@example.test"
+    assert single(seen, "X-authentik-name") == "Alice Liddell"
+
+
+def test_session_id_rotates_at_login(site, stack, people, browser):
+    """THREATS 7: the pre-login cookie value is never the signed-in session's."""
+    browser.follow(site.url("/"))  # to the login page (nginx: the cookie comes with /start's answer)
+    before = browser.cookie(site.app.cookie_name)
+    assert before
+    signed_in(site, stack, browser, "alice")
+    after = browser.cookie(site.app.cookie_name)
+    assert after and after != before
+    with Browser() as fixer:  # an attacker who planted the pre-login value gains nothing
+        fixer.cookies.set(site.app.cookie_name, before, domain="app.test")
+        r = fixer.get(site.url("/"))
+        assert r.status_code == 302 and r.headers.get("x-upstream") is None
+
+
+def test_user_outside_the_group_is_refused_at_login(site, stack, people, browser, observe):
+    result = login(browser, site.url("/"), "bob", PASSWORD)
+    r = result.response
+    assert r.status_code == 403, f"{r.status_code} {r.text[:300]}\n{debug(site, stack, browser)}"
+    assert urlsplit(str(r.request.url)).path == "/application/o/authorize/", browser.trail()
+    assert site.app.name in r.text  # the core's access-denied page names the application
+    assert not any("/outpost.goauthentik.io/callback" in hop.url for hop in browser.hops), browser.trail()
+    again = browser.get(site.url("/"))  # still not signed in at the application
+    assert again.status_code == 302 and again.headers.get("x-upstream") is None
+    observe(site.kind, "real outpost: outsider's login ends at", [r.status_code, urlsplit(str(r.request.url)).path])
+
+
+def test_removed_from_group_after_login_gets_403(site, stack, browser, observe):
+    """THREATS 12: the outpost decides on every request with the core's current bindings."""
+    carol = stack.user(f"carol-{site.kind}", PASSWORD, [GROUP])
+    signed_in(site, stack, browser, carol["username"])
+    stack.set_groups(carol, [])
+
+    def refused() -> httpx.Response | None:
+        r = browser.get(site.url("/after-removal"))
+        assert r.status_code in (200, 403), f"{r.status_code} {r.text[:200]}"
+        return r if r.status_code == 403 else None
+
+    r = until(refused, REVOKED_WITHIN, "403 after removal from the group",
+              lambda: debug(site, stack, browser))
+    assert r.headers.get("x-upstream") is None
+    observe(site.kind, "real outpost: removed from the group -> client gets", [r.status_code, r.text[:40]])
+    stack.set_groups(carol, [GROUP])  # and back: allowed again, without logging in again
+    until(lambda: browser.get(site.url("/back")).status_code == 200, REVOKED_WITHIN, "200 after re-adding")
+
+
+def test_sign_out_ends_the_session(site, stack, browser, observe):
+    dave = stack.user(f"dave-{site.kind}", PASSWORD, [GROUP])
+    signed_in(site, stack, browser, dave["username"])
+    old = browser.cookie(site.app.cookie_name)
+    r = browser.get(site.url("/outpost.goauthentik.io/sign_out"))
+    assert r.status_code == 302, f"{r.status_code} {r.text[:200]}\n{debug(site, stack, browser)}"
+    final = browser.follow_from(r)
+    assert final.status_code == 200 and "signed out" in final.text.lower(), \
+        f"{final.status_code} {final.text[:300]}\n{browser.trail()}"
+    assert browser.cookie(site.app.cookie_name) in (None, ""), "the outpost's cookie is cleared"
+    # back to login: the app sends the browser into a login again, and the core asks for credentials
+    page = browser.follow(site.url("/"))
+    assert urlsplit(str(page.request.url)).path.startswith("/if/flow/"), browser.trail()
+    # the old cookie no longer works, in this browser or any other
+    with Browser() as replay:
+        replay.cookies.set(site.app.cookie_name, old, domain="app.test")
+        r = replay.get(site.url("/"))
+        assert r.status_code == 302 and r.headers.get("x-upstream") is None, f"{r.status_code} {r.text[:200]}"
+    observe(site.kind, "real outpost: sign_out hops", [f"{h.status} {urlsplit(h.url).path}" for h in browser.hops[-6:]])
+
+
+@pytest.mark.parametrize("headers", [{"Accept": "application/json"}, {"X-Requested-With": "XMLHttpRequest"}],
+                         ids=["accept-json", "x-requested-with"])
+def test_xhr_gets_401_not_a_redirect(site, browser, headers):
+    """THREATS 10, with the real outpost (nginx: its error_page would otherwise turn the 401 into a 302)."""
+    r = browser.get(site.url("/api/data"), headers=headers)
+    assert r.status_code == 401, f"{site.kind}: {r.status_code} {r.headers.get('location')}"
+    assert r.headers.get("x-upstream") is None
+
+
+def test_preflight_gets_401(site, browser):
+    r = browser.request("OPTIONS", site.url("/api/data"), headers={
+        "Origin": "http://other.test", "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 401, f"{site.kind}: {r.status_code} {r.headers.get('location')}"
+
+
+@pytest.mark.parametrize("rd", ["http://evil.test/steal", "//evil.test/steal", "/\\evil.test/steal",
+                                "http://app.test.evil.test/", "javascript:alert(1)"])
+def test_open_redirect_rd_is_refused(site, stack, browser, rd):
+    """THREATS 6: /start?rd=<foreign> logs in and lands on the application, never on the foreign URL."""
+    r = browser.get(site.url("/outpost.goauthentik.io/start"), params={"rd": rd})
+    assert r.status_code == 302, f"{r.status_code} {r.text[:200]}"
+    carried = state_redirect(parse_qs(urlsplit(r.headers["location"]).query)["state"][0])
+    assert carried == site.proxy.external_url, carried
+    page = browser.follow_from(r)
+    assert urlsplit(str(page.request.url)).path.startswith("/if/flow/"), browser.trail()
+    from tests.e2e.support.stack import execute_flow
+
+    final = execute_flow(browser, page, "alice", PASSWORD)
+    assert final.status_code == 200 and final.headers.get("x-upstream") == "echo", browser.trail()
+    assert str(final.request.url) in (site.proxy.external_url, site.proxy.external_url + "/"), browser.trail()
+    assert not any("evil" in urlsplit(h.url).netloc for h in browser.hops), browser.trail()
+
+
+def state_redirect(state: str) -> str:
+    """The post-login URL the outpost's signed ``state`` carries (read without verifying: we only look)."""
+    import jwt
+
+    return jwt.decode(state, options={"verify_signature": False})["redirect"]
+
+
+def test_revoking_the_core_session_ends_the_proxy_session(site, stack, browser, observe):
+    """THREATS 12: an administrator deletes the user's login session at the core (SESSION_END)."""
+    erin = stack.user(f"erin-{site.kind}", PASSWORD, [GROUP])
+    signed_in(site, stack, browser, erin["username"])
+    sessions = stack.api("GET", "/core/authenticated_sessions/", params={"user__username": erin["username"]})
+    assert len(sessions["results"]) == 1, sessions
+    stack.api("DELETE", f"/core/authenticated_sessions/{sessions['results'][0]['uuid']}/")
+    r = until(lambda: (lambda r: r if r.status_code == 302 else None)(browser.get(site.url("/after-revoke"))),
+              REVOKED_WITHIN, "login redirect after the core session was deleted", lambda: debug(site, stack, browser))
+    assert r.headers.get("x-upstream") is None
+    observe(site.kind, "real outpost: core session deleted -> client gets", [r.status_code])
+
+
+def test_deactivated_user_is_refused(site, stack, browser):
+    frank = stack.user(f"frank-{site.kind}", PASSWORD, [GROUP])
+    signed_in(site, stack, browser, frank["username"])
+    stack.api("PATCH", f"/core/users/{frank['pk']}/", json={"is_active": False})
+    r = until(lambda: (lambda r: r if r.status_code in (302, 403) else None)(browser.get(site.url("/x"))),
+              REVOKED_WITHIN, "refusal after deactivation", lambda: debug(site, stack, browser))
+    assert r.headers.get("x-upstream") is None
+
+
+@pytest.fixture(scope="module")
+def other_app(stack: Stack) -> App:
+    """A second application on the same outpost (no proxy in front: asked directly, as nginx would)."""
+    return stack.add_app("other-app", "http://other.test:8000", group=GROUP)
+
+
+def test_session_of_another_application_is_refused(site, stack, people, browser, other_app):
+    """THREATS 8: alice signed in at this application; its cookie value is no session at another one, under
+    either cookie name."""
+    signed_in(site, stack, browser, "alice")
+    mine = browser.cookie(site.app.cookie_name)
+    for name in (other_app.cookie_name, site.app.cookie_name):
+        r = httpx.get(stack.outpost_url + "/outpost.goauthentik.io/auth/nginx", headers={
+            "Host": "other.test:8000", "X-Original-URL": "http://other.test:8000/", "Cookie": f"{name}={mine}"})
+        assert r.status_code == 401, f"{name}: {r.status_code} {r.text[:200]}"
+        assert not r.headers.get("X-Authentik-Username")

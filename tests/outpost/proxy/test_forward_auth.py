@@ -7,6 +7,7 @@ import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
 
 import outpost.proxy as proxy
 from outpost.proxy.session import new_session_id, sign_cookie
@@ -196,6 +197,23 @@ async def test_start_validates_rd(env):
                           issuer=f"goauthentik.io/outpost/{app.client_id}")["redirect"] == expected
     r = await client.get("/outpost.goauthentik.io/start", headers={"Host": "nope.example"}, allow_redirects=False)
     assert r.status == 400
+
+
+async def test_start_keeps_nginx_raw_rd_whole(env):
+    """nginx's error_page sends ``/start?rd=$scheme://$http_host$request_uri`` unencoded: the original query's
+    later parameters (``&b=2``) and its percent-escapes must come back after login (found by tests/e2e)."""
+    _, client, outpost = env
+    app = outpost.apps.lookup(HOST)
+    for raw, expected in ((f"rd=https://{HOST}/p?a=1&b=%26c", f"https://{HOST}/p?a=1&b=%26c"),
+                          (f"rd=https%3A%2F%2F{HOST}%2Fq%3Fa%3D1%26b%3D2&x=y", f"https://{HOST}/q?a=1&b=2"),
+                          ("rd=https://evil.com/?x=1&y=2", f"https://{HOST}")):
+        url = client.make_url("/outpost.goauthentik.io/start").with_query(None)
+        r = await client.session.get(URL(f"{url}?{raw}", encoded=True), headers={"Host": HOST},
+                                     allow_redirects=False)
+        assert r.status == 302
+        state = parse_qs(urlsplit(r.headers["Location"]).query)["state"][0]
+        assert jwt.decode(state, app.cookie_secret, algorithms=["HS256"],
+                          issuer=f"goauthentik.io/outpost/{app.client_id}")["redirect"] == expected, raw
 
 
 async def test_sign_out(env):
