@@ -99,14 +99,17 @@ def application_access(provider, application, users: list) -> dict:
     No enabled binding -> default allow, every inactive user and service account denied by subject (a short
     list). Bindings -> default deny, allow exactly the users ``user_has_access`` passes (evaluated per user,
     without an HTTP request: expression policies see ``request.http_request`` None). Deny wins at the outpost.
+    The bindings are loaded once with their concrete policies and the users' groups come pre-filled
+    (``load_access_users``), so the queries do not grow with the users; only a reputation policy (a score
+    lookup) or a failing policy (its policy_exception event) still costs one per user.
     """
-    from core.policies.engine import INTERACTIVE_USER_TYPES, user_has_access
-    from core.policies.models import PolicyBinding
+    from core.policies.engine import INTERACTIVE_USER_TYPES, load_bindings, user_has_access
 
     def denied_by_state(user) -> bool:
         return not user.is_active or user.type not in INTERACTIVE_USER_TYPES
 
-    if not PolicyBinding.objects.filter(target_id=application.pk, enabled=True).exists():
+    bindings = load_bindings(application)  # once: the loop below then costs no query per user
+    if not bindings:
         deny = sorted({subject_for(provider, u) for u in users if denied_by_state(u)} - {""})
         return {"default": "allow", "allow_subjects": [], "deny_subjects": deny}
     allow, deny = set(), set()
@@ -117,7 +120,7 @@ def application_access(provider, application, users: list) -> dict:
         if denied_by_state(user):
             deny.add(subject)
             continue
-        passing, _ = user_has_access(user, application)
+        passing, _ = user_has_access(user, application, bindings=bindings)
         (allow if passing else deny).add(subject)
     # Two users may share a subject (e.g. the same email in user_email mode): refusing both is the safe side.
     allow -= deny

@@ -31,7 +31,7 @@ from core.flows.planner import (
 )
 from core.flows.planner import plan as make_plan
 from core.flows.stages import view_for
-from core.flows.stages.base import CANCEL_URL, Denied, Effects, Passed, Restart, Show, StageContext
+from core.flows.stages.base import Denied, Effects, Passed, Restart, Show, StageContext, flow_info
 from core.flows.stages.email import RESTORED_KEY
 from core.inheritance import concrete
 from core.policies.engine import evaluate
@@ -52,18 +52,14 @@ class FlowResult:
         return (self.challenge or {}).get("component")
 
 
-def flow_info(flow: Flow) -> dict:
-    return {"title": flow.title or flow.name, "background": flow.background or "", "cancel_url": CANCEL_URL,
-            "layout": flow.layout or "stacked"}
-
-
-def access_denied(flow: Flow, message: str) -> dict:
-    return {"component": "ak-stage-access-denied", "flow_info": flow_info(flow), "response_errors": {},
+def access_denied(flow: Flow, message: str, context: dict | None = None) -> dict:
+    return {"component": "ak-stage-access-denied", "flow_info": flow_info(flow, context), "response_errors": {},
             "error_message": message}
 
 
-def flow_redirect(flow: Flow, to: str) -> dict:
-    return {"component": "xak-flow-redirect", "flow_info": flow_info(flow), "response_errors": {}, "to": to}
+def flow_redirect(flow: Flow, to: str, context: dict | None = None) -> dict:
+    return {"component": "xak-flow-redirect", "flow_info": flow_info(flow, context), "response_errors": {},
+            "to": to}
 
 
 class Executor:
@@ -76,15 +72,15 @@ class Executor:
     def _result(self, kind: str, challenge: dict | None = None, plan: FlowPlan | None = None) -> FlowResult:
         return FlowResult(kind=kind, challenge=challenge, plan=plan, effects=self.effects)
 
-    def _denied(self, message: str) -> FlowResult:
-        return self._result("challenge", access_denied(self.flow, message))
+    def _denied(self, message: str, plan: FlowPlan | None = None) -> FlowResult:
+        return self._result("challenge", access_denied(self.flow, message, plan.context if plan else None))
 
     def _done(self, plan: FlowPlan | None) -> FlowResult:
         to = None
         if plan is not None:
             to = safe_next(plan.context.get("redirect"), self.req.host)
         to = to or safe_next(self.req.query.get("next"), self.req.host) or "/"
-        return self._result("challenge", flow_redirect(self.flow, to))
+        return self._result("challenge", flow_redirect(self.flow, to, plan.context if plan else None))
 
     # --- plan loading ----------------------------------------------------------------------
     def _restore_token(self) -> FlowPlan | None:
@@ -166,14 +162,14 @@ class Executor:
             try:
                 found = self._next(plan)
             except FlowNonApplicable as exc:
-                return self._denied("; ".join(exc.messages))
+                return self._denied("; ".join(exc.messages), plan)
             if found is None:
                 return self._done(plan)
             binding, stage = found
             view_cls = view_for(stage)
             if view_cls is None:
                 LOGGER.error("no view for stage %s (%s)", stage.name, type(stage).__name__)
-                return self._denied(f"Stage {stage.name!r} cannot be executed.")
+                return self._denied(f"Stage {stage.name!r} cannot be executed.", plan)
             ctx = StageContext(flow=self.flow, binding=binding, stage=stage, plan=plan, request=self.req,
                                effects=self.effects)
             view = view_cls(ctx)
@@ -194,12 +190,12 @@ class Executor:
                 else:
                     return self._result("challenge", outcome.body, plan)
             if isinstance(outcome, Denied):
-                return self._denied(outcome.message)
+                return self._denied(outcome.message, plan)
             if isinstance(outcome, Restart):
                 try:
                     fresh = make_plan(self.flow, self.req, plan.context if outcome.keep_context else None)
                 except (FlowNonApplicable, EmptyFlow):
-                    return self._denied("The flow cannot be restarted.")
+                    return self._denied("The flow cannot be restarted.", plan)
                 return self._result("stage_redirect", plan=fresh)
             assert isinstance(outcome, Passed)
             plan.entries.pop(0)
@@ -208,7 +204,7 @@ class Executor:
             if is_post:
                 return self._result("stage_redirect", plan=plan)
             # A stage that passed on GET (no input needed): go on to the next one in the same answer.
-        return self._denied("Too many stages passed without input.")
+        return self._denied("Too many stages passed without input.", plan)
 
 
 def execute(flow: Flow, req: FlowRequest, stored: dict | None, seed_context: dict | None = None) -> FlowResult:

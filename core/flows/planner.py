@@ -25,6 +25,9 @@ from core.policies.types import HttpContext, PolicyRequest
 SESSION_KEY_PLAN = "gatehouse/flows/plan"
 INITIAL_SETUP_SLUG = "initial-setup"
 INJECTED_PREFIX = "stage:"  # a plan entry for a stage injected at run time (no binding)
+# Where /flows/-/cancel/ sends the browser instead of "/": set by whoever planned the flow (the OIDC
+# provider: the client's redirect_uri with error=access_denied, RFC 6749 §4.1.2.1). Never user input.
+CANCEL_REDIRECT_KEY = "cancel_redirect"
 
 
 class FlowNonApplicable(Exception):

@@ -14,18 +14,19 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, login, logout
 from django.db import transaction
-from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from core.accounts.models import AuthenticatedSession, Token, TokenIntents, User, UserTypes
+from core.accounts.signals import FLOW_LOGIN_ATTR
 from core.client_ip import client_ip
 from core.events.record import record
 from core.flows.executor import FlowResult, execute, flow_info
 from core.flows.models import Flow, FlowDesignation
-from core.flows.planner import SESSION_KEY_PLAN, FlowRequest, safe_next
+from core.flows.planner import CANCEL_REDIRECT_KEY, SESSION_KEY_PLAN, FlowPlan, FlowRequest, safe_next
 from core.flows.planner import plan as make_plan
 from core.flows.stages.base import LoginEffect
 
@@ -99,14 +100,20 @@ def start_session(request, user: User, effect: LoginEffect, ip: str) -> Authenti
     old_key = request.session.session_key
     if old_key:
         AuthenticatedSession.objects.filter(session_key=old_key).delete()
-    login(request, user, backend=AUTH_BACKEND)
+    # The user_logged_in receiver (core/accounts/signals.py) leaves the row to us: we know the stage's
+    # duration and the delegated address. Keyed by the session either way, so never two rows.
+    setattr(request, FLOW_LOGIN_ATTR, True)
+    try:
+        login(request, user, backend=AUTH_BACKEND)
+    finally:
+        delattr(request, FLOW_LOGIN_ATTR)
     request.session.set_expiry(effect.expiry_seconds)
     if not request.session.session_key:
         request.session.save()
     key = request.session.session_key
-    session = AuthenticatedSession.objects.create(
-        session_key=key, user=user, last_ip=ip, last_user_agent=request.META.get("HTTP_USER_AGENT", "")[:512],
-        expires=timezone.now() + timezone.timedelta(seconds=effect.expiry_seconds))
+    session, _ = AuthenticatedSession.objects.update_or_create(session_key=key, defaults={
+        "user": user, "last_ip": ip, "last_user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
+        "expires": timezone.now() + timezone.timedelta(seconds=effect.expiry_seconds)})
     if effect.terminate_other_sessions:
         store = _session_store()
         for other in AuthenticatedSession.objects.filter(user=user).exclude(pk=session.pk):
@@ -298,7 +305,14 @@ def default_invalidation(request):
 
 
 def cancel(request):
-    request.session.pop(SESSION_KEY_PLAN, None)
+    """Drop the running flow. A flow planned with a cancel target (an OAuth authorization's consent) ends
+    there; anything else goes home."""
+    plan = FlowPlan.from_json(request.session.pop(SESSION_KEY_PLAN, None))
+    target = plan.context.get(CANCEL_REDIRECT_KEY) if plan is not None else None
+    if isinstance(target, str) and target:
+        response = HttpResponse(status=302)  # not HttpResponseRedirect: native apps' custom schemes
+        response["Location"] = target
+        return response
     return HttpResponseRedirect("/")
 
 

@@ -17,6 +17,7 @@ Any exception becomes a failing result carrying the error; the engine then appli
 from __future__ import annotations
 
 import ast
+import functools
 import ipaddress
 import logging
 import re
@@ -76,8 +77,13 @@ class _Checker(ast.NodeVisitor):
     visit_Nonlocal = visit_Global
 
 
+@functools.lru_cache(maxsize=256)
 def compile_expression(source: str) -> Callable:
-    """Compile ``source`` as the body of ``def expression(...)``; raise ExpressionError if it is unusable."""
+    """Compile ``source`` as the body of ``def expression(...)``; raise ExpressionError if it is unusable.
+
+    Cached by source (errors are not): parsing and checking dominated evaluating one policy for many users
+    (the proxy outpost's access lists). The function is pure: it sees only its arguments and SAFE_BUILTINS.
+    """
     body = "\n".join(f"    {line}" for line in (source or "").splitlines()) or "    return False"
     text = "def expression(request, ak_is_group_member, ak_message, regex_match, regex_replace, ip_address, " \
            "ip_network, ak_client_ip, ak_logger, ak_user_has_authenticator, list_flatten, ak_user_by, " \

@@ -155,7 +155,8 @@ def test_flows_bindings_stages(admin, flow):
 def test_sessions_own_only_and_revoke(alice, admin_user):
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(alice)
-    mine = AuthenticatedSession.objects.create(session_key=client.session.session_key, user=alice)
+    mine, _ = AuthenticatedSession.objects.get_or_create(session_key=client.session.session_key,
+                                                         defaults={"user": alice})
     other = AuthenticatedSession.objects.create(session_key="other-session", user=alice, last_ip="10.1.1.1")
     theirs = AuthenticatedSession.objects.create(session_key="admins-session", user=admin_user)
     listed = client.get("/api/v3/core/authenticated_sessions/").json()["results"]

@@ -74,7 +74,9 @@ def login(user: User) -> tuple[Client, AuthenticatedSession]:
     """A browser logged in as ``user``: Django session + the AuthenticatedSession the flow would make."""
     client = Client()
     client.force_login(user)
-    session = AuthenticatedSession.objects.create(session_key=client.session.session_key, user=user)
+    # login() records the row itself (core/accounts/signals.py); get it, or make it if that ever changes.
+    session, _ = AuthenticatedSession.objects.get_or_create(session_key=client.session.session_key,
+                                                            defaults={"user": user})
     return client, session
 
 

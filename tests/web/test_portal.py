@@ -11,7 +11,8 @@ pytestmark = pytest.mark.django_db
 def user(client):
     user = User.objects.create_user("pat", "pat@example.com", "pw")
     client.force_login(user)
-    AuthenticatedSession.objects.create(session_key=client.session.session_key, user=user, last_ip="127.0.0.1")
+    AuthenticatedSession.objects.update_or_create(session_key=client.session.session_key,
+                                                  defaults={"user": user, "last_ip": "127.0.0.1"})
     return user
 
 

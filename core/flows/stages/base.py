@@ -62,6 +62,26 @@ class Effects:
     events: list = field(default_factory=list)
 
 
+def flow_title(flow, context: dict | None = None) -> str:
+    """The flow's title with authentik's ``%(app)s`` placeholder filled in with the application the plan is
+    for (the OIDC provider puts ``application`` in the context); unchanged without one."""
+    title = flow.title or flow.name
+    if "%(app)s" not in title:
+        return title
+    pk = (context or {}).get("application")
+    if not pk:
+        return title
+    from core.accounts.models import Application
+
+    name = Application.objects.filter(pk=pk).values_list("name", flat=True).first()
+    return title.replace("%(app)s", name) if name else title
+
+
+def flow_info(flow, context: dict | None = None) -> dict:
+    return {"title": flow_title(flow, context), "background": flow.background or "", "cancel_url": CANCEL_URL,
+            "layout": flow.layout or "stacked"}
+
+
 def error(message: str, code: str = "invalid") -> list[dict]:
     return [{"string": message, "code": code}]
 
@@ -106,8 +126,7 @@ class StageContext:
         return user.username if user else ""
 
     def flow_info(self) -> dict:
-        return {"title": self.flow.title or self.flow.name, "background": self.flow.background or "",
-                "cancel_url": CANCEL_URL, "layout": self.flow.layout or "stacked"}
+        return flow_info(self.flow, self.plan.context)
 
 
 class StageView:

@@ -19,7 +19,7 @@ import secrets
 import time
 from urllib.parse import urlencode
 
-from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -94,9 +94,12 @@ def _flow_done(request, params: dict[str, str]) -> bool:
     return digest is not None and secrets.compare_digest(digest, _digest(params))
 
 
-def _start_authorization_flow(request, flow, provider, app, scopes: list[str], params: dict[str, str]):
-    """Plan the provider's authorization flow; None when it has nothing to ask (implicit consent)."""
-    from core.flows.planner import EmptyFlow, FlowNonApplicable
+def _start_authorization_flow(request, flow, provider, app, scopes: list[str], params: dict[str, str],
+                              denied_url: str = ""):
+    """Plan the provider's authorization flow; None when it has nothing to ask (implicit consent).
+    ``denied_url`` (the validated redirect_uri with error=access_denied and state) is where cancelling the
+    flow (e.g. "Cancel" on the consent page) sends the browser (RFC 6749 §4.1.2.1)."""
+    from core.flows.planner import CANCEL_REDIRECT_KEY, EmptyFlow, FlowNonApplicable
     from core.flows.views import start_flow
 
     secret = secrets.token_urlsafe(24)
@@ -109,6 +112,8 @@ def _start_authorization_flow(request, flow, provider, app, scopes: list[str], p
     clean = {k: v for k, v in params.items() if k != DONE_PARAM}
     context = {"application": str(app.pk), "consent_permissions": permissions,
                "redirect": _url({**clean, DONE_PARAM: secret})}
+    if denied_url:
+        context[CANCEL_REDIRECT_KEY] = denied_url
     try:
         response = start_flow(request, flow, context)
     except EmptyFlow:
@@ -181,7 +186,8 @@ def authorize(request):
     if flow is not None and not _flow_done(request, params):
         if "none" in prompts and flow.bindings_set.exists():
             return _redirect_error(server, grant, ConsentRequiredError, request)
-        response = _start_authorization_flow(request, flow, provider, app, scopes, params)
+        denied_url = _redirect_error(server, grant, AccessDeniedError, request).get("Location", "")
+        response = _start_authorization_flow(request, flow, provider, app, scopes, params, denied_url)
         if response is not None:
             return response
 
