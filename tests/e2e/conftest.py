@@ -8,6 +8,7 @@ Tests here need real binaries; ``tests.conftest.need`` skips them locally and fa
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,9 +57,10 @@ def stack_factory(tmp_path_factory) -> Iterator:
     core takes a few seconds to start. See tests/e2e/support/stack.py and /work/notes/e2e-stack.md."""
     started: list[Stack] = []
 
-    def factory(*, store: str = "memory", standalone: bool = False, env: dict | None = None) -> Stack:
+    def factory(*, store: str = "memory", standalone: bool = False, env: dict | None = None,
+                browser_host: str = "localhost") -> Stack:
         stack = start_stack(tmp_path_factory.mktemp(f"stack-{store}"), store=store, standalone=standalone,
-                            env=env)
+                            env=env, browser_host=browser_host)
         started.append(stack)
         return stack
 
@@ -69,9 +71,10 @@ def stack_factory(tmp_path_factory) -> Iterator:
 
 @pytest.fixture(scope="module")
 def stack(stack_factory) -> Stack:
-    """The default stack: ``ak server`` with its embedded outpost and the in-memory session store.
-    Override it in a module (same name) for another store or a standalone outpost."""
-    return stack_factory()
+    """The default stack: ``ak server`` with its embedded outpost and the in-memory session store
+    (GATEHOUSE_E2E_STORE=redis runs the same journeys on the Redis store). Override it in a module (same
+    name) for another store or a standalone outpost."""
+    return stack_factory(store=os.environ.get("GATEHOUSE_E2E_STORE", "memory"))
 
 
 @pytest.fixture

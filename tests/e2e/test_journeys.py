@@ -8,6 +8,7 @@ external host is the proxy's ``http://app.test:<port>``), bound to the group ``s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -168,6 +169,7 @@ def test_removed_from_group_after_login_gets_403(site, stack, browser, observe):
     carol = stack.user(f"carol-{site.kind}", PASSWORD, [GROUP])
     signed_in(site, stack, browser, carol["username"])
     stack.set_groups(carol, [])
+    changed = time.monotonic()
 
     def refused() -> httpx.Response | None:
         r = browser.get(site.url("/after-removal"))
@@ -176,8 +178,10 @@ def test_removed_from_group_after_login_gets_403(site, stack, browser, observe):
 
     r = until(refused, REVOKED_WITHIN, "403 after removal from the group",
               lambda: debug(site, stack, browser))
+    elapsed = time.monotonic() - changed
     assert r.headers.get("x-upstream") is None
-    observe(site.kind, "real outpost: removed from the group -> client gets", [r.status_code, r.text[:40]])
+    observe(site.kind, "real outpost: removed from the group -> client gets (status, body, seconds)",
+            [r.status_code, r.text[:30], round(elapsed, 3)])
     stack.set_groups(carol, [GROUP])  # and back: allowed again, without logging in again
     until(lambda: browser.get(site.url("/back")).status_code == 200, REVOKED_WITHIN, "200 after re-adding")
 

@@ -181,14 +181,16 @@ class Stack:
     store: str
     outpost_pk: str
     standalone: StandaloneOutpost | None = None
+    browser_url: str = ""  # the core as the browser sees it (the outpost's authentik_host), no trailing /
     apps: dict[str, App] = field(default_factory=dict)
     groups: dict[str, str] = field(default_factory=dict)  # name -> pk
 
     # -- where things are ---------------------------------------------------------------------------
     @property
     def core_url(self) -> str:
-        """The URL the "browser" uses for the core (authorize, flows): the outpost's authentik_host."""
-        return self.core.url
+        """The URL the "browser" uses for the core (authorize, flows): the outpost's authentik_host. By
+        default http://localhost:<port>, so it differs from the outpost's back channel (127.0.0.1)."""
+        return self.browser_url or self.core.url
 
     @property
     def outpost_address(self) -> str:
@@ -269,7 +271,7 @@ class Stack:
 
 
 def start_stack(workdir: Path, *, store: str = "memory", standalone: bool = False,
-                env: dict | None = None) -> Stack:
+                env: dict | None = None, browser_host: str = "localhost") -> Stack:
     """Start ``ak server`` in ``workdir`` and make the outpost that serves the applications:
 
     * ``standalone=False``: the embedded outpost of ``ak server`` (on the core's :9000 port); its
@@ -277,7 +279,11 @@ def start_stack(workdir: Path, *, store: str = "memory", standalone: bool = Fals
     * ``standalone=True``: a new proxy outpost through the API and ``ak outpost proxy`` with its token.
 
     ``store``: "memory" (the in-process store with a file snapshot) or "redis" (127.0.0.1:6379; the core
-    uses it too). Skips locally / fails under CI=true when Redis is wanted but absent."""
+    uses it too). Skips locally / fails under CI=true when Redis is wanted but absent.
+
+    ``browser_host``: the host name browsers use for the core (it listens on 127.0.0.1): "localhost" by
+    default, so browser-facing URLs (authorize, end-session) differ from the back channel the outpost uses
+    (127.0.0.1) as in a real deployment; "127.0.0.1" makes them the same."""
     if store not in STORES:
         raise ValueError(f"store {store!r}: use one of {STORES}")
     if store == "redis":
@@ -286,20 +292,21 @@ def start_stack(workdir: Path, *, store: str = "memory", standalone: bool = Fals
     core = start_core(workdir / "core", env=core_env, bootstrap_token=BOOTSTRAP_TOKEN)
     api = Api(core.url, BOOTSTRAP_TOKEN)
     try:
-        browser_host = core.url + "/"
+        browser_url = f"http://{browser_host}:{core.http_port}"
         if standalone:
             created = api("POST", "/outposts/instances/", json={
                 "name": f"e2e-standalone-{free_port()}", "type": "proxy", "providers": [],
-                "config": {"authentik_host": browser_host}})
+                "config": {"authentik_host": browser_url + "/"}})
             token = api("GET", f"/core/tokens/{created['token_identifier']}/view_key/")["key"]
-            stack = Stack(core, api, store, created["pk"])
-            stack.standalone = StandaloneOutpost(workdir / "outpost", core.url, token, store == "redis")
+            stack = Stack(core, api, store, created["pk"], browser_url=browser_url)
+            stack.standalone = StandaloneOutpost(workdir / "outpost", core.url, token, store == "redis",
+                                                 browser_host=browser_url)
             stack.standalone.wait_ready()
         else:
             embedded = api.first("/outposts/instances/", managed="goauthentik.io/outposts/embedded")
-            config = {**(embedded.get("config") or {}), "authentik_host": browser_host}
+            config = {**(embedded.get("config") or {}), "authentik_host": browser_url + "/"}
             api("PATCH", f"/outposts/instances/{embedded['pk']}/", json={"config": config})
-            stack = Stack(core, api, store, embedded["pk"])
+            stack = Stack(core, api, store, embedded["pk"], browser_url=browser_url)
     except BaseException:
         api.close()
         core.stop()
