@@ -26,6 +26,7 @@ pytestmark = pytest.mark.e2e
 GROUP = "staff"
 PASSWORD = "Correct-Horse-e2e-7!"  # noqa: S105 - a test password
 REVOKED_WITHIN = 5.0  # the contract is 1 s; the bound only keeps a broken build from hanging
+SKIP = "^/public/.*"  # the applications' unauthenticated paths
 IDENTITY = ("X-authentik-username", "X-authentik-groups", "X-authentik-email", "X-authentik-name",
             "X-authentik-uid")
 
@@ -52,7 +53,7 @@ def people(stack: Stack) -> dict[str, dict]:
 def site(request, stack: Stack, proxy_factory, upstream) -> Iterator[Site]:
     kind = request.param
     proxy = proxy_factory(kind, outpost=stack.outpost_address, upstream=upstream.address)
-    app = stack.add_app(f"app-{kind}", proxy.external_url, group=GROUP)
+    app = stack.add_app(f"app-{kind}", proxy.external_url, group=GROUP, skip_path_regex=SKIP)
     yield Site(kind, proxy, app)
     proxy.stop()
 
@@ -285,3 +286,71 @@ def test_session_of_another_application_is_refused(site, stack, people, browser,
             "Host": "other.test:8000", "X-Original-URL": "http://other.test:8000/", "Cookie": f"{name}={mine}"})
         assert r.status_code == 401, f"{name}: {r.status_code} {r.text[:200]}"
         assert not r.headers.get("X-Authentik-Username")
+
+
+def refused_credentials(site: Site) -> int:
+    """What a client whose Authorization the outpost refused gets: the outpost's 401, except through nginx,
+    whose error_page turns every 401 into the login redirect unless the request asks for JSON / is an XHR
+    (configs/nginx/outpost-location.conf)."""
+    return 302 if site.kind == "nginx" else 401
+
+
+def test_bearer_token_of_this_application_only(site, stack, people, browser, other_app, observe):
+    """Header auth through the proxy: the access token the outpost issued for this application (the app sees
+    it as X-authentik-jwt) works as ``Authorization: Bearer`` from a client without cookies; at another
+    application it is refused (THREATS 8)."""
+    token = single(signed_in(site, stack, browser, "alice").json(), "X-authentik-jwt")
+    assert token
+    with Browser() as api_client:
+        r = api_client.get(site.url("/api/me"), headers={"Authorization": f"Bearer {token}",
+                                                         "Accept": "application/json"})
+        assert r.status_code == 200, f"{r.status_code} {r.text[:200]}\n{debug(site, stack, api_client)}"
+        assert single(r.json(), "X-authentik-username") == "alice"
+        observe(site.kind, "real outpost: Authorization at the app after Bearer header auth",
+                header_values(r.json(), "Authorization"))
+        bad = api_client.get(site.url("/api/me"), headers={"Authorization": f"Bearer {token}x"})
+        assert bad.status_code == refused_credentials(site) and bad.headers.get("x-upstream") is None, \
+            bad.status_code
+        observe(site.kind, "real outpost: refused Bearer credentials (no Accept) -> client gets", bad.status_code)
+    r = httpx.get(stack.outpost_url + "/outpost.goauthentik.io/auth/nginx", headers={
+        "Host": "other.test:8000", "X-Original-URL": "http://other.test:8000/", "Authorization": f"Bearer {token}"})
+    assert r.status_code == 401, f"{r.status_code} {r.text[:200]}"
+
+
+def test_app_password_as_basic_auth(site, stack, people, browser):
+    """``Authorization: Basic alice:<app password>`` (the token endpoint's client_credentials grant)."""
+    created = stack.api("POST", "/core/tokens/", json={"identifier": f"alice-app-{site.kind}",
+                                                       "intent": "app_password", "user": people["alice"]["pk"]})
+    key = created.get("key") or stack.api("GET", f"/core/tokens/alice-app-{site.kind}/view_key/")["key"]
+    r = browser.get(site.url("/api/basic"), auth=("alice", key))
+    assert r.status_code == 200, f"{r.status_code} {r.text[:300]}\n{debug(site, stack, browser)}"
+    assert single(r.json(), "X-authentik-username") == "alice"
+    wrong = browser.get(site.url("/api/basic"), auth=("alice", key + "x"))
+    assert wrong.status_code == refused_credentials(site) and wrong.headers.get("x-upstream") is None
+    outsider = stack.api("POST", "/core/tokens/", json={"identifier": f"bob-app-{site.kind}",
+                                                        "intent": "app_password", "user": people["bob"]["pk"]})
+    key = outsider.get("key") or stack.api("GET", f"/core/tokens/bob-app-{site.kind}/view_key/")["key"]
+    refused = browser.get(site.url("/api/basic"), auth=("bob", key))
+    assert refused.status_code in (refused_credentials(site), 403) and refused.headers.get("x-upstream") is None, \
+        refused.status_code
+
+
+def test_unauthenticated_path_reaches_the_app_without_identity(site, browser, observe):
+    """skip_path_regex through the proxy: no login for /public/..., no identity, and client-sent identity
+    headers do not get through on that path either (THREATS 4, 5)."""
+    r = browser.get(site.url("/public/page?x=1"), headers={"X-authentik-username": "mallory",
+                                                          "X-Authentik-Uid": "0"})
+    assert r.status_code == 200 and r.headers.get("x-upstream") == "echo", f"{r.status_code} {r.text[:200]}"
+    seen = r.json()
+    leaked = {n: header_values(seen, n) for n in IDENTITY if any(header_values(seen, n))}
+    assert not leaked, f"{site.kind}: {leaked}"
+    observe(site.kind, "real outpost: identity headers at the app on an unauthenticated path",
+            sorted({k for k, v in seen["headers"] if k.lower().startswith("x-authentik")}, key=str.lower))
+
+
+@pytest.mark.parametrize("path", ["/public/../private", "/public/%2e%2e/private", "/public/..%2fprivate",
+                                  "/private?/public/x", "/PUBLIC/x"])
+def test_unauthenticated_path_tricks_need_a_login(site, browser, path):
+    r = browser.get(site.url(path))
+    assert r.status_code == 302 and r.headers.get("x-upstream") is None, \
+        f"{site.kind} {path}: {r.status_code} {r.text[:200]}"
