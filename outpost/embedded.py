@@ -52,6 +52,7 @@ def setup(app: web.Application, config) -> None:
     """``config`` is the core's CoreConfig. Registers the outpost routes before the Django catch-all."""
     from outpost.app import PING, ping
     from outpost.proxy import setup as proxy_setup
+    from outpost.proxy.reverse import proxy_mode_hosts
 
     listen = config.listen_http
     host = "127.0.0.1" if listen.host in ("0.0.0.0", "", "::") else listen.host  # noqa: S104
@@ -87,3 +88,6 @@ def setup(app: web.Application, config) -> None:
     app.router.add_get(PING, ping)
     proxy_setup(app, store=_store(config), link=link,
                 trusted_proxies=[str(net) for net in config.trusted_proxy_cidrs])
+    # Proxy-mode applications of the embedded outpost: requests for their hosts are proxied, not served by
+    # the core (as authentik's embedded outpost does); every other host goes on to Django.
+    app.middlewares.append(proxy_mode_hosts)

@@ -193,6 +193,7 @@ class Apps:
         self._by_host = {c.host: c for c in self.configs}
         self._domain = sorted((c for c in self.configs if c.domain_mode), key=lambda c: -len(c.cookie_domain))
         self._by_client = {c.client_id: c for c in self.configs}
+        self.has_proxy_mode = any(c.mode == "proxy" for c in self.configs)
 
     @classmethod
     def from_snapshot(cls, providers: Iterable[Mapping[str, Any]], *, outpost_name: str = "") -> Apps:

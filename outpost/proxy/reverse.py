@@ -244,3 +244,19 @@ async def _pump_both(client: web.WebSocketResponse, upstream: aiohttp.ClientWebS
 def add_catch_all(app: web.Application) -> None:
     """Route every other path to proxy mode (the standalone outpost calls this after setup())."""
     app.router.add_route("*", "/{tail:.*}", proxy_handler)
+
+
+@web.middleware
+async def proxy_mode_hosts(request: web.Request, handler) -> web.StreamResponse:
+    """For an app that serves other paths itself (the embedded outpost inside ``ak server``): a request for
+    the host of a proxy-mode application goes to proxy mode, everything else to ``handler`` (authentik's
+    embedded outpost, reference §2.1: ``ProxyServer.HandleHost``). /outpost.goauthentik.io/* keeps its
+    routes (start, callback, sign_out pick the application by host themselves)."""
+    outpost = request.app.get(OUTPOST_KEY)
+    path = request.path
+    outpost_path = path == fw.OUTPOST_PREFIX or path.startswith(fw.OUTPOST_PREFIX + "/")
+    if outpost is not None and outpost.apps.has_proxy_mode and not outpost_path:
+        app, _, _ = _lookup(outpost, request)
+        if app is not None and app.mode == "proxy":
+            return await proxy_handler(request)
+    return await handler(request)

@@ -8,6 +8,8 @@ external host is the proxy's ``http://app.test:<port>``), bound to the group ``s
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -354,3 +356,27 @@ def test_unauthenticated_path_tricks_need_a_login(site, browser, path):
     r = browser.get(site.url(path))
     assert r.status_code == 302 and r.headers.get("x-upstream") is None, \
         f"{site.kind} {path}: {r.status_code} {r.text[:200]}"
+
+
+def test_proxy_mode_on_the_embedded_outpost(stack, people, upstream, browser):
+    """A proxy-mode application served by the embedded outpost: requests for its host on the core's port are
+    proxied to the upstream (HTTP and websocket); the core keeps serving its own host on the same port."""
+    from websockets.sync.client import connect as ws_connect
+
+    app = stack.add_app("embedded-proxied", f"http://app.test:{stack.core.http_port}", mode="proxy",
+                        internal_host=f"http://{upstream.address}", group=GROUP)
+    result = login(browser, app.external_url + "/inside?q=1", "alice", PASSWORD)
+    r = result.response
+    assert r.status_code == 200 and r.headers.get("x-upstream") == "echo", f"{r.status_code}\n{browser.trail()}"
+    assert single(r.json(), "X-authentik-username") == "alice"
+    sock = socket.create_connection(("127.0.0.1", stack.core.http_port), timeout=10)
+    with ws_connect(f"ws://app.test:{stack.core.http_port}/ws", sock=sock, open_timeout=10, close_timeout=10,
+                    additional_headers={"Cookie": f"{app.cookie_name}={browser.cookie(app.cookie_name)}"}) as ws:
+        assert header_values(json.loads(ws.recv(timeout=10)), "X-authentik-username") == ["alice"]
+        ws.send("through the core's port")
+        assert ws.recv(timeout=10) == "through the core's port"
+    core_page = browser.get(stack.core_url + "/-/health/live/")
+    assert core_page.status_code == 200 and core_page.headers.get("x-upstream") is None
+    assert browser.get(stack.core_url + "/api/v3/root/config/").headers.get("x-upstream") is None
+    anonymous = httpx.get(f"{stack.core.url}/inside", headers={"Host": f"app.test:{stack.core.http_port}"})
+    assert anonymous.status_code == 302 and anonymous.headers.get("x-upstream") is None

@@ -87,3 +87,34 @@ async def test_xhr_401(env):
     r = await client.get("/api", headers={"Host": "ext.t.goauthentik.io", "Accept": "application/json"},
                          allow_redirects=False)
     assert r.status == 401
+
+
+async def test_embedded_dispatch_by_host(env):
+    """The embedded outpost's middleware (inside ``ak server``): a proxy-mode host is proxied, any other host
+    reaches the core's own handler, /outpost.goauthentik.io/* keeps its routes."""
+    from outpost.proxy.forward_auth import start
+    from outpost.proxy.reverse import proxy_mode_hosts
+
+    _, outpost = env
+
+    async def core(request):
+        return web.Response(text="core")
+
+    app = web.Application(middlewares=[proxy_mode_hosts])
+    app[proxy.OUTPOST_KEY] = outpost
+    app.router.add_get("/outpost.goauthentik.io/start", start)
+    app.router.add_route("*", "/{tail:.*}", core)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        r = await client.get("/x", headers={"Host": "ext.t.goauthentik.io"}, allow_redirects=False)
+        assert r.status == 302 and "/outpost.goauthentik.io/start?rd=" in r.headers["Location"]
+        cookie = await session_cookie(outpost)
+        r = await client.get("/x?y=1", headers={"Host": "ext.t.goauthentik.io", "Cookie": cookie})
+        assert r.status == 200 and (await r.json())["path"] == "/x?y=1"
+        r = await client.get("/x", headers={"Host": "auth.example.com"})
+        assert r.status == 200 and await r.text() == "core"
+        r = await client.get("/outpost.goauthentik.io/start", headers={"Host": "ext.t.goauthentik.io"},
+                             allow_redirects=False)
+        assert r.status == 302 and r.headers["Location"].startswith("http://fake-auth.t.goauthentik.io/auth?")
+        outpost.update([provider_json()])  # forward_single only: nothing is dispatched any more
+        r = await client.get("/x", headers={"Host": "ext.t.goauthentik.io"})
+        assert r.status == 200 and await r.text() == "core"
