@@ -380,3 +380,23 @@ def test_proxy_mode_on_the_embedded_outpost(stack, people, upstream, browser):
     assert browser.get(stack.core_url + "/api/v3/root/config/").headers.get("x-upstream") is None
     anonymous = httpx.get(f"{stack.core.url}/inside", headers={"Host": f"app.test:{stack.core.http_port}"})
     assert anonymous.status_code == 302 and anonymous.headers.get("x-upstream") is None
+
+
+def test_tampered_or_garbage_cookie_fails_closed(site, stack, people, browser):
+    """THREATS 1: a modified, truncated or absurd cookie is no session and never an error that lets through."""
+    signed_in(site, stack, browser, "alice")
+    good = browser.cookie(site.app.cookie_name)
+    flipped = good[:-1] + ("A" if good[-1] != "A" else "B")
+    for value in (flipped, good.split(".")[0], good + "." + good, "x" * 5000, "%00%0d%0a", ""):
+        with Browser() as other:
+            other.cookies.set(site.app.cookie_name, value, domain="app.test")
+            r = other.get(site.url("/private"))
+            assert r.status_code in (302, 400, 431) and r.headers.get("x-upstream") is None, \
+                f"{site.kind} {value[:20]!r}: {r.status_code} {r.text[:120]}"
+
+
+def test_health_path_is_matched_on_path_alone(site, browser):
+    """THREATS 9: the outpost's ping answers without login; a health-check User-Agent opens nothing else."""
+    assert browser.get(site.url("/outpost.goauthentik.io/ping")).status_code == 204
+    r = browser.get(site.url("/private"), headers={"User-Agent": "goauthentik.io/outpost/healthcheck"})
+    assert r.status_code == 302 and r.headers.get("x-upstream") is None
