@@ -132,3 +132,13 @@ def test_forward_auth_through_a_proxy_with_the_standalone_outpost(stack, users, 
               "403 at the standalone outpost after removal from the group", stack.logs)
     finally:
         proxy.stop()
+
+
+def test_outpost_restart_keeps_the_session(stack, proxied, users, browser):
+    """The memory store's file snapshot: ``ak outpost proxy`` stopped and started, the browser stays in."""
+    login(browser, proxied.external_url + "/", "gina", PASSWORD)
+    assert echo_of(browser.get(proxied.external_url + "/before")).get("path") == "/before"
+    stack.standalone.restart()
+    stack.wait_served(proxied.external_url)
+    r = browser.get(proxied.external_url + "/after")
+    assert header_values(echo_of(r), "X-authentik-username") == ["gina"], stack.standalone.tail()
