@@ -11,6 +11,7 @@ next comes back in the result (None: remove it).
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ from core.flows.planner import plan as make_plan
 from core.flows.stages import view_for
 from core.flows.stages.base import Denied, Effects, Passed, Restart, Show, StageContext, flow_info
 from core.flows.stages.email import RESTORED_KEY
-from core.inheritance import concrete
+from core.inheritance import concrete, subclass_lookups
 from core.policies.engine import evaluate
 
 LOGGER = logging.getLogger("gatehouse.flows")
@@ -62,11 +63,18 @@ def flow_redirect(flow: Flow, to: str, context: dict | None = None) -> dict:
             "to": to}
 
 
+@functools.cache
+def _stage_lookups() -> tuple[str, ...]:
+    """select_related() paths of every Stage subclass (static: the models do not change at run time)."""
+    return tuple(subclass_lookups(Stage))
+
+
 class Executor:
     def __init__(self, flow: Flow, req: FlowRequest):
         self.flow = flow
         self.req = req
         self.effects = Effects()
+        self.users: dict = {} if req.user is None else {req.user.pk: req.user}  # one load per request
 
     # --- results ---------------------------------------------------------------------------
     def _result(self, kind: str, challenge: dict | None = None, plan: FlowPlan | None = None) -> FlowResult:
@@ -128,11 +136,14 @@ class Executor:
 
     # --- stepping --------------------------------------------------------------------------
     def _load(self, entry: str):
-        """(binding or None, concrete stage) for a plan entry, or None when it no longer exists."""
+        """(binding or None, concrete stage) for a plan entry, or None when it no longer exists. One query:
+        the stage's subclass rows are joined in, so ``concrete()`` does not probe each subclass table."""
+        lookups = _stage_lookups()
         if entry.startswith(INJECTED_PREFIX):
-            stage = Stage.objects.filter(pk=entry.removeprefix(INJECTED_PREFIX)).first()
+            stage = Stage.objects.filter(pk=entry.removeprefix(INJECTED_PREFIX)).select_related(*lookups).first()
             return (None, concrete(stage)) if stage else None
-        binding = FlowStageBinding.objects.filter(pk=entry, target=self.flow).select_related("stage").first()
+        binding = (FlowStageBinding.objects.filter(pk=entry, target=self.flow)
+                   .select_related("stage", *(f"stage__{path}" for path in lookups)).first())
         return (binding, concrete(binding.stage)) if binding else None
 
     def _next(self, plan: FlowPlan):
@@ -148,7 +159,9 @@ class Executor:
                 user = self.req.user
                 pending = plan.context.get("pending_user")
                 if pending is not None and (user is None or user.pk != pending):
-                    user = User.objects.filter(pk=pending).first()
+                    if pending not in self.users:
+                        self.users[pending] = User.objects.filter(pk=pending).first()
+                    user = self.users[pending]
                 result = evaluate(binding, user, policy_request(self.req, user, plan.context, binding))
                 plan.reevaluate.remove(entry)
                 if not result.passing:
@@ -171,7 +184,7 @@ class Executor:
                 LOGGER.error("no view for stage %s (%s)", stage.name, type(stage).__name__)
                 return self._denied(f"Stage {stage.name!r} cannot be executed.", plan)
             ctx = StageContext(flow=self.flow, binding=binding, stage=stage, plan=plan, request=self.req,
-                               effects=self.effects)
+                               effects=self.effects, users=self.users)
             view = view_cls(ctx)
             if is_post:
                 data = self.req.data if isinstance(self.req.data, dict) else {}

@@ -100,8 +100,8 @@ def start_session(request, user: User, effect: LoginEffect, ip: str) -> Authenti
     old_key = request.session.session_key
     if old_key:
         AuthenticatedSession.objects.filter(session_key=old_key).delete()
-    # The user_logged_in receiver (core/accounts/signals.py) leaves the row to us: we know the stage's
-    # duration and the delegated address. Keyed by the session either way, so never two rows.
+    # The user_logged_in receiver (core/accounts/signals.py) leaves the row to us (we know the stage's
+    # duration and the delegated address), so the freshly rotated key gets exactly one row.
     setattr(request, FLOW_LOGIN_ATTR, True)
     try:
         login(request, user, backend=AUTH_BACKEND)
@@ -111,9 +111,9 @@ def start_session(request, user: User, effect: LoginEffect, ip: str) -> Authenti
     if not request.session.session_key:
         request.session.save()
     key = request.session.session_key
-    session, _ = AuthenticatedSession.objects.update_or_create(session_key=key, defaults={
-        "user": user, "last_ip": ip, "last_user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
-        "expires": timezone.now() + timezone.timedelta(seconds=effect.expiry_seconds)})
+    session = AuthenticatedSession.objects.create(
+        session_key=key, user=user, last_ip=ip, last_user_agent=request.META.get("HTTP_USER_AGENT", "")[:512],
+        expires=timezone.now() + timezone.timedelta(seconds=effect.expiry_seconds))
     if effect.terminate_other_sessions:
         store = _session_store()
         for other in AuthenticatedSession.objects.filter(user=user).exclude(pk=session.pk):
@@ -191,8 +191,16 @@ def executor_api(request, flow_slug: str):
         return _flow_error(request, flow, req, exc)
     apply(request, req, result)
     if result.kind == "stage_redirect":
-        return HttpResponseRedirect(request.get_full_path())
-    return JsonResponse(result.challenge)
+        return server_timing(HttpResponseRedirect(request.get_full_path()), result)
+    return server_timing(JsonResponse(result.challenge), result)
+
+
+def server_timing(response, result: FlowResult):
+    """``Server-Timing`` with what the stages measured (the password hash), for benchmarks and browsers."""
+    timings = result.effects.timings
+    if timings:
+        response["Server-Timing"] = ", ".join(f"{name};dur={ms:.1f}" for name, ms in timings.items())
+    return response
 
 
 def _flow_error(request, flow: Flow, req: FlowRequest, exc: Exception) -> JsonResponse:
@@ -246,24 +254,24 @@ def flow_page(request, flow_slug: str):
         result = execute(flow, req, request.session.get(SESSION_KEY_PLAN))
     apply(request, req, result)
     if result.kind == "stage_redirect":
-        return HttpResponseRedirect(request.get_full_path())
+        return server_timing(HttpResponseRedirect(request.get_full_path()), result)
     challenge = result.challenge or {}
     if challenge.get("component") == "xak-flow-redirect":
-        return HttpResponseRedirect(challenge["to"])
+        return server_timing(HttpResponseRedirect(challenge["to"]), result)
     if request.method == "POST" and not challenge.get("response_errors") \
             and challenge.get("component") != "ak-stage-access-denied":
-        return HttpResponseRedirect(request.get_full_path())  # post/redirect/get
+        return server_timing(HttpResponseRedirect(request.get_full_path()), result)  # post/redirect/get
     errors = [e["string"] for errs in (challenge.get("response_errors") or {}).values() for e in errs]
     extra = {}
     if challenge.get("config_url"):
         extra["qr"] = _qr(challenge["config_url"])
     executor_url = f"/api/v3/flows/executor/{flow.slug}/?{urlencode({'query': request.GET.urlencode()})}"
     status = 403 if challenge.get("component") == "ak-stage-access-denied" else 200
-    return render(request, "flows/flow.html", {
+    return server_timing(render(request, "flows/flow.html", {
         "flow": flow, "c": challenge, "errors": errors, "executor_url": executor_url,
         "webauthn_json": json.dumps(challenge.get("registration") or next(
             (d["challenge"] for d in challenge.get("device_challenges", []) if d["device_class"] == "webauthn"),
-            None)), **extra}, status=status)
+            None)), **extra}, status=status), result)
 
 
 # --- helpers for other apps and small redirects --------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from core.events.record import record
-from core.inheritance import concrete, subclass_lookups
+from core.inheritance import concrete
 from core.policies import expression, password
 from core.policies.models import ExpressionPolicy, PasswordPolicy, Policy, PolicyBinding, ReputationPolicy
 from core.policies.types import HttpContext, PolicyRequest, PolicyResult
@@ -76,12 +76,18 @@ def _binding_result(binding: PolicyBinding, request: PolicyRequest, group_ids: s
 
 
 def load_bindings(target) -> list[PolicyBinding]:
-    """The enabled bindings of ``target`` in evaluation order, each policy with its concrete subclass row,
-    in one query. Pass the list to ``evaluate`` / ``user_has_access`` to evaluate one target for many users
-    (the proxy outpost's access lists) without a query per user."""
-    lookups = ["policy", *(f"policy__{path}" for path in subclass_lookups(Policy))]
-    return list(PolicyBinding.objects.filter(target_id=target.pk, enabled=True)
-                .select_related(*lookups).order_by("order", "pk"))
+    """The enabled bindings of ``target`` in evaluation order, each policy already resolved to its concrete
+    kind. Pass the list to ``evaluate`` / ``user_has_access`` to evaluate one target for many users (the
+    proxy outpost's access lists): the queries then depend on the bindings, never on the users.
+
+    One query for the bindings; policies are resolved only when there are some (most flow-stage bindings
+    have none, and joining every policy table into that query costs more than it saves)."""
+    bindings = list(PolicyBinding.objects.filter(target_id=target.pk, enabled=True)
+                    .select_related("policy").order_by("order", "pk"))
+    for binding in bindings:
+        if binding.policy_id is not None:
+            binding.policy = concrete(binding.policy)
+    return bindings
 
 
 def evaluate(target, user, request_context: PolicyRequest | dict | None = None, *,

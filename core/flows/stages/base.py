@@ -60,6 +60,7 @@ class Effects:
     logout: bool = False
     password_changed: bool = False  # the logged-in user changed their own password: keep the session
     events: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)  # name -> ms, sent as Server-Timing (e.g. "hash")
 
 
 def flow_title(flow, context: dict | None = None) -> str:
@@ -94,6 +95,7 @@ class StageContext:
     plan: FlowPlan
     request: FlowRequest
     effects: Effects
+    users: dict = field(default_factory=dict)  # pk -> User, shared by the stages of one request
 
     @property
     def context(self) -> dict:
@@ -104,18 +106,16 @@ class StageContext:
         pk = self.plan.context.get("pending_user")
         if pk is None:
             return None
-        cached = getattr(self, "_pending", None)
-        if cached is None or cached.pk != pk:
-            cached = User.objects.filter(pk=pk).first()
-            self._pending = cached
-        return cached
+        if pk not in self.users:
+            self.users[pk] = User.objects.filter(pk=pk).first()
+        return self.users[pk]
 
     def set_pending_user(self, user: User | None) -> None:
         if user is None:
             self.plan.context.pop("pending_user", None)
         else:
             self.plan.context["pending_user"] = user.pk
-            self._pending = user
+            self.users[user.pk] = user
 
     def identifier(self) -> str:
         """The name the person typed (or the pending user's): used for rate limits and events."""
