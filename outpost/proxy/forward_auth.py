@@ -209,7 +209,7 @@ async def forward_auth(request: web.Request) -> web.StreamResponse:
                 break
             except UnknownHost:
                 continue
-    auth_request = fw.AuthRequest(path=request.raw_path.split("?", 1)[0], query=request.query_string,
+    auth_request = fw.AuthRequest(path=request.raw_path.split("?", 1)[0], query=request.rel_url.raw_query_string,
                                   method=request.method, host=request.host, scheme=envoy_scheme)
     try:
         target = fw.extract_target(flavour, request.headers, auth_request, peer_trusted=outpost.peer_trusted(request))

@@ -236,3 +236,17 @@ async def test_envoy(env):
     assert r.status == 200 and r.headers["X-Authentik-Username"] == "alice"
     r = await client.get("/outpost.goauthentik.io/auth/envoy/some/path", headers={"Host": HOST}, allow_redirects=False)
     assert r.status == 302
+
+
+async def test_envoy_keeps_the_query_encoded(env):
+    """The original query reaches the post-login redirect as sent: an escaped ``&`` stays escaped."""
+    _, client, outpost = env
+    app = outpost.apps.lookup(HOST)
+    url = client.make_url("/outpost.goauthentik.io/auth/envoy/p")
+    r = await client.session.get(URL(f"{url}?q=a%26b&c=1", encoded=True), headers={"Host": HOST},
+                                 allow_redirects=False)
+    assert r.status == 302
+    state = parse_qs(urlsplit(r.headers["Location"]).query)["state"][0]
+    redirect = jwt.decode(state, app.cookie_secret, algorithms=["HS256"],
+                          issuer=f"goauthentik.io/outpost/{app.client_id}")["redirect"]
+    assert redirect == f"https://{HOST}/p?q=a%26b&c=1"
