@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from protocols.forward import (
 )
 
 MODES = ("proxy", "forward_single", "forward_domain")
+LOOKUP_CACHE = 1024  # (Host header, scheme) answers remembered per snapshot, then forgotten all at once
 
 
 class ConfigError(ValueError):
@@ -79,7 +81,7 @@ class AppConfig:
     def secure(self) -> bool:
         return self.scheme == "https"
 
-    @property
+    @cached_property
     def cookie_name(self) -> str:
         """``authentik_proxy_<first 8 hex of sha256(client_id)>`` (reference §2.9)."""
         return "authentik_proxy_" + hashlib.sha256(self.client_id.encode()).hexdigest()[:8]
@@ -193,6 +195,7 @@ class Apps:
         self._by_host = {c.host: c for c in self.configs}
         self._domain = sorted((c for c in self.configs if c.domain_mode), key=lambda c: -len(c.cookie_domain))
         self._by_client = {c.client_id: c for c in self.configs}
+        self._lookups: dict[tuple[str, str], AppConfig | None] = {}  # lookup()'s answers (None: unknown host)
         self.has_proxy_mode = any(c.mode == "proxy" for c in self.configs)
 
     @classmethod
@@ -211,7 +214,26 @@ class Apps:
     def lookup(self, host_header: str, scheme: str = "https") -> AppConfig:
         """Exact external host (host and port), then forward_domain apps whose cookie domain contains the host
         on a dot boundary (longest domain wins). Unlike authentik, a single app is NOT used as a fallback for
-        an unknown host (THREATS 2: another host gains nothing). Raises UnknownHost naming the host."""
+        an unknown host (THREATS 2: another host gains nothing). Raises UnknownHost naming the host.
+
+        The answer is a pure function of this (immutable) Apps, so it is remembered: at most LOOKUP_CACHE
+        distinct (host, scheme) pairs, then all are forgotten at once (junk Host headers cannot grow it)."""
+        key = (host_header, scheme)
+        try:
+            found = self._lookups[key]
+        except KeyError:
+            if len(self._lookups) >= LOOKUP_CACHE:
+                self._lookups.clear()
+            try:
+                found = self._lookups[key] = self._lookup(host_header, scheme)
+            except UnknownHost:
+                self._lookups[key] = None
+                raise
+        if found is None:
+            raise UnknownHost(host_header)
+        return found
+
+    def _lookup(self, host_header: str, scheme: str) -> AppConfig:
         try:
             host = parse_host(host_header, scheme)
         except TargetError:

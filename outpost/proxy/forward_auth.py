@@ -35,6 +35,7 @@ from outpost.proxy.session import (
 from protocols import forward as fw
 
 LOGGER = logging.getLogger("gatehouse.outpost.proxy")
+PEER_CACHE = 1024  # peer addresses whose trust is remembered (parsing one costs more than the rest of a lookup)
 
 
 @dataclass
@@ -48,6 +49,8 @@ class ProxyOutpost:
     jwks: oauth.JWKSCache = field(default_factory=oauth.JWKSCache)
     trusted: fw.TrustedNetworks = field(default_factory=fw.TrustedNetworks.parse)
     header_cache: header_auth.HeaderAuthCache = field(default_factory=header_auth.HeaderAuthCache)
+    _peers: dict[str | None, bool] = field(default_factory=dict, init=False, repr=False)  # peer_trusted's
+    _peers_of: fw.TrustedNetworks | None = field(default=None, init=False, repr=False)
 
     def update(self, providers, *, outpost_name: str = "") -> Apps:
         """Swap in the applications of a new snapshot atomically; report broken providers and skip rules."""
@@ -69,8 +72,19 @@ class ProxyOutpost:
         return await self.store.delete_by_sid(sid)
 
     def peer_trusted(self, request: web.Request) -> bool:
-        """Is the direct peer a trusted reverse proxy (may its forwarded headers be used)?"""
-        return self.trusted.contains(request.remote)
+        """Is the direct peer a trusted reverse proxy (may its forwarded headers be used)? Remembered per
+        peer address (a few reverse proxies ask every time) for the current ``trusted``; at most PEER_CACHE
+        addresses, then forgotten all at once."""
+        remote = request.remote
+        if self._peers_of is not self.trusted:
+            self._peers.clear()
+            self._peers_of = self.trusted
+        known = self._peers.get(remote)
+        if known is None:
+            if len(self._peers) >= PEER_CACHE:
+                self._peers.clear()
+            known = self._peers[remote] = self.trusted.contains(remote)
+        return known
 
 
 OUTPOST_KEY = web.AppKey("proxy_outpost", ProxyOutpost)

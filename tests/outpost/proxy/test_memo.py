@@ -1,0 +1,62 @@
+"""The hot path's memoisation (apps.Apps.lookup, ProxyOutpost.peer_trusted, AppConfig.cookie_name) gives the
+same answers as computing them, stays bounded, and follows a change of the trusted networks."""
+
+import hashlib
+import importlib
+from types import SimpleNamespace
+
+import pytest
+
+from outpost.proxy import apps as apps_module
+from outpost.proxy.apps import Apps, UnknownHost
+from outpost.proxy.forward_auth import ProxyOutpost
+from outpost.proxy.session import MemoryStore
+from protocols.forward import TrustedNetworks
+
+from .conftest import provider_json
+
+forward_auth = importlib.import_module("outpost.proxy.forward_auth")  # the package re-exports a function so named
+
+
+def test_lookup_repeats_the_same_answers():
+    apps = Apps.from_snapshot([provider_json()])
+    for _ in range(3):
+        assert apps.lookup("EXT.t.goauthentik.io.").pk == 1
+        with pytest.raises(UnknownHost) as exc:
+            apps.lookup("evil.example")
+        assert exc.value.host == "evil.example"
+    assert apps.lookup("ext.t.goauthentik.io:443", "https").pk == 1
+    with pytest.raises(UnknownHost):
+        apps.lookup("ext.t.goauthentik.io:443", "http")  # the scheme is part of the key (its default port)
+    assert apps.lookup("ext.t.goauthentik.io:443", "https").pk == 1
+
+
+def test_lookup_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(apps_module, "LOOKUP_CACHE", 8)
+    apps = Apps.from_snapshot([provider_json()])
+    for i in range(50):
+        with pytest.raises(UnknownHost):
+            apps.lookup(f"junk{i}.example")
+        assert len(apps._lookups) <= 8
+    assert apps.lookup("ext.t.goauthentik.io").pk == 1
+
+
+def test_peer_trusted_follows_the_trusted_networks(monkeypatch):
+    monkeypatch.setattr(forward_auth, "PEER_CACHE", 4)
+    outpost = ProxyOutpost(store=MemoryStore(), trusted=TrustedNetworks.parse("10.0.0.0/8"))
+
+    def asks(remote):
+        return outpost.peer_trusted(SimpleNamespace(remote=remote))
+
+    assert asks("10.1.2.3") and asks("10.1.2.3")
+    assert not asks("192.0.2.1") and not asks(None) and not asks("garbage")
+    outpost.trusted = TrustedNetworks.parse("192.0.2.0/24")
+    assert not asks("10.1.2.3") and asks("192.0.2.1")
+    for i in range(20):
+        assert not asks(f"198.51.100.{i}")
+        assert len(outpost._peers) <= 4
+
+
+def test_cookie_name_unchanged(app_config):
+    expected = "authentik_proxy_" + hashlib.sha256(app_config.client_id.encode()).hexdigest()[:8]
+    assert app_config.cookie_name == expected == app_config.cookie_name
