@@ -4,14 +4,15 @@ The flow's user-login stage (core/flows/views.py ``start_session``) writes the r
 stage's session duration and the (maybe outpost-delegated) client address; any other ``login()`` --
 Django's admin login page ``/if/admin/login/``, ``Client.force_login`` -- used to leave the session
 without a row, so core/flows/views.py ``current_user`` logged that user out at their first flow.
-The receiver below records one, keyed by the session (``get_or_create``: never a duplicate).
+The receiver below records one, keyed by the session (``get_or_create``: never a duplicate); its twin
+removes the row on any ``logout()``.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.utils import timezone
 
 # Set on the request by the flow's start_session around its login(): it writes the row (and the event).
@@ -49,5 +50,16 @@ def record_session(sender, request, user, **kwargs):
     return row
 
 
+def end_session(sender, request, user, **kwargs) -> None:
+    """user_logged_out (e.g. the admin's log-out): the session's row goes too, so outposts get SESSION_END
+    (core/outposts/signals.py) instead of keeping a session Django already flushed."""
+    from core.accounts.models import AuthenticatedSession
+
+    session = getattr(request, "session", None) if request is not None else None
+    if session is not None and session.session_key:
+        AuthenticatedSession.objects.filter(session_key=session.session_key).delete()  # pre_delete fires
+
+
 def connect() -> None:
     user_logged_in.connect(record_session, dispatch_uid="accounts-authenticated-session")
+    user_logged_out.connect(end_session, dispatch_uid="accounts-authenticated-session-end")

@@ -62,3 +62,12 @@ def test_flow_login_makes_exactly_one_row(root):
     rows = AuthenticatedSession.objects.filter(user=root)
     assert rows.count() == 1 and rows[0].session_key == client.session.session_key
     assert Event.objects.filter(action="login", user__username="root").count() == 1  # not one per receiver
+
+
+def test_admin_logout_removes_the_row(root):
+    client = Client()
+    client.post("/if/admin/login/", {"username": "root", "password": "admin-pass-1"})
+    key = client.session.session_key
+    assert AuthenticatedSession.objects.filter(session_key=key).exists()
+    assert client.post("/if/admin/logout/").status_code in (200, 302)
+    assert not AuthenticatedSession.objects.filter(session_key=key).exists()
