@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from outpost.config import Listen, OutpostConfig
 from outpost.core_link import CoreLink
+from outpost.logs import AccessLog
 
 LOGGER = logging.getLogger("gatehouse.outpost")
 LINK_KEY = web.AppKey("core_link", CoreLink)
@@ -137,7 +138,7 @@ async def serve(config: OutpostConfig, kind: str, *, stop: asyncio.Event | None 
     """Serve until ``stop`` is set or SIGTERM/SIGINT arrives; aiohttp runs the cleanup_ctx on the way out."""
     app = create_app(config, kind)
     metrics_app = create_metrics_app(app[LINK_KEY])
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5, access_log_class=AccessLog)
     metrics_runner = web.AppRunner(metrics_app, access_log=None, handle_signals=False)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
