@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from outpost.config import Listen, OutpostConfig
 from outpost.core_link import CoreLink
-from outpost.logs import AccessLog
 
 LOGGER = logging.getLogger("gatehouse.outpost")
 LINK_KEY = web.AppKey("core_link", CoreLink)
@@ -29,6 +31,34 @@ PING = "/outpost.goauthentik.io/ping"
 HEALTH_LIVE = "/-/health/live/"
 HEALTH_READY = "/-/health/ready/"
 KINDS = ("proxy", "ldap", "radius")
+
+
+class AccessLog(AbstractAccessLogger):
+    """aiohttp's default access log (``AccessLogger.LOG_FORMAT``: the same message and ``extra`` fields, which
+    tests/outpost/test_access_log.py compares), built directly, with the request start time formatted once per
+    second (kept on the class: aiohttp makes one logger per connection). About 10% of the CPU time of a
+    forward-auth answer (bench forward_auth)."""
+
+    _second = -1
+    _stamp = ""
+
+    def log(self, request, response, time_taken: float) -> None:
+        try:
+            started = int(time.time() - time_taken)
+            if started != AccessLog._second:
+                AccessLog._stamp = datetime.datetime.fromtimestamp(started).astimezone().strftime(
+                    "[%d/%b/%Y:%H:%M:%S %z]")
+                AccessLog._second = started
+            stamp, remote = AccessLog._stamp, request.remote or "-"
+            line = f"{request.method} {request.path_qs} HTTP/{request.version.major}.{request.version.minor}"
+            referer, agent = request.headers.get("Referer", "-"), request.headers.get("User-Agent", "-")
+            status, size = response.status, response.body_length
+            self.logger.info(f'{remote} {stamp} "{line}" {status} {size} "{referer}" "{agent}"', extra={
+                "remote_address": remote, "request_start_time": stamp, "first_request_line": line,
+                "response_status": status, "response_size": size,
+                "request_header": {"Referer": referer, "User-Agent": agent}})
+        except Exception:  # as aiohttp's: a log line never breaks a response
+            self.logger.exception("Error in logging")
 
 
 async def ping(request: web.Request) -> web.Response:

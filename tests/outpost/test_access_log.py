@@ -1,4 +1,4 @@
-"""outpost/logs.py: the access log says exactly what aiohttp's default access logger says."""
+"""outpost/app.py AccessLog: the access log says exactly what aiohttp's default access logger says."""
 
 import logging
 
@@ -6,7 +6,7 @@ import pytest
 from aiohttp import web, web_log
 from aiohttp.test_utils import make_mocked_request
 
-from outpost.logs import AccessLog
+from outpost.app import AccessLog
 
 FIELDS = ("remote_address", "request_start_time", "first_request_line", "response_status", "response_size",
           "request_header")
