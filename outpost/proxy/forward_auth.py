@@ -237,6 +237,10 @@ async def forward_auth(request: web.Request) -> web.StreamResponse:
         app = outpost.apps.lookup(target.host.netloc, target.scheme)
     except UnknownHost as exc:
         return web.json_response(no_app_body(exc.host), status=400)
+    if _routed_elsewhere(outpost, request, flavour, app, target.scheme):
+        LOGGER.warning("forward auth refused: Host %r is another application than X-Forwarded-Host %r",
+                       request.host, target.host.netloc)
+        return _text(400, "bad request: the forwarded host names another application than the Host header")
     skip_match = app.skip.match_target(target, full_url=app.domain_mode)
     ctx = await context_or_error(outpost, request, app, skip_match=skip_match)
     if isinstance(ctx, web.Response):
@@ -246,6 +250,23 @@ async def forward_auth(request: web.Request) -> web.StreamResponse:
     verdict = decide(Request(flavour, target, fw.classify(target.method, request.headers), skip_match, identity,
                              time.time()), client_id=app.client_id, access=app.access)
     return await respond(ctx, with_credentials(ctx, verdict), target)
+
+
+def _routed_elsewhere(outpost: ProxyOutpost, request: web.Request, flavour: str, app: AppConfig,
+                      scheme: str) -> bool:
+    """Caddy's ``forward_auth`` keeps the client's ``Host`` (the host Caddy routed the request on), while
+    ``X-Forwarded-Host`` is the client's own value whenever Caddy trusts the client's network (the seeds'
+    ``trusted_proxies private_ranges``: every intranet client). When ``Host`` names one of our applications,
+    the forwarded host must name the same one, else a session for application B would open application A's
+    upstream (THREATS 2; found by tests/e2e/test_threats_live.py). A ``Host`` that is no application of ours
+    (an outer proxy that rewrote it, Caddy's ``header_up Host``) changes nothing."""
+    if flavour != "caddy" or not request.host:
+        return False
+    try:
+        routed = outpost.apps.lookup(request.host, scheme)
+    except UnknownHost:
+        return False
+    return routed.client_id != app.client_id
 
 
 def with_credentials(ctx: Context, verdict: Verdict) -> Verdict:
