@@ -97,6 +97,7 @@ class CoreConfig:
     blueprints_dir: Path
     email: EmailConfig | None
     debug: bool
+    web_threads: int = 4
 
     @property
     def database_label(self) -> str:
@@ -262,6 +263,7 @@ def load(env: Mapping[str, str] | None = None) -> CoreConfig:
         blueprints_dir=Path(r.str("AUTHENTIK_BLUEPRINTS_DIR", str(data_dir / "blueprints"))).expanduser(),
         email=email,
         debug=r.bool("AUTHENTIK_DEBUG"),
+        web_threads=r.int("AUTHENTIK_WEB__THREADS", 4, 1, 64),
     )
     secret_key = _secret_key(r, data_dir) if not r.problems else "x" * 50
     if r.problems:

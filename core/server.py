@@ -15,6 +15,7 @@ import importlib
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -242,9 +243,9 @@ def create_app(config: CoreConfig, asgi_app=None, hooks: bool = True) -> web.App
     """The main application (:9000 / :9443).
 
     Route order: health, metrics, static, then whatever the hooks register (outpost websocket,
-    embedded outpost), then the catch-all to Django. ``asgi_app`` defaults to core.asgi.application.
+    embedded outpost), then the catch-all to Django: through its WSGI handler on a pool of
+    AUTHENTIK_WEB__THREADS threads (core/wsgi.py), or through ``asgi_app`` when one is given.
     """
-    from core.asgi import django_handler
 
     metrics = Metrics()
     app = web.Application(middlewares=[_access_middleware(metrics)], handler_args={"max_field_size": 16384})
@@ -269,8 +270,40 @@ def create_app(config: CoreConfig, asgi_app=None, hooks: bool = True) -> web.App
     router.add_get(STATIC_PREFIX + "{path:.+}", static)
     if hooks:
         _run_hooks(app, config)
-    router.add_route("*", "/{tail:.*}", django_handler(asgi_app))
+    if asgi_app is not None:
+        from core.asgi import django_handler
+
+        router.add_route("*", "/{tail:.*}", django_handler(asgi_app))
+        return app
+    from core.wsgi import wsgi_handler
+
+    handler, pool = wsgi_handler(config.web_threads, config.trusted_proxy_cidrs)
+
+    async def pool_ctx(app: web.Application):
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, _close_pool, pool, config.web_threads)
+
+    app.cleanup_ctx.append(pool_ctx)
+    router.add_route("*", "/{tail:.*}", handler)
     return app
+
+
+def _close_pool(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Close each pool thread's database connections, then the pool."""
+    from django.db import connections
+
+    barrier = threading.Barrier(threads, timeout=5)
+
+    def close_mine() -> None:
+        connections.close_all()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()  # keeps this thread busy so every thread gets one call
+
+    futures = [pool.submit(close_mine) for _ in range(threads)]
+    for future in futures:
+        with contextlib.suppress(Exception):
+            future.result(timeout=10)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def create_metrics_app(metrics: Metrics) -> web.Application:
@@ -322,17 +355,6 @@ def _prepare_sync(migrate: bool) -> tuple[list[str], bool]:
     return lines, has_admin
 
 
-def _no_persistent_connections() -> None:
-    """CONN_MAX_AGE=0 in this process: under ASGI each request's sync code runs in a fresh thread
-    (asgiref ThreadSensitiveContext), so a kept connection is never reused, only leaked until garbage
-    collection (Django docs, "Databases > Persistent connections": disable them under ASGI). The worker
-    keeps the setting's persistent connections."""
-    from django.db import connections
-
-    for alias in connections:
-        connections.settings[alias]["CONN_MAX_AGE"] = 0
-
-
 def _start_debugger(config: CoreConfig) -> None:
     if not config.debugger:
         return
@@ -361,7 +383,6 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
     started = time.monotonic()
     loop = asyncio.get_running_loop()
     _start_debugger(config)
-    _no_persistent_connections()
     if prepare:
         lines, has_admin = await loop.run_in_executor(None, _prepare_sync, migrate)
         for line in lines:

@@ -31,3 +31,11 @@ def test_backends_from_authentik_names(tmp_path):
     assert cfg.redis.url == "redis://r:6379/2"
     assert str(cfg.listen_http) == "[::1]:9100"
     assert "k" * 40 not in repr(cfg)  # secrets never in logs
+
+
+def test_web_threads(tmp_path):
+    assert load({"AUTHENTIK_DATA_DIR": str(tmp_path)}).web_threads == 4
+    assert load({"AUTHENTIK_DATA_DIR": str(tmp_path), "AUTHENTIK_WEB__THREADS": "8"}).web_threads == 8
+    with pytest.raises(ConfigError) as err:
+        load({"AUTHENTIK_DATA_DIR": str(tmp_path), "AUTHENTIK_WEB__THREADS": "0"})
+    assert "AUTHENTIK_WEB__THREADS" in str(err.value)
