@@ -130,8 +130,8 @@ def wrk(label: str, url: str, headers: dict[str, str], *, script: Path | None = 
     result = parse_wrk(label, done.stdout)
     if pids and result.requests:
         result.cpu_us = (cpu_seconds(pids) - cpu) / result.requests * 1e6
-    print(f"  ran {label}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
-          f"outpost CPU {result.cpu_us:.0f} us/request"
+    print(f"  ran {label}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+          + (f", outpost CPU {result.cpu_us:.0f} us/request" if pids else "")
           + (f", {result.bad} BAD answers/errors" if result.bad else ""), flush=True)
     return result
 
