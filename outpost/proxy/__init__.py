@@ -75,6 +75,8 @@ def _wire(outpost: ProxyOutpost, link: Any) -> None:
     async def session_end(session_id: str, *_args: Any) -> None:
         await outpost.end_session(session_id)
 
+    if callable(getattr(link, "refresh", None)):
+        outpost.refresh = link.refresh
     for attr, callback_ in (("on_refresh", refresh), ("on_session_end", session_end)):
         hook = getattr(link, attr, None)
         if isinstance(hook, list):

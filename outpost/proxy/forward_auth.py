@@ -12,9 +12,12 @@ the Verdict into a response. Every error path answers 4xx/5xx (THREATS 1).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -49,6 +52,9 @@ class ProxyOutpost:
     jwks: oauth.JWKSCache = field(default_factory=oauth.JWKSCache)
     trusted: fw.TrustedNetworks = field(default_factory=fw.TrustedNetworks.parse)
     header_cache: header_auth.HeaderAuthCache = field(default_factory=header_auth.HeaderAuthCache)
+    # Refetch the configuration from the core (CoreLink.refresh: waits for a fetch that starts after the
+    # call); None when not linked (unit tests).
+    refresh: Callable[[], Awaitable[Any]] | None = None
     _peers: dict[str | None, bool] = field(default_factory=dict, init=False, repr=False)  # peer_trusted's
     _peers_of: fw.TrustedNetworks | None = field(default=None, init=False, repr=False)
 
@@ -179,6 +185,7 @@ async def _callback(ctx: Context, query: dict[str, str]) -> web.StreamResponse:
     session = Session(new_session_id(), app.client_id, tokens.claims, tokens.access_token, tokens.id_token,
                       expires_at=tokens.expires_at)  # a fresh id: the pre-login id is never promoted (THREATS 7)
     await ctx.outpost.store.put(session)
+    await _catch_up(ctx, session)
     try:
         target = fw.validate_redirect(state.redirect, app.external_host, cookie_domain=app.cookie_domain,
                                       domain_mode=app.domain_mode) if state.redirect else app.external_host
@@ -187,6 +194,28 @@ async def _callback(ctx: Context, query: dict[str, str]) -> web.StreamResponse:
     response = _redirect(target)
     _set_cookie(response, app, session.id, int(tokens.expires_at - time.time()))
     return response
+
+
+CATCH_UP_TIMEOUT = 3.0
+
+
+async def _catch_up(ctx: Context, session: Session) -> None:
+    """The core approved this login at /authorize, but the outpost's access lists may predate it (a user
+    created or added to the group a moment ago): refetch once, bounded, so the first request after the login
+    is decided on a configuration at least as new as the login. Only for subjects the lists don't allow, so
+    a normal login costs nothing; the decision itself stays with the (refreshed) lists: fail closed."""
+    access = ctx.app.access
+    if access is None or access.allows(session.sub) or ctx.outpost.refresh is None:
+        return
+    try:
+        await asyncio.wait_for(ctx.outpost.refresh(), CATCH_UP_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - the redirect goes out anyway; the next request decides
+        LOGGER.warning("could not refresh the configuration after a login: %s", exc or type(exc).__name__)
+    else:
+        current = ctx.outpost.apps.by_client_id(ctx.app.client_id)
+        if current is not None and current.access is not None and not current.access.allows(session.sub):
+            LOGGER.info("login of %r accepted by the core, but %s's access lists do not allow it",
+                        session.sub, ctx.app.name)
 
 
 async def _sign_out(ctx: Context) -> web.StreamResponse:

@@ -291,10 +291,10 @@ def test_session_of_another_application_is_refused(site, stack, people, browser,
 
 
 def refused_credentials(site: Site) -> int:
-    """What a client whose Authorization the outpost refused gets: the outpost's 401, except through nginx,
-    whose error_page turns every 401 into the login redirect unless the request asks for JSON / is an XHR
-    (configs/nginx/outpost-location.conf)."""
-    return 302 if site.kind == "nginx" else 401
+    """What a client whose Authorization the outpost refused gets: the outpost's 401 through every proxy
+    (nginx: configs/nginx/outpost-location.conf answers 401 instead of the login redirect when the request
+    carried an Authorization header)."""
+    return 401
 
 
 def test_bearer_token_of_this_application_only(site, stack, people, browser, other_app, observe):

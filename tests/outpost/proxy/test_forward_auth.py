@@ -250,3 +250,37 @@ async def test_envoy_keeps_the_query_encoded(env):
     redirect = jwt.decode(state, app.cookie_secret, algorithms=["HS256"],
                           issuer=f"goauthentik.io/outpost/{app.client_id}")["redirect"]
     assert redirect == f"https://{HOST}/p?q=a%26b&c=1"
+
+
+async def test_login_of_a_subject_the_lists_do_not_know_yet_refetches_once(env):
+    """A user created (or added to the group) a moment before logging in: the core approved at /authorize,
+    the snapshot's access lists predate it. The callback refetches before redirecting; the refreshed lists
+    decide (both ways), and a login the lists already allow refetches nothing."""
+    idp, client, outpost = env
+    providers = [provider_json(oidc_configuration=idp.oidc_configuration(), client_id=idp.client_id,
+                               client_secret=idp.client_secret, access={"default": "deny", "allow_subjects": []})]
+    outpost.update(providers, outpost_name="test-outpost")
+    calls = []
+
+    async def refresh(allow: bool = True):
+        calls.append(1)
+        subjects = ["user-sub"] if allow else []
+        outpost.update([{**providers[0], "access": {"default": "deny", "allow_subjects": subjects}}],
+                       outpost_name="test-outpost")
+
+    outpost.refresh = refresh
+    cookie, _ = await log_in(idp, client, outpost)
+    assert calls == [1]
+    assert (await auth(client, fwd("/page"), cookie)).status == 200
+    await log_in(idp, client, outpost)  # now listed: no refetch
+    assert calls == [1]
+
+    outpost.update(providers, outpost_name="test-outpost")  # not listed again, and the core's lists agree
+
+    async def refresh_still_denied():
+        await refresh(allow=False)
+
+    outpost.refresh = refresh_still_denied
+    cookie, _ = await log_in(idp, client, outpost)
+    assert calls == [1, 1]
+    assert (await auth(client, fwd("/page"), cookie)).status == 403  # fail closed: the lists decide
