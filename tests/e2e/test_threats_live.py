@@ -135,14 +135,7 @@ def test_spoofed_target_headers_gain_nothing(kind, sites, cookies):
         assert not reached(r), f"{kind}: {what}: the upstream answered {r}"
 
 
-NGINX_DEFAULT_SERVER = ("configs/nginx/app.conf: its server block is nginx's default server for the port, so a "
-                        "request with ANOTHER application's Host is routed to this app while X-Original-URL (from "
-                        "$http_host) names the other app; bob's crew session opens the staff upstream. Fix in "
-                        "configs (the outpost cannot tell): /work/notes/e2e2-proposals.md #1")
-
-
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=NGINX_DEFAULT_SERVER))
-                                  if k == "nginx" else k for k in KINDS])
+@pytest.mark.parametrize("kind", KINDS)
 def test_another_applications_host_header_gains_nothing(kind, sites, cookies, observe):
     """Host confusion: bob (allowed at crew only) sends crew's Host and cookie to a staff proxy's port. Nothing
     may turn bob's crew session into access to the staff app's upstream. (Caddy answers an unknown site with
@@ -273,6 +266,9 @@ def test_forward_auth_identity_cannot_be_smuggled(kind, sites, cookies, people, 
             assert all(v not in ("mallory", "mallory2", "mallory3", "admins", "0", "other") for v in values), \
                 f"{kind} Connection={connection!r}: {name} = {values}"
         assert header_values(seen, "X-authentik-username") in (["alice"], []), seen["headers"]
+        if kind != "traefik":  # Traefik cannot delete headers by pattern: configs/README.md says what to do
+            underscored = [k for k, _ in authentik_headers(seen) if "_" in k]
+            assert not underscored, f"{kind}: underscore spellings reached the upstream: {underscored}"
         observe(kind, f"live: smuggling, identity-like headers at the upstream (Connection={bool(connection)})",
                 sorted({k for k, _ in authentik_headers(seen)}))
     # anonymous with the spoofs: the login, not the upstream
@@ -479,7 +475,7 @@ def test_xhr_and_preflight_get_401(kind, sites, cookies, observe):
     site = sites[kind]
     answers = {}
     for what, headers in (API_CLIENTS | MORE_API_CLIENTS).items():
-        expected = (302, 401) if kind == "nginx" and what in MORE_API_CLIENTS else (401,)
+        expected = (401,)
         for label, extra in (("", []), (" + bad cookie", [cookie_header(site.app, cookies[kind][:-3] + "zzz")])):
             r = site.get("/api/data", [*headers, *extra])
             answers[what + label] = r.status
