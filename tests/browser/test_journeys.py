@@ -121,6 +121,9 @@ def redirect_target():
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
+            if urlsplit(self.path).path != "/callback":  # e.g. the browser's /favicon.ico after the callback
+                self.send_error(404)
+                return
             received.append(parse_qs(urlsplit(self.path).query))
             body = b"<!doctype html><title>client</title><p>signed in</p>"
             self.send_response(200)
@@ -341,7 +344,7 @@ def test_consent_then_code_reaches_the_client(core, api, page, redirect_target):
     page.wait_for_url(lambda url: url.startswith(redirect_uri), timeout=WAIT_MS)
     assert received, "the client's redirect_uri was never called"
     answer = received[-1]
-    assert answer.get("state") == ["x"], answer
+    assert answer.get("state") == ["x"], received
     assert answer.get("code") and answer["code"][0], answer
 
 
