@@ -20,6 +20,7 @@ import pyotp
 import pytest
 
 from tests.browser.conftest import ROOT
+from tests.support.api import Api
 from tests.support.server import start_core
 
 PAGES = ROOT / "test-artifacts" / "pages"
@@ -75,25 +76,6 @@ def field_error(page, input_id: str) -> str:
     return page.inner_text(f"#{described}")
 
 
-class Api:
-    """The REST API with the bootstrap token."""
-
-    def __init__(self, base: str):
-        self.client = httpx.Client(base_url=base + "/api/v3", timeout=10.0,
-                                   headers={"Authorization": f"Bearer {BOOTSTRAP_TOKEN}"})
-
-    def __call__(self, method: str, path: str, **kwargs) -> dict:
-        response = self.client.request(method, path, **kwargs)
-        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:500]}"
-        return response.json() if response.content else {}
-
-    def user(self, username: str, password: str, groups: tuple[str, ...] = ()) -> dict:
-        user = self("POST", "/core/users/", json={"username": username, "name": username.title(),
-                                                  "email": f"{username}@example.test", "groups": list(groups)})
-        self("POST", f"/core/users/{user['pk']}/set_password/", json={"password": password})
-        return user
-
-
 # --- fixtures ----------------------------------------------------------------------------------
 
 
@@ -109,7 +91,7 @@ def core(tmp_path_factory, chromium):
 
 @pytest.fixture(scope="module")
 def api(core):
-    client = Api(core.url)
+    client = Api(core.url, BOOTSTRAP_TOKEN)
     yield client
     client.client.close()
 

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from core.oidc.keys import self_signed
 from tests.conftest import need
 from tests.oidc.support_apache import ApacheRP, available, openidc_version
+from tests.support.api import Api
 from tests.support.server import free_port, start_core
 
 BOOTSTRAP_TOKEN = "apache-rp-bootstrap-token-" + "x" * 40  # noqa: S105 - a test token
@@ -84,22 +85,6 @@ entries:
 # --- the REST API and the core -----------------------------------------------------------------
 
 
-class Api:
-    def __init__(self, base: str):
-        self.client = httpx.Client(base_url=base + "/api/v3", timeout=15.0,
-                                   headers={"Authorization": f"Bearer {BOOTSTRAP_TOKEN}"})
-
-    def __call__(self, method: str, path: str, **kwargs) -> dict:
-        response = self.client.request(method, path, **kwargs)
-        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:500]}"
-        return response.json() if response.content else {}
-
-    def one(self, path: str, **params) -> dict:
-        results = self("GET", path, params=params)["results"]
-        assert len(results) == 1, f"{path} {params}: {len(results)} results"
-        return results[0]
-
-
 def _pem(value: str) -> str:
     return json.dumps(value)  # a YAML double-quoted scalar keeps the PEM's newlines
 
@@ -134,7 +119,7 @@ def core(tmp_path_factory, ports):
 
 @pytest.fixture(scope="module")
 def api(core):
-    client = Api(core.url)
+    client = Api(core.url, BOOTSTRAP_TOKEN)
     yield client
     client.client.close()
 

@@ -29,6 +29,7 @@ import httpx
 
 from tests.conftest import need
 from tests.e2e.support.browser import Browser
+from tests.support.api import Api
 from tests.support.server import REPO, CoreProcess, free_port, start_core
 
 BOOTSTRAP_TOKEN = "e2e-stack-bootstrap-token-" + "0123456789abcdef" * 2  # noqa: S105 - test value
@@ -60,27 +61,6 @@ def until(predicate, seconds: float, what: str, detail=lambda: ""):
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not within {seconds} s\n{detail()}")
         time.sleep(0.02)
-
-
-class Api:
-    """The core's REST API with the bootstrap token; every call asserts success and names the failure."""
-
-    def __init__(self, base: str, token: str):
-        self.client = httpx.Client(base_url=base.rstrip("/") + "/api/v3", timeout=30.0,
-                                   headers={"Authorization": f"Bearer {token}"})
-
-    def __call__(self, method: str, path: str, expect: tuple[int, ...] = (200, 201, 204), **kwargs):
-        response = self.client.request(method, path, **kwargs)
-        assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text[:800]}"
-        return response.json() if response.content else {}
-
-    def first(self, path: str, **params) -> dict:
-        results = self("GET", path, params=params)["results"]
-        assert results, f"GET {path} {params}: nothing found"
-        return results[0]
-
-    def close(self) -> None:
-        self.client.close()
 
 
 @dataclass
