@@ -93,7 +93,7 @@ def core(tmp_path_factory, chromium):
 def api(core):
     client = Api(core.url, BOOTSTRAP_TOKEN)
     yield client
-    client.client.close()
+    client.close()
 
 
 @pytest.fixture

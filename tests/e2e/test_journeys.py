@@ -12,14 +12,14 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.e2e.support.browser import Browser
-from tests.e2e.support.proxies import KINDS, Proxy
+from tests.e2e.support.live import Site
+from tests.e2e.support.proxies import KINDS
 from tests.e2e.support.stack import App, Stack, login, until
 from tests.e2e.support.upstream import header_values
 
@@ -31,16 +31,6 @@ REVOKED_WITHIN = 5.0  # the contract is 1 s; the bound only keeps a broken build
 SKIP = "^/public/.*"  # the applications' unauthenticated paths
 IDENTITY = ("X-authentik-username", "X-authentik-groups", "X-authentik-email", "X-authentik-name",
             "X-authentik-uid")
-
-
-@dataclass
-class Site:
-    kind: str
-    proxy: Proxy
-    app: App
-
-    def url(self, path: str = "/") -> str:
-        return self.proxy.external_url + path
 
 
 @pytest.fixture(scope="module")

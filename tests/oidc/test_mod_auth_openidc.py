@@ -121,7 +121,7 @@ def core(tmp_path_factory, ports):
 def api(core):
     client = Api(core.url, BOOTSTRAP_TOKEN)
     yield client
-    client.client.close()
+    client.close()
 
 
 def make_hs256_application(api: Api, port: int) -> None:
