@@ -63,14 +63,11 @@ class Readiness:
         from django.db import DatabaseError, connection
         from django.db.migrations.executor import MigrationExecutor
 
-        connection.close_if_unusable_or_obsolete()
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-                cursor.fetchone()
-        except DatabaseError as exc:
-            connection.close()
-            return f"database unreachable: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        from core.lifecycle import database_problem
+
+        problem = database_problem()
+        if problem:
+            return problem
         if not self.migrated:
             try:
                 executor = MigrationExecutor(connection)

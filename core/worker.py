@@ -21,6 +21,7 @@ def expire_once() -> dict[str, int]:
 
     from core.accounts.models import AuthenticatedSession, Token
     from core.events.models import Event
+    from core.oidc.cleanup import expire_grants  # codes, access/refresh/device tokens
 
     now = timezone.now()
     counts = {}
@@ -33,28 +34,30 @@ def expire_once() -> dict[str, int]:
     counts["tokens"] = Token.objects.filter(expiring=True, expires__lt=now).delete()[0]
     counts["events"] = Event.objects.filter(expires__lt=now).delete()[0]
     counts["django_sessions"] = Session.objects.filter(expire_date__lt=now).delete()[0]
-    try:
-        from core.oidc.cleanup import expire_grants  # codes, access/refresh/device tokens
-    except ImportError:
-        pass
-    else:
-        counts.update(expire_grants(now))
+    counts.update(expire_grants(now))
     return counts
 
 
 def run(interval: float = 60.0, once: bool = False) -> None:
+    from core.lifecycle import beat, stopped
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     LOGGER.info("worker started", extra={"interval_s": interval})
-    while not stop.is_set():
-        try:
-            counts = expire_once()
-        except Exception:  # a failed pass must not end the worker; the next pass retries
-            LOGGER.exception("expiry pass failed")
-        else:
-            LOGGER.info("expiry pass", extra=counts)
-        if once:
-            break
-        stop.wait(interval)
+    beat(0)  # alive; the first pass follows at once (the heartbeat's grace covers it)
+    try:
+        while not stop.is_set():
+            try:
+                counts = expire_once()
+            except Exception:  # a failed pass must not end the worker; the next pass retries
+                LOGGER.exception("expiry pass failed")
+            else:
+                LOGGER.info("expiry pass", extra=counts)
+            if once:
+                break
+            beat(interval)
+            stop.wait(interval)
+    finally:
+        stopped()
     LOGGER.info("worker stopped")

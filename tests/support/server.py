@@ -74,6 +74,7 @@ class CoreProcess:
     metrics_port: int
     log_path: Path
     database: str | None = None
+    cwd: Path = REPO  # another directory (and PYTHONPATH) runs an installed copy instead of the checkout
     process: subprocess.Popen | None = field(default=None, repr=False)
     started_at: float = 0.0
 
@@ -110,7 +111,7 @@ class CoreProcess:
             self.started_at = time.monotonic()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "core.cli", "server", *self.args],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:
             log.close()
 
@@ -199,7 +200,8 @@ def core_env(data_dir: Path, env: dict | None = None, bootstrap_password: str | 
 
 def start_core(tmp_path: Path, env: dict | None = None, bootstrap_token: str | None = None,
                bootstrap_password: str | None = None, args: tuple[str, ...] = (),
-               wait: str | None = "/-/health/ready/", timeout: float = READY_TIMEOUT) -> CoreProcess:
+               wait: str | None = "/-/health/ready/", timeout: float = READY_TIMEOUT,
+               cwd: Path = REPO) -> CoreProcess:
     """Launch ``ak server`` with AUTHENTIK_DATA_DIR=tmp_path and wait until ``wait`` answers 200.
 
     ``wait=None`` returns right after launching (for tests of failing starts).
@@ -223,7 +225,7 @@ def start_core(tmp_path: Path, env: dict | None = None, bootstrap_token: str | N
         http_port=port_of("AUTHENTIK_LISTEN__HTTP", ports[0]),
         https_port=port_of("AUTHENTIK_LISTEN__HTTPS", ports[1]),
         metrics_port=port_of("AUTHENTIK_LISTEN__METRICS", ports[2]),
-        log_path=data_dir / "server.log", database=database)
+        log_path=data_dir / "server.log", database=database, cwd=cwd)
     core.launch()
     if wait:
         try:

@@ -18,8 +18,10 @@ class Command(BaseCommand):
                                  "until another process (ak migrate) has applied every migration")
 
     def handle(self, no_migrate: bool, no_prepare: bool, **options):
+        from core.lifecycle import record_mode
         from core.server import run
 
+        record_mode("server")  # for `ak healthcheck` in this container
         code = run(settings.CONFIG, prepare=not no_prepare, migrate=not no_migrate)
         if code:
             raise SystemExit(code)

@@ -1,18 +1,30 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Run background work: expiry of sessions, tokens, grants and events (outposts are told)."
+    help = ("Run background work: expiry of sessions, tokens, grants and events (outposts are told). "
+            "`ak healthcheck` in the worker's container checks its heartbeat, the database and Redis.")
 
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=float, default=60.0, help="seconds between passes (default 60)")
         parser.add_argument("--once", action="store_true", help="run one pass and exit")
         parser.add_argument("--no-migrate", action="store_true", help="do not run migrations first")
+        parser.add_argument("--concurrency", type=int, default=1, metavar="N",
+                            help="accepted for authentik's `worker --concurrency N`; Gatehouse's passes are "
+                                 "short and run one at a time, so N does not change anything (default 1)")
 
-    def handle(self, interval: float, once: bool, no_migrate: bool, **options):
+    def handle(self, interval: float, once: bool, no_migrate: bool, concurrency: int, **options):
+        if not interval > 0:
+            raise CommandError(f"--interval {interval:g}: expected a number of seconds above 0")
+        if concurrency < 1:
+            raise CommandError(f"--concurrency {concurrency}: expected a whole number of 1 or more")
+        from core.lifecycle import record_mode
         from core.startup import prepare
         from core.worker import run
 
+        record_mode("worker")  # for `ak healthcheck` in this container
         for line in prepare(migrate=not no_migrate):
             self.stdout.write(line)
+        if concurrency > 1:
+            self.stdout.write(f"--concurrency {concurrency} accepted; passes run one at a time")
         run(interval=interval, once=once)

@@ -1,0 +1,113 @@
+"""What ``ak healthcheck`` needs to know about the process beside it: is it a server or a worker, and is
+the worker alive?
+
+One image runs both ``ak server`` and ``ak worker`` and carries one ``HEALTHCHECK CMD ["ak", "healthcheck"]``,
+so, like authentik (its ``lifecycle/ak`` writes ``$TMPDIR/authentik-mode``), each command records its mode in
+the container's temporary directory at start. A server is healthy when it answers ``/-/health/live/``; a
+worker when its last heartbeat promised another one that is not overdue and the database (and Redis, when
+configured) answer, which is what authentik documents for ``ak healthcheck`` in the worker container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+MODES = ("server", "worker")
+MODE_FILE = "authentik-mode"
+HEARTBEAT_FILE = "gatehouse-worker-heartbeat"
+HEARTBEAT_GRACE_S = 60.0  # a pass may take this long beyond its interval before the worker counts as stuck
+
+
+def _path(name: str, directory: str | None) -> Path:
+    return Path(directory or tempfile.gettempdir()) / name
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically (a health check never reads half a file); os.replace swaps a planted symlink, never follows it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def record_mode(mode: str, directory: str | None = None) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+    with contextlib.suppress(OSError):  # a read-only /tmp costs only the health check's guess
+        _write(_path(MODE_FILE, directory), mode + "\n")
+
+
+def recorded_mode(directory: str | None = None) -> str:
+    """The mode the last ``ak server``/``ak worker`` here recorded; ``server`` when none did."""
+    try:
+        mode = _path(MODE_FILE, directory).read_text().strip()
+    except OSError:
+        return "server"
+    return mode if mode in MODES else "server"
+
+
+def beat(next_within: float, directory: str | None = None, now: float | None = None) -> None:
+    """The worker is alive and promises its next beat within ``next_within`` seconds."""
+    deadline = (time.time() if now is None else now) + next_within + HEARTBEAT_GRACE_S
+    with contextlib.suppress(OSError):
+        _write(_path(HEARTBEAT_FILE, directory), f"{deadline:.3f} {os.getpid()}\n")
+
+
+def stopped(directory: str | None = None) -> None:
+    """The worker stops on purpose: its promise is withdrawn at once, not when it falls due."""
+    with contextlib.suppress(OSError):
+        _path(HEARTBEAT_FILE, directory).unlink()
+
+
+def heartbeat_problem(directory: str | None = None, now: float | None = None) -> str | None:
+    """None while the worker's last promise holds, else why not."""
+    path = _path(HEARTBEAT_FILE, directory)
+    try:
+        deadline = float(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return f"no worker heartbeat at {path} (is `ak worker` running here?)"
+    overdue = (time.time() if now is None else now) - deadline
+    if overdue > 0:
+        return f"worker heartbeat overdue by {overdue:.0f} s ({path}): the worker is stuck or stopped"
+    return None
+
+
+def database_problem() -> str | None:
+    """None when the database answers ``SELECT 1``, else the reason (one line)."""
+    from django.db import DatabaseError, connection
+
+    connection.close_if_unusable_or_obsolete()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        connection.close()
+        text = str(exc).strip()
+        return f"database unreachable: {text.splitlines()[0] if text else type(exc).__name__}"
+    return None
+
+
+def redis_problem(url: str | None) -> str | None:
+    """None when Redis is not configured or answers PING, else the reason."""
+    if not url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"redis unreachable: {exc}"
+    finally:
+        client.close()
+    return None
