@@ -271,7 +271,6 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
                 group = Group.objects.create(name=user.username)
                 user.groups.add(group)
                 answer["group_pk"] = str(group.pk)
-        record("model_created", user=request.user, model="service account", username=user.username)
         return Response(answer, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=PasswordSetSerializer, responses={204: None})
@@ -557,9 +556,7 @@ class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         return qs.filter(user=user, intent__in=API_TOKEN_INTENTS)
 
     def perform_create(self, serializer):
-        token = serializer.save()
-        record("model_created", user=self.request.user, model="token", identifier=token.identifier,
-               intent=token.intent)
+        serializer.save()  # the audit middleware records model_created (core/events/audit.py)
 
     @extend_schema(responses=inline_serializer("TokenView", {"key": serializers.CharField()}))
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])

@@ -5,3 +5,8 @@ class AuthentikEventsConfig(AppConfig):
     name = "core.events"
     label = "authentik_events"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from core.events import audit
+
+        audit.connect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from core.events.audit import current_request
 from core.events.models import Event
 
 LOGGER = logging.getLogger("gatehouse.events")
@@ -28,7 +29,14 @@ def _clean(value: Any) -> Any:
 
 
 def record(action: str, *, user=None, client_ip: str | None = None, app: str = "", **context: Any) -> Event:
-    """Store an event and log it as one structured line."""
+    """Store an event and log it as one structured line. Without ``client_ip``, the address of the request
+    being served, if any (callers that know better, such as an outpost's delegated address, pass it)."""
+    if client_ip is None:
+        request = current_request()
+        if request is not None:
+            from core.client_ip import client_ip as request_ip
+
+            client_ip = request_ip(request)
     event = Event.objects.create(action=action, user=user_summary(user), client_ip=client_ip or None,
                                  app=app, context=_clean(context))
     LOGGER.info("event", extra={"action": action, "user": event.user.get("username"),
