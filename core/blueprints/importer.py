@@ -39,7 +39,7 @@ IGNORED: dict[str, set[str]] = {
                                           "hibp_allowed_count"},
     "authentik_flows.emailstage": {"host", "port", "username", "password", "use_tls", "use_ssl", "timeout",
                                    "from_address", "recovery_max_attempts", "recovery_cache_timeout"},
-    "authentik_flows.identificationstage": {"sources", "captcha_stage"},
+    "authentik_flows.identificationstage": {"sources", "captcha_stage", "template"},  # template: authentik's example login-2fa
     "authentik_flows.flow": {"icon"},
 }
 

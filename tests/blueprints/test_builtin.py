@@ -30,6 +30,7 @@ FLOWS = {
                                                        "default-authentication-mfa-validation",
                                                        "default-authentication-login"]),
     "default-invalidation-flow": ("invalidation", ["default-invalidation-logout"]),
+    "default-provider-invalidation-flow": ("invalidation", []),
     "default-provider-authorization-implicit-consent": ("authorization", []),
     "default-provider-authorization-explicit-consent": ("authorization", ["default-provider-authorization-consent"]),
     "default-enrollment-flow": ("enrollment", ["default-enrollment-prompt", "default-enrollment-user-write",

@@ -302,11 +302,15 @@ entries:
   - {model: authentik_core.application, identifiers: {slug: a}, attrs: {name: A, icon: "https://x/icon.png"}}
   - {model: authentik_stages_prompt.prompt, identifiers: {name: p}, attrs: {field_key: k, prompt_type: email}}
   - {model: authentik_policies_password.passwordpolicy, identifiers: {name: pp}, attrs: {check_zxcvbn: true, length_min: 9}}
+  - model: authentik_stages_identification.identificationstage
+    identifiers: {name: ident}
+    attrs: {user_fields: [email, username], template: stages/identification/login.html}
 """)
     assert Application.objects.get(slug="a").meta_icon == "https://x/icon.png"
     assert flows.Prompt.objects.get(name="p").type == "email"
     assert policies.PasswordPolicy.objects.get(name="pp").length_min == 9
     assert any("check_zxcvbn" in w for w in result.warnings)
+    assert any("identificationstage.template" in w for w in result.warnings)
 
 
 def test_embedded_outpost_entry_by_managed_identifier():
