@@ -29,10 +29,9 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -40,7 +39,8 @@ import httpx
 
 from tests.e2e.support.render import render, render_text
 from tests.outposts.test_link_e2e import ADMIN_TOKEN, admin_client, redis_available
-from tests.support.server import REPO, free_port, start_core
+from tests.support.outpost import OutpostProcess
+from tests.support.server import free_port, start_core
 
 WRK = os.environ.get("GATEHOUSE_WRK", "/usr/bin/wrk")
 NGINX = os.environ.get("GATEHOUSE_NGINX", "/usr/sbin/nginx")
@@ -216,71 +216,13 @@ def _proc_kb(pid: int, key: str) -> int:
     return 0
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with open(task / "children") as handle:
-            found += [int(p) for p in handle.read().split()]
-    return found
-
-
 def _role(pid: int) -> str:
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     return "resource tracker" if "resource_tracker" in cmdline else "worker"
 
 
-@dataclass
-class OutpostProcess:
-    """``ak outpost proxy --workers N`` as a subprocess (the bench's own: it needs --workers and Redis)."""
-
-    workdir: Path
-    core_url: str
-    token: str
-    workers: int = 1
-    redis: bool = False
-    env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    metrics_port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHENTIK_")}
-        env.update({"AUTHENTIK_HOST": self.core_url, "AUTHENTIK_TOKEN": self.token,
-                    "AUTHENTIK_LISTEN__HTTP": self.address,
-                    "AUTHENTIK_LISTEN__METRICS": f"127.0.0.1:{self.metrics_port}",
-                    "AUTHENTIK_OUTPOST_STATE_DIR": str(self.workdir), "PYTHONUNBUFFERED": "1"})
-        if self.redis:
-            env.update({"AUTHENTIK_REDIS__HOST": "127.0.0.1", "AUTHENTIK_REDIS__DB": str(REDIS_DB)})
-        env.update(self.env)
-        with open(self.workdir / "outpost.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "outpost", "proxy", "--workers", str(self.workers)],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not self._connected():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"outpost not connected to the core:\n{self.tail()}")
-            time.sleep(0.1)
-
-    def _connected(self) -> bool:
-        try:
-            response = httpx.get(self.url + "/-/health/ready/", timeout=2)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200 and response.json().get("core_connected") is True
-
-    def pids(self) -> list[int]:
-        assert self.process is not None
-        return [self.process.pid, *_children(self.process.pid)]
+class BenchOutpost(OutpostProcess):
+    """The shared launcher (tests/support/outpost.py) with the memory figures the bench prints."""
 
     def memory(self) -> str:
         """VmRSS (of which RssAnon: not shared libraries) and VmHWM of each process, in MB."""
@@ -290,20 +232,6 @@ class OutpostProcess:
             mb = {key: _proc_kb(pid, key) / 1024 for key in ("VmRSS", "RssAnon", "VmHWM")}
             parts.append(f"{role} {mb['VmRSS']:.1f} MB (anon {mb['RssAnon']:.1f}), peak {mb['VmHWM']:.1f} MB")
         return "; ".join(parts)
-
-    def tail(self) -> str:
-        path = self.workdir / "outpost.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-30:]) if path.exists() else ""
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 # -- core set-up and a real login ----------------------------------------------------------------------------
@@ -507,7 +435,7 @@ class Bench:
         self.results: dict[str, Result] = {}
         self.memory: list[str] = []
         self.notes: list[str] = []
-        self.outpost: OutpostProcess | None = None
+        self.outpost: BenchOutpost | None = None
         self.nginx: Nginx | None = None
         self.filled = False
         self.first_cookie = ""  # the first of the distinct cookies, to check the scripted cases
@@ -522,12 +450,13 @@ class Bench:
         pids = self.outpost.pids() if self.outpost and outpost_cpu else []
         self.results[key] = wrk(label, url, headers, script=script, pids=pids)
 
-    def start_outpost(self, name: str, **kwargs) -> OutpostProcess:
+    def start_outpost(self, name: str, redis: bool = False, **kwargs) -> BenchOutpost:
         if self.outpost is not None:
             self.outpost.stop()
-        self.outpost = OutpostProcess(self.tmp / name, self.core.url, self.token, port=self.port,
-                                      metrics_port=self.metrics_port, **kwargs)
+        self.outpost = BenchOutpost(self.tmp / name, self.core.url, self.token, port=self.port,
+                                    metrics_port=self.metrics_port, redis_db=REDIS_DB if redis else None, **kwargs)
         self.outpost.start()
+        self.outpost.wait_connected()
         time.sleep(2)  # the link's first refresh settles before "idle" memory is read
         return self.outpost
 

@@ -515,7 +515,7 @@ def test_outpost_down_fails_closed(stack, sites, cookies):
                     assert r.status >= 500 and not reached(r), f"{site.kind} {target} outpost down: {r}"
     finally:
         stack.standalone.start()
-        stack.standalone.wait_ready()
+        stack.standalone.wait_connected()
     for site in staff(sites):
         until(lambda s=site: stack.served(s.app.external_url), 30, f"{site.kind} served again")
 

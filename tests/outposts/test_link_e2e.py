@@ -9,17 +9,16 @@ and once without (the change table).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import need
-from tests.support.server import REPO, free_port, start_core
+from tests.support.outpost import OutpostProcess
+from tests.support.server import REPO, start_core
 
 pytestmark = pytest.mark.e2e
 
@@ -38,32 +37,11 @@ def redis_available() -> bool:
         return False
 
 
-class Outpost:
-    def __init__(self, tmp: Path, core_url: str, token: str):
-        self.port, self.metrics_port = free_port(), free_port()
-        self.log = tmp / "outpost.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHENTIK_")}
-        env.update({"AUTHENTIK_HOST": core_url, "AUTHENTIK_TOKEN": token,
-                    "AUTHENTIK_LISTEN__HTTP": f"127.0.0.1:{self.port}",
-                    "AUTHENTIK_LISTEN__METRICS": f"127.0.0.1:{self.metrics_port}",
-                    "AUTHENTIK_OUTPOST_STATE_DIR": str(tmp), "PYTHONUNBUFFERED": "1"})
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "core.cli", "outpost", "proxy"], cwd=REPO,
-                                            env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5.0)
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-
-    def ready(self) -> dict | None:
-        try:
-            response = self.http.get("/-/health/ready/")
-        except httpx.HTTPError:
-            return None
-        return response.json() if response.status_code == 200 else None
+class Outpost(OutpostProcess):
+    """The shared launcher, with what this test observes from outside."""
 
     def forward_auth(self, host: str) -> int:
-        return self.http.get("/outpost.goauthentik.io/auth/traefik", headers={
+        return httpx.get(self.url + "/outpost.goauthentik.io/auth/traefik", timeout=5, headers={
             "X-Forwarded-Proto": "https", "X-Forwarded-Host": host, "X-Forwarded-Uri": "/",
             "X-Forwarded-Method": "GET"}).status_code
 
@@ -73,21 +51,9 @@ class Outpost:
             value = predicate()
             if value:
                 return value
-            if self.process.poll() is not None:
-                raise AssertionError(f"the outpost exited ({self.process.returncode}):\n{self.tail()}")
             if time.monotonic() >= deadline:
                 raise AssertionError(f"{what}: not within {seconds} s\n{self.tail()}")
             time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.http.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
 
 
 def admin_client(core) -> httpx.Client:
@@ -126,6 +92,7 @@ def test_outpost_link_end_to_end(tmp_path, with_redis):
             assert token.status_code == 200, token.text
 
             outpost = Outpost(tmp_path, core.url, token.json()["key"])
+            outpost.start()
             state = outpost.until(outpost.ready, 30, "first snapshot")
             assert state["generation"] >= 1
             outpost.until(lambda: (outpost.ready() or {}).get("core_connected"), 15, "websocket connected")
@@ -154,7 +121,7 @@ def test_outpost_link_end_to_end(tmp_path, with_redis):
             kept = outpost.ready()["generation"]
             core.terminate()
             outpost.until(lambda: outpost.ready()["core_connected"] is False, 10, "link down noticed")
-            assert outpost.http.get("/outpost.goauthentik.io/ping").status_code == 204
+            assert httpx.get(outpost.url + "/outpost.goauthentik.io/ping").status_code == 204
             for host in ("whoami.example.com", "second.example.com"):
                 assert outpost.forward_auth(host) == 302
             assert outpost.ready()["generation"] == kept

@@ -17,9 +17,6 @@ applications, users and groups are added per test or per proxy.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +27,8 @@ import httpx
 from tests.conftest import need
 from tests.e2e.support.browser import Browser
 from tests.support.api import Api
-from tests.support.server import REPO, CoreProcess, free_port, start_core
+from tests.support.outpost import OutpostProcess
+from tests.support.server import CoreProcess, free_port, start_core
 
 BOOTSTRAP_TOKEN = "e2e-stack-bootstrap-token-" + "0123456789abcdef" * 2  # noqa: S105 - test value
 AUTHENTICATION_FLOW = "default-authentication-flow"
@@ -80,87 +78,13 @@ class App:
         return "authentik_proxy_" + hashlib.sha256(self.client_id.encode()).hexdigest()[:8]
 
 
-class StandaloneOutpost:
-    """``ak outpost proxy`` as a subprocess on free 127.0.0.1 ports (its own state dir for the snapshot)."""
-
-    def __init__(self, workdir: Path, core_url: str, token: str, redis: bool, browser_host: str = ""):
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port, self.metrics_port = free_port(), free_port()
-        self.log = workdir / "outpost.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHENTIK_")}
-        env.update({"AUTHENTIK_HOST": core_url, "AUTHENTIK_TOKEN": token,
-                    "AUTHENTIK_LISTEN__HTTP": f"127.0.0.1:{self.port}",
-                    "AUTHENTIK_LISTEN__METRICS": f"127.0.0.1:{self.metrics_port}",
-                    "AUTHENTIK_OUTPOST_STATE_DIR": str(workdir), "PYTHONUNBUFFERED": "1"})
-        if browser_host:
-            env["AUTHENTIK_HOST_BROWSER"] = browser_host
-        if redis:
-            env["AUTHENTIK_REDIS__HOST"] = "127.0.0.1"
-        self.env = env
-        self.process: subprocess.Popen | None = None
-        self.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "core.cli", "outpost", "proxy"], cwd=REPO,
-                                            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
-
-    def ready(self) -> dict | None:
-        if self.process is None or self.process.poll() is not None:
-            raise AssertionError(f"ak outpost proxy exited ({self.process and self.process.returncode}):\n"
-                                 f"{self.tail()}")
-        try:
-            response = httpx.get(self.url + "/-/health/ready/", timeout=2)
-        except httpx.HTTPError:
-            return None
-        return response.json() if response.status_code == 200 else None
-
-    def wait_ready(self) -> None:
-        until(lambda: (self.ready() or {}).get("core_connected"), STANDALONE_READY,
-              "standalone outpost configured and connected", self.tail)
-
-    def stop(self) -> int | None:
-        process, self.process = self.process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        return process.returncode
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-        self.wait_ready()
-
-
 @dataclass
 class Stack:
     core: CoreProcess
     api: Api
     store: str
     outpost_pk: str
-    standalone: StandaloneOutpost | None = None
+    standalone: OutpostProcess | None = None
     browser_url: str = ""  # the core as the browser sees it (the outpost's authentik_host), no trailing /
     apps: dict[str, App] = field(default_factory=dict)
     groups: dict[str, str] = field(default_factory=dict)  # name -> pk
@@ -279,9 +203,10 @@ def start_stack(workdir: Path, *, store: str = "memory", standalone: bool = Fals
                 "config": {"authentik_host": browser_url + "/"}})
             token = api("GET", f"/core/tokens/{created['token_identifier']}/view_key/")["key"]
             stack = Stack(core, api, store, created["pk"], browser_url=browser_url)
-            stack.standalone = StandaloneOutpost(workdir / "outpost", core.url, token, store == "redis",
-                                                 browser_host=browser_url)
-            stack.standalone.wait_ready()
+            stack.standalone = OutpostProcess(workdir / "outpost", core.url, token, browser_host=browser_url,
+                                              redis_db=0 if store == "redis" else None)
+            stack.standalone.start()
+            stack.standalone.wait_connected(STANDALONE_READY)
         else:
             embedded = api.first("/outposts/instances/", managed="goauthentik.io/outposts/embedded")
             config = {**(embedded.get("config") or {}), "authentik_host": browser_url + "/"}
