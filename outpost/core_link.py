@@ -23,6 +23,7 @@ import logging
 import platform
 import socket
 import ssl
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ PAGE_SIZE = 100
 MAX_PAGES = 1000
 HANDSHAKE_TIMEOUT = 10.0  # authentik's websocket handshake timeout
 REQUEST_TIMEOUT = 20.0
+OUTAGE_LOG_EVERY = 60.0  # while the core stays away: one warning a minute, not one per reconnect attempt
 
 Callback = Callable[..., Any]
 
@@ -122,6 +124,43 @@ class _Flight:
     task: asyncio.Task | None = None
     again: bool = False
     waiters: list[asyncio.Future] = field(default_factory=list)
+
+
+def describe_link_error(exc: BaseException) -> str:
+    """One line a person can act on, for the errors the link retries."""
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        if exc.status in (401, 403):
+            return f"the core refused this outpost's token (HTTP {exc.status}); check AUTHENTIK_TOKEN"
+        if exc.status == 404:
+            return ("the core does not know this outpost (HTTP 404): it was deleted, or AUTHENTIK_HOST points at "
+                    "another core")
+        return (f"the websocket handshake got HTTP {exc.status} instead of 101 Switching Protocols: a reverse "
+                "proxy between this outpost and the core must pass the Upgrade and Connection headers (nginx: "
+                "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "
+                "\"upgrade\"); the configuration is still fetched over REST meanwhile")
+    return str(exc) or type(exc).__name__
+
+
+@dataclass
+class _Outage:
+    """Failed attempts since the link was last up, and when the last warning about them was logged."""
+
+    failures: int = 0
+    started: float = 0.0
+    logged_at: float = 0.0
+    logged_reason: str = ""
+
+    def should_log(self, reason: str, now: float) -> bool:
+        self.failures += 1
+        if self.failures == 1:
+            self.started = now
+        if self.failures > 1 and reason == self.logged_reason and now - self.logged_at < OUTAGE_LOG_EVERY:
+            return False
+        self.logged_at, self.logged_reason = now, reason
+        return True
+
+    def down_s(self) -> float:
+        return time.monotonic() - self.started if self.failures else 0.0
 
 
 class CoreLink:
@@ -301,28 +340,37 @@ class CoreLink:
 
     # -- websocket ------------------------------------------------------------------------------------
     async def _run(self) -> None:
-        """The one reconnect loop (single-flight): fetch if needed, connect, HELLO, refetch, read until closed."""
+        """The one reconnect loop (single-flight): fetch if needed, connect, HELLO, refetch, read until closed.
+
+        While the core stays away, the first failure is a warning and then one line a minute says it still is
+        (with the attempts so far), not one line per attempt (authentik #26014: errors flooding the logs)."""
         attempt = 0
+        outage = _Outage()
         while True:
             try:
                 if self.snapshot is None:
                     await self.refresh()
-                await self._session_once(attempt)
+                await self._session_once(attempt, outage)
                 attempt = 0  # the link was up; a drop starts the backoff again from the beginning
+                outage = _Outage()
                 LOGGER.warning("core closed the outpost link; reconnecting, serving the last configuration")
             except asyncio.CancelledError:
                 self.connected = False
                 raise
             except (TimeoutError, aiohttp.ClientError, OSError, LinkError) as exc:
-                LOGGER.warning("core unreachable; serving the last configuration",
-                               extra={"reason": str(exc) or type(exc).__name__, "attempt": attempt})
+                reason = describe_link_error(exc)
+                if outage.should_log(reason, time.monotonic()):
+                    LOGGER.warning("core unreachable; serving the last configuration", extra={
+                        "reason": reason, "attempts": outage.failures, "down_s": round(outage.down_s(), 1)})
+                else:
+                    LOGGER.debug("core still unreachable", extra={"reason": reason, "attempt": attempt})
             self.connected = False
             if self._connected_event is not None:
                 self._connected_event.clear()
             await asyncio.sleep(reconnect_delay(attempt))
             attempt += 1
 
-    async def _session_once(self, attempt: int) -> None:
+    async def _session_once(self, attempt: int, outage: _Outage) -> None:
         url = websocket_url(self.base, self.snapshot.uuid, self.instance_uuid, attempt)
         ws = await asyncio.wait_for(
             self._session.ws_connect(url, heartbeat=HELLO_INTERVAL * 3, max_msg_size=MAX_FRAME_BYTES,
@@ -333,7 +381,9 @@ class CoreLink:
             await self._say_hello(ws)
             self.connected = True
             self._connected_event.set()
-            LOGGER.info("connected to the core", extra={"outpost": self.snapshot.name, "instance": self.instance_uuid})
+            LOGGER.info("connected to the core", extra={
+                "outpost": self.snapshot.name, "instance": self.instance_uuid,
+                **({"after_attempts": outage.failures, "down_s": round(outage.down_s(), 1)} if outage.failures else {})})
             self._spawn(self._refresh_logged(), "core-link-reconnect-refresh")  # a change may have been missed
             hello_task = asyncio.create_task(self._hello_loop(ws), name="core-link-hello")
             await self._read(ws)

@@ -2,13 +2,15 @@
 session end, malformed frames, refresh coalescing, reconnect after the core goes away."""
 
 import asyncio
+import logging
 import uuid
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from outpost.core_link import USER_AGENT, CoreLink, LinkError, Snapshot
+from outpost.core_link import USER_AGENT, CoreLink, LinkError, Snapshot, describe_link_error
 from protocols.outpost import Instruction, Message, session_end, trigger_update
 
 OUTPOST = str(uuid.uuid4())
@@ -311,6 +313,7 @@ async def test_subpath_host_is_honoured(link_factory):
         link = await link_factory(str(server.make_url("/auth/")))
         await link.wait_connected(5)
         assert link.snapshot.uuid == OUTPOST
+        await link.close()
     finally:
         for ws in fake.sockets:
             await ws.close()
@@ -320,3 +323,64 @@ async def test_subpath_host_is_honoured(link_factory):
 def test_close_without_start_is_fine():
     asyncio.run(CoreLink("http://127.0.0.1:9", "t").close())
 
+
+
+class NoUpgradeCore(FakeCore):
+    """A reverse proxy in front of the core that drops Upgrade/Connection: the websocket path answers 200."""
+
+    async def websocket(self, request):
+        self.auth(request)
+        return web.Response(text="<html>the app behind a proxy</html>", content_type="text/html")
+
+
+async def test_a_proxy_without_upgrade_is_named_once_and_rest_still_serves(link_factory, caplog):
+    core = await NoUpgradeCore().start()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="gatehouse.outpost.link"):
+            link = await link_factory(core.url)
+            await link.wait_ready(5)  # the configuration arrives over REST all the same
+            for _ in range(1000):  # 4 attempts take ~2-4 s of backoff; bounded at 20 s on a loaded machine
+                if core.count(f"/ws/outpost/{OUTPOST}/") >= 4:
+                    break
+                await asyncio.sleep(0.02)
+            await link.close()
+        assert core.count(f"/ws/outpost/{OUTPOST}/") >= 4 and not link.connected
+        ours = [r for r in caplog.records if "instead of 101" in getattr(r, "reason", "")]
+        warnings = [r for r in ours if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "Upgrade" in warnings[0].reason, [r.getMessage() for r in ours]
+        assert sum(r.getMessage() == "core still unreachable" for r in ours) >= 3
+    finally:
+        await core.stop()
+
+
+async def test_an_outage_is_summarised_when_the_link_comes_back(link_factory, caplog):
+    core = await NoUpgradeCore().start()
+    port = core.server.port
+    link = await link_factory(core.url)
+    await link.wait_ready(5)
+    for _ in range(1000):
+        if core.count(f"/ws/outpost/{OUTPOST}/") >= 2:
+            break
+        await asyncio.sleep(0.02)
+    await core.stop()
+    with caplog.at_level(logging.INFO, logger="gatehouse.outpost.link"):
+        fixed = await FakeCore().start(port=port)
+        try:
+            await link.wait_connected(10)
+            await link.close()
+        finally:
+            await fixed.stop()
+    (connected,) = [r for r in caplog.records if r.getMessage() == "connected to the core"]
+    assert connected.after_attempts >= 2 and connected.down_s > 0
+
+
+@pytest.mark.parametrize("status, words", [
+    (403, "refused this outpost's token (HTTP 403); check AUTHENTIK_TOKEN"),
+    (404, "does not know this outpost (HTTP 404)"),
+    (502, "HTTP 502 instead of 101"),
+])
+def test_handshake_failures_are_described_for_people(status, words):
+    error = aiohttp.WSServerHandshakeError(None, (), status=status, message="Invalid response status")
+    assert words in describe_link_error(error)
+    assert describe_link_error(ConnectionRefusedError(111, "Connect call failed")) == "[Errno 111] Connect call failed"
+    assert describe_link_error(TimeoutError()) == "TimeoutError"
