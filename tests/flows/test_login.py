@@ -39,6 +39,8 @@ def test_full_login_reaches_flow_redirect(flows, alice, executor):
     assert session.session_key == ex.client.cookies[settings.SESSION_COOKIE_NAME].value
     assert session.expires is not None
     assert Event.objects.filter(action="login", user__username="alice").exists()
+    # a login writes sessions and stamps, none of them audited changes (core/events/audit.py)
+    assert not Event.objects.filter(action__startswith="model_").exists(), list(Event.objects.values("action", "context"))
 
 
 def test_password_sent_with_identification(flows, alice, executor):
