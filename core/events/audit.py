@@ -13,10 +13,12 @@ Values are never copied into the event, only which fields a save named, so no se
 from __future__ import annotations
 
 from contextvars import ContextVar
+from functools import cache
 
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-MODEL_CREATED, MODEL_UPDATED, MODEL_DELETED = "model_created", "model_updated", "model_deleted"
+from core.events.models import EventAction
+
 NOT_AUDITED = frozenset({
     "authentik_events.event",
     "authentik_core.authenticatedsession",
@@ -61,7 +63,9 @@ def _label(model) -> str:
 
 
 def _audited(model) -> bool:
-    return model._meta.app_label.startswith("authentik_") and _label(model) not in NOT_AUDITED
+    """Ours, not bookkeeping, and not an m2m link row (those are reported as ``relation`` on their object)."""
+    meta = model._meta
+    return meta.app_label.startswith("authentik_") and not meta.auto_created and _label(model) not in NOT_AUDITED
 
 
 def model_summary(instance) -> dict:
@@ -85,16 +89,26 @@ def saved(sender, instance, created, raw=False, update_fields=None, **kwargs) ->
     if raw or _REQUEST.get() is None or not _audited(sender):
         return
     if created:
-        _record(MODEL_CREATED, instance)
+        _record(EventAction.MODEL_CREATED, instance)
         return
     if update_fields is not None and frozenset(update_fields) <= BOOKKEEPING_FIELDS:
         return
-    _record(MODEL_UPDATED, instance, **({"fields": sorted(update_fields)} if update_fields else {}))
+    _record(EventAction.MODEL_UPDATED, instance, **({"fields": sorted(update_fields)} if update_fields else {}))
+
+
+@cache
+def _parents_of_others() -> frozenset:
+    """Models other models extend (multi-table inheritance): Provider, Stage, Policy, PolicyBindingModel..."""
+    from django.apps import apps
+
+    return frozenset(parent for model in apps.get_models() for parent in model._meta.get_parent_list())
 
 
 def deleted(sender, instance, **kwargs) -> None:
-    if _REQUEST.get() is not None and _audited(sender):
-        _record(MODEL_DELETED, instance)
+    # Deleting a ProxyProvider also deletes its OAuth2Provider and Provider rows, each with a post_delete;
+    # the concrete row's event is the one that says what went (it always fires, whichever row was deleted).
+    if _REQUEST.get() is not None and _audited(sender) and sender not in _parents_of_others():
+        _record(EventAction.MODEL_DELETED, instance)
 
 
 def _relation_name(instance, through) -> str:
@@ -108,7 +122,7 @@ def relation_changed(sender, instance, action, model, pk_set, **kwargs) -> None:
     """A membership-like change (``user.groups.add``, ``outpost.providers.set``) updates ``instance``."""
     if not action.startswith("post_") or _REQUEST.get() is None or not _audited(type(instance)):
         return
-    _record(MODEL_UPDATED, instance, relation={
+    _record(EventAction.MODEL_UPDATED, instance, relation={
         "field": _relation_name(instance, sender), "action": action.removeprefix("post_"),
         "model": _label(model), "pks": sorted(pk_set or [], key=str)})
 

@@ -42,6 +42,9 @@ def test_membership_changes_are_recorded_on_the_object(admin):
                        format="json").status_code == 200
     relation = [e.context["relation"] for e in model_events(context__model__pk=bob.pk) if "relation" in e.context]
     assert {"field": "groups", "action": "add", "model": "authentik_core.group", "pks": [str(group.pk)]} in relation
+    Event.objects.all().delete()
+    assert admin.delete(f"/api/v3/core/users/{bob.pk}/").status_code == 204
+    assert [(e.action, e.context["model"]["model_name"]) for e in model_events()] == [("model_deleted", "user")]
 
 
 def test_the_events_api_finds_an_objects_history(admin):
@@ -94,3 +97,17 @@ def test_an_unprivileged_caller_is_named(alice_api, alice):
     assert made.status_code == 201, made.content
     (event,) = model_events()
     assert event.user["username"] == "alice" and event.context["model"]["name"] == "alice-cli"
+
+
+def test_deleting_a_subclass_row_is_one_event(admin, flow):
+    made = admin.post("/api/v3/providers/proxy/", {"name": "p", "external_host": "https://p.example.com",
+                                                    "authorization_flow": str(flow.pk), "mode": "forward_single"},
+                      format="json")
+    assert made.status_code == 201, made.content
+    app = admin.post("/api/v3/core/applications/", {"name": "P", "slug": "p", "provider": made.json()["pk"]},
+                     format="json")
+    assert app.status_code == 201, app.content
+    assert admin.delete(f"/api/v3/providers/proxy/{made.json()['pk']}/").status_code == 204
+    assert admin.delete("/api/v3/core/applications/p/").status_code == 204
+    deleted = [(e.context["model"]["model_name"]) for e in model_events(action="model_deleted")]
+    assert sorted(deleted) == ["application", "proxyprovider"], deleted
