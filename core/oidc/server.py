@@ -115,7 +115,7 @@ class Server(AuthorizationServer):
         """Stored when issued (core.oidc.tokens.issue)."""
 
     def validate_requested_scope(self, scope):
-        """Checked per client (Client.get_allowed_scope): scopes differ per provider."""
+        """Narrowed per client (Client.get_allowed_scope): scopes differ per provider."""
 
     def send_signal(self, name, *args, **kwargs):
         """No Django signals: events are recorded where the tokens are made."""
