@@ -155,3 +155,14 @@ def test_prompt_login_completes_only_after_a_new_login(make_provider, browser, a
     token = exchange(Client(), provider, code, verifier).json()
     claims = jwt.decode(token["id_token"], options={"verify_signature": False})
     assert claims["sid"] == new.sid and claims["auth_time"] >= int(new.created.timestamp())
+
+
+@pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "0"}])
+def test_signed_out_user_with_prompt_login_logs_in_once(make_provider, alice, extra):
+    provider = make_provider()
+    client = Client()
+    url, verifier = authorize_url(provider, **extra)
+    login_url = client.get(url)["Location"]
+    done = flow_login(Executor(client, "default-authentication-flow", urlsplit(login_url).query), "alice", "pw")
+    assert done["component"] == "xak-flow-redirect", done
+    assert exchange(Client(), provider, code_from(client.get(done["to"])), verifier).status_code == 200

@@ -140,6 +140,17 @@ def _login_since(params: dict[str, str]) -> float | None:
         return None
 
 
+def _with_login_since(params: dict[str, str]) -> dict[str, str]:
+    """The way back from the login flow: prompt and max_age kept, with the signed time a login was
+    first asked for, so that returning without logging in asks again and one completed login is
+    enough (authentik keeps the last login's id in the session instead, which a login as another
+    user flushes)."""
+    since = _login_since(params) or time.time()
+    back = {k: v for k, v in params.items() if k != DONE_PARAM}
+    back[REAUTH_PARAM] = signing.dumps(since, salt=REAUTH_SALT)
+    return back
+
+
 def _needs_fresh_login(params: dict[str, str], session) -> bool:
     """prompt=login, or a session older than max_age (OIDC Core §3.1.2.1), until a login completed
     after this request first asked for one."""
@@ -182,20 +193,15 @@ def authorize(request):
     if user is None:
         if "none" in prompts:
             return _redirect_error(server, grant, LoginRequiredError, request)
-        return _login_redirect(provider, params)
+        fresh = "login" in prompts or params.get("max_age") not in (None, "")
+        return _login_redirect(provider, _with_login_since(params) if fresh else params)
     session = _current_session(request, user)
     if _needs_fresh_login(params, session):
         if "none" in prompts:
             return _redirect_error(server, grant, LoginRequiredError, request)
         # The authentication flow runs for a signed-in user too, and only a completed login replaces
-        # the session: a cross-site link with prompt=login signs nobody out (issue 8 item 11). The
-        # way back keeps prompt and max_age with the signed time a login was first asked for, so
-        # returning without logging in asks again (authentik keeps the last login's id in the
-        # session for this, which a login as another user flushes).
-        since = _login_since(params) or time.time()
-        back = {k: v for k, v in params.items() if k != DONE_PARAM}
-        back[REAUTH_PARAM] = signing.dumps(since, salt=REAUTH_SALT)
-        return _login_redirect(provider, back)
+        # the session: a cross-site link with prompt=login signs nobody out (issue 8 item 11).
+        return _login_redirect(provider, _with_login_since(params))
 
     if not user.is_active or user.type in SERVICE_TYPES:
         return access_denied(request, app, "Service accounts and inactive users cannot sign in to applications.")
