@@ -78,7 +78,7 @@ class ApplicationAdmin(admin.ModelAdmin):
 class TokenAdmin(admin.ModelAdmin):
     list_display = ("identifier", "intent", "user", "expires", "expiring")
     list_filter = ("intent",)
-    readonly_fields = ("key_hash", "key_salt")
+    readonly_fields = ("key_hash", "key_salt", "key_sealed")
 
 
 @admin.register(AuthenticatedSession)

@@ -30,6 +30,7 @@ from core.accounts.models import (
     Provider,
     Token,
     TokenIntents,
+    TokenKeyUnreadable,
     User,
     UserTypes,
 )
@@ -558,17 +559,32 @@ class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         serializer.save()  # the audit middleware records model_created (core/events/audit.py)
 
-    @extend_schema(responses=inline_serializer("TokenView", {"key": serializers.CharField()}))
+    @extend_schema(responses={200: inline_serializer("TokenView", {"key": serializers.CharField()}),
+                              409: OpenApiTypes.OBJECT, 410: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def view_key(self, request, identifier=None):
-        """The key of a derived (outpost) token; any other key was shown once, when it was created."""
+        """The token's key, to its owner or a superuser (anyone else: 404), with a ``secret_view``
+        event, as authentik answers."""
         token = self.get_object()
-        key = token.readable_key
-        if key is None:
-            raise PermissionDenied(f"the key of token {token.identifier!r} was shown only at creation and is "
-                                   "not stored; create a new token to get a new key")
+        try:
+            key = token.read_key()
+        except TokenKeyUnreadable as exc:
+            return Response({"detail": _UNREADABLE[exc.reason].format(identifier=token.identifier)},
+                            status=status.HTTP_410_GONE if exc.reason == exc.NOT_KEPT else status.HTTP_409_CONFLICT)
         record("secret_view", user=request.user, token=token.identifier, what="token key")
         return Response({"key": key})
+
+
+_UNREADABLE = {
+    TokenKeyUnreadable.NOT_KEPT: (
+        "token {identifier!r} was created before Gatehouse kept token keys (only its hash is stored), so its "
+        "key cannot be shown again; create a new token (POST /api/v3/core/tokens/), use its key, and delete "
+        "this one"),
+    TokenKeyUnreadable.SECRET_KEY_CHANGED: (
+        "the key of token {identifier!r} was stored under a different AUTHENTIK_SECRET_KEY than this core "
+        "runs with, and the core would refuse it; start the core with the original AUTHENTIK_SECRET_KEY, "
+        "or create a new token"),
+}
 
 
 # --- sessions -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 from django.utils import timezone
 
+from core.crypto.sealing import SealError, seal, unseal
 from core.policies.models import PolicyBindingModel
 
 
@@ -244,21 +245,40 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+KEY_SEAL_PURPOSE = "token-key"
+
+
 def default_token_expiry():
     return timezone.now() + timezone.timedelta(minutes=30)
 
 
-class Token(models.Model):
-    """An API token, app password or recovery key. Only sha256(key) is stored.
+class TokenKeyUnreadable(Exception):
+    """Why ``Token.read_key()`` cannot give the key back (``reason`` is one of the constants)."""
 
-    Managed tokens (an outpost's) have a key derived from SECRET_KEY and a per-token salt, so an
-    administrator can read it again through the API; every other key is shown once, at creation.
+    NOT_KEPT = "not_kept"  # made before keys were kept: only the hash exists
+    SECRET_KEY_CHANGED = "secret_key_changed"  # noqa: S105 - a reason; sealed under another secret key
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Token(models.Model):
+    """An API token, app password or recovery key.
+
+    Authentication looks the key up by sha256(key) only (one indexed equality, no per-key work, no
+    timing difference between near and far misses). To show the key again (``view_key``, as
+    authentik does), it is also kept sealed with AUTHENTIK_SECRET_KEY (core/crypto/sealing.py),
+    bound to the row's uuid. Managed tokens (an outpost's) have a key derived from SECRET_KEY and a
+    per-token salt; tokens made before keys were kept have neither and cannot be shown again.
     """
 
     token_uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     identifier = models.SlugField(max_length=255, unique=True)
     key_hash = models.CharField(max_length=64, unique=True)
     key_salt = models.CharField(max_length=64, blank=True, default="")
+    key_sealed = models.TextField(blank=True, default="", help_text="the key sealed with AUTHENTIK_SECRET_KEY "
+                                  "(core/crypto/sealing.py), for view_key; empty on tokens made before keys were kept")
     intent = models.TextField(choices=TokenIntents.choices, default=TokenIntents.INTENT_VERIFICATION)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tokens")
     description = models.TextField(blank=True, default="")
@@ -278,10 +298,11 @@ class Token(models.Model):
         return hmac.new(settings.SECRET_KEY.encode(), f"{identifier}:{salt}".encode(), "sha256").hexdigest()[:48]
 
     def set_key(self, key: str | None = None) -> str:
-        """Give the token a key (a new random one by default) and return it; the caller shows it once."""
+        """Give the token a key (a new random one by default) and return it."""
         if key is None:
             key = secrets.token_urlsafe(48)
         self.key_hash = hash_key(key)
+        self.key_sealed = seal(key, secret=settings.SECRET_KEY, purpose=KEY_SEAL_PURPOSE, context=str(self.token_uuid))
         return key
 
     def set_derived_key(self) -> str:
@@ -290,10 +311,26 @@ class Token(models.Model):
 
     @property
     def readable_key(self) -> str | None:
-        """The key again, for derived (managed) tokens; None when it was shown only at creation."""
+        """The key of a derived (managed, outpost) token; None for any other."""
         if not self.key_salt:
             return None
         return self.derive_key(self.identifier, self.key_salt)
+
+    def read_key(self) -> str:
+        """The key again (``view_key``), never one the core would refuse: raises TokenKeyUnreadable."""
+        if self.key_sealed:
+            try:
+                key = unseal(self.key_sealed, secret=settings.SECRET_KEY, purpose=KEY_SEAL_PURPOSE,
+                             context=str(self.token_uuid))
+            except SealError:
+                raise TokenKeyUnreadable(TokenKeyUnreadable.SECRET_KEY_CHANGED) from None
+        elif self.key_salt:
+            key = self.derive_key(self.identifier, self.key_salt)
+        else:
+            raise TokenKeyUnreadable(TokenKeyUnreadable.NOT_KEPT)
+        if not secrets.compare_digest(hash_key(key), self.key_hash):
+            raise TokenKeyUnreadable(TokenKeyUnreadable.SECRET_KEY_CHANGED)
+        return key
 
     @property
     def is_expired(self) -> bool:

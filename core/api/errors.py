@@ -2,7 +2,8 @@
 fix), ``{"detail": message}`` for everything else, as authentik's API answers.
 
 Database refusals (unique or foreign-key violations that slipped past the serializers, protected
-deletes) become 400s that say what blocked the change instead of a bare 500.
+deletes, values the column cannot hold) become 400s that say what blocked the change instead of a
+bare 500. NUL characters and over-deep JSON never get this far (core/input_guard.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -27,6 +28,11 @@ def exception_handler(exc, context):
         blockers = sorted({str(obj) for obj in exc.args[1]})[:10] if len(exc.args) > 1 else []
         return Response({"detail": f"cannot delete: still used by {', '.join(blockers) or 'other objects'}; "
                                    "remove those references first"}, status=status.HTTP_400_BAD_REQUEST)
+    elif isinstance(exc, DataError):
+        LOGGER.info("data error in API request", extra={"error": str(exc)})
+        return Response({"detail": "a value does not fit where it is stored (too long, out of range, or a "
+                                   "character the database cannot hold); shorten or correct it"},
+                        status=status.HTTP_400_BAD_REQUEST)
     elif isinstance(exc, IntegrityError):
         LOGGER.info("integrity error in API request", extra={"error": str(exc)})
         return Response({"detail": "the change conflicts with existing data (a unique value already in use, "

@@ -178,6 +178,8 @@ def executor_api(request, flow_slug: str):
                                 status=415)
         try:
             data = json.loads(request.body or b"{}")
+        except RecursionError:  # core.input_guard refuses these first; never a 500 if it is bypassed
+            return JsonResponse({"detail": "the JSON body is nested too deeply"}, status=400)
         except ValueError as exc:
             return JsonResponse({"detail": f"the body is not JSON: {exc}"}, status=400)
         if not isinstance(data, dict):

@@ -9,12 +9,15 @@ used as a regular expression only because the administrator chose so, and always
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from core.oidc.models import ClientTypes, OAuth2Provider
+
+LOGGER = logging.getLogger("gatehouse.oidc")
 
 GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials", "password",
                "urn:ietf:params:oauth:grant-type:device_code"}
@@ -36,6 +39,31 @@ def uri_allowed(entries, uri: str) -> bool:
         elif secrets.compare_digest(entry["url"].encode(), uri.encode()):
             return True
     return False
+
+
+def narrow_scope(provider: OAuth2Provider, requested: str | None) -> str:
+    """The requested scopes this provider maps, in the order asked, each once.
+
+    RFC 6749 §3.3 lets the server grant fewer scopes than asked (the token response's ``scope`` says
+    which); authentik grants the overlap with the provider's scope mappings instead of refusing
+    ("Application requested scopes not configured, setting to overlap"), so an RP asking for
+    ``offline_access`` or ``groups`` against a provider without those mappings still signs in. A
+    dropped scope grants nothing: claims come only from mapped scopes, a refresh token only from a
+    mapped ``offline_access`` (THREATS 11). One log line names what was dropped.
+    """
+    from core.oidc.claims import offered_scopes
+
+    wanted = list(dict.fromkeys(s for s in (requested or "").split() if s))
+    if not wanted:
+        return ""
+    offered = offered_scopes(provider)
+    granted = [s for s in wanted if s in offered]
+    dropped = [s for s in wanted if s not in offered]
+    if dropped:
+        LOGGER.info("provider %s: requested scopes %s are not mapped by the provider and were dropped; "
+                    "granted: %s (add a scope mapping to the provider to grant them)", provider.name,
+                    " ".join(dropped), " ".join(granted) or "none")
+    return " ".join(granted)
 
 
 class Client(ClientMixin):
@@ -62,15 +90,7 @@ class Client(ClientMixin):
         return strict[0] if len(strict) == 1 and not regex else None
 
     def get_allowed_scope(self, scope):
-        from core.oidc.claims import offered_scopes
-
-        requested = [s for s in (scope or "").split() if s]
-        if not requested:
-            return ""
-        offered = offered_scopes(self.provider)
-        if any(s not in offered for s in requested):
-            return None  # authlib answers invalid_scope
-        return " ".join(dict.fromkeys(requested))
+        return narrow_scope(self.provider, scope)
 
     def check_redirect_uri(self, redirect_uri):
         return uri_allowed(self.provider.redirect_uris, redirect_uri)

@@ -4,9 +4,13 @@ make; keeping none at module level keeps the request's base URL and client addre
 
 from __future__ import annotations
 
+import base64
+import binascii
+from urllib.parse import unquote
+
 from authlib.integrations.django_oauth2 import AuthorizationServer
 from authlib.integrations.django_oauth2.requests import DjangoOAuth2Payload, DjangoOAuth2Request
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
@@ -26,6 +30,34 @@ def _find(value: str, hint: str | None):
     if hint == "refresh_token":
         return tokens.find_refresh_token(value) or tokens.find_access_token(value)
     return tokens.find_access_token(value) or tokens.find_refresh_token(value)
+
+
+def basic_credentials_problem(authorization: str | None) -> str | None:
+    """What makes ``Authorization: Basic`` client credentials unusable, or None.
+
+    RFC 7617 §2.1 (the charset is UTF-8) and RFC 6749 §2.3.1 (client_id and client_secret are
+    form-urlencoded, then joined with ``:``): bytes that are not UTF-8, or a control character (NUL
+    above all: PostgreSQL cannot compare it) once percent-decoded, make a malformed request (400),
+    not a 500 from authlib's decoder or the database. Base64 that does not decode is left to
+    authlib, which answers invalid_client. The messages keep to the error_description charset
+    (RFC 6749 §5.2: printable ASCII without double quote and backslash); authlib refuses others.
+    """
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip())
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return ("the client_secret_basic credentials (Authorization: Basic) are not UTF-8 (RFC 7617 section 2.1): "
+                "send base64 of the UTF-8 'client_id:client_secret', each form-urlencoded")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in unquote(text)):
+        return ("the client_secret_basic credentials (Authorization: Basic) contain a control character "
+                "(a NUL, %00, or a line break): check the client_id and client_secret")
+    return None
 
 
 class Introspection(IntrospectionEndpoint):
@@ -96,11 +128,18 @@ class Server(AuthorizationServer):
     def create_oauth2_request(self, request):
         return PlainOrTLSRequest(request)
 
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Every client authentication (token, introspection, revocation, device) passes here first."""
+        problem = basic_credentials_problem(request.headers.get("Authorization"))
+        if problem:
+            raise InvalidRequestError(problem)
+        return super().authenticate_client(request, methods, endpoint)
+
     def issuer_for(self, provider) -> str:
         return discovery.issuer(provider, self.base_url)
 
     def query_client(self, client_id):
-        if not client_id or not isinstance(client_id, str):
+        if not client_id or not isinstance(client_id, str) or "\x00" in client_id:
             return None
         provider = OAuth2Provider.objects.select_related("signing_key").filter(client_id=client_id).first()
         if provider is None:
@@ -115,7 +154,7 @@ class Server(AuthorizationServer):
         """Stored when issued (core.oidc.tokens.issue)."""
 
     def validate_requested_scope(self, scope):
-        """Checked per client (Client.get_allowed_scope): scopes differ per provider."""
+        """Narrowed per client (Client.get_allowed_scope): scopes differ per provider."""
 
     def send_signal(self, name, *args, **kwargs):
         """No Django signals: events are recorded where the tokens are made."""

@@ -16,6 +16,8 @@ urlpatterns = [
          name="oauth2-discovery"),
     path("application/o/<slug:slug>/jwks/", provider.jwks, name="oauth2-jwks"),
     path("application/o/<slug:slug>/end-session/", end_session.end_session, name="oauth2-end-session"),
+    path("application/o/<slug:slug>/end-session/confirm/", end_session.end_session_confirm,
+         name="oauth2-end-session-confirm"),
     path("application/o/<slug:slug>/", provider.discovery_redirect, name="oauth2-provider-root"),
     path(".well-known/oauth-authorization-server/application/o/<slug:slug>/", provider.discovery,
          name="oauth2-metadata"),

@@ -66,6 +66,7 @@ def sign_in(page, base: str, username: str, password: str, code_for=None, start:
 
 def sign_out(page) -> None:
     page.click("header.bar a:has-text('Sign out')")
+    page.click("[data-component='xak-user-logout'] button:has-text('Sign out')")  # the confirmation
     on_path(page, LOGIN_PATH)
 
 

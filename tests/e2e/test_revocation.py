@@ -102,11 +102,14 @@ def format_summary(summary: dict) -> list[str]:
 def revoke(kind: str, stack: Stack, browser: Browser, user: dict) -> None:
     """Perform revocation ``kind`` for ``user`` (signed in with ``browser``); returns when the call returned."""
     if kind == "core_logout":
-        # the invalidation flow through the executor API, with the browser's core session (as the logout link)
-        r = browser.get(stack.core_url + "/api/v3/flows/executor/default-invalidation-flow/",
-                        headers={"Accept": "application/json"})
+        # the invalidation flow through the executor API, with the browser's core session (as the logout
+        # link): the GET asks, the JSON answer signs out (tests/flows/test_logout_confirmation.py)
+        executor = stack.core_url + "/api/v3/flows/executor/default-invalidation-flow/"
+        r = browser.get(executor, headers={"Accept": "application/json"})
         assert r.status_code == 200, f"logout flow: {r.status_code} {r.text[:300]}"
-        assert r.json().get("component") == "xak-flow-redirect", r.text[:300]
+        assert r.json().get("component") == "xak-user-logout", r.text[:300]
+        r = browser.post(executor, json={"component": "xak-user-logout"}, headers={"Accept": "application/json"})
+        assert r.status_code in (200, 302), f"logout answer: {r.status_code} {r.text[:300]}"
     elif kind == "deactivate":
         stack.api("PATCH", f"/core/users/{user['pk']}/", json={"is_active": False})
     elif kind == "remove_from_group":

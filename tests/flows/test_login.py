@@ -138,7 +138,9 @@ def test_logout_deletes_authenticated_session(flows, alice, executor):
     client = Client()
     login(executor("default-authentication-flow", client=client), "alice", "correct horse")
     assert AuthenticatedSession.objects.filter(user=alice).count() == 1
-    done = executor("default-invalidation-flow", client=client).get()
+    logout = executor("default-invalidation-flow", client=client)
+    assert logout.get()["component"] == "xak-user-logout"  # asks first (tests/flows/test_logout_confirmation.py)
+    done = logout.post(component="xak-user-logout")
     assert done["component"] == "xak-flow-redirect"
     assert not AuthenticatedSession.objects.filter(user=alice).exists()
     assert Event.objects.filter(action="logout", user__username="alice").exists()

@@ -158,12 +158,25 @@ def test_not_logged_in_goes_to_login_flow(make_provider):
 
 
 def test_prompt_login_forces_a_new_login(make_provider, browser):
+    """The way back keeps prompt=login with the signed time it was asked; the session stays until a
+    new login replaces it (tests/oidc/test_logout_confirmation.py)."""
     client, session = browser
     provider = make_provider()
     response = client.get(authorize_url(provider, prompt="login")[0])
     target = urlsplit(response["Location"])
     assert target.path == "/if/flow/default-authentication-flow/"
-    assert "prompt" not in parse_qs(urlsplit(parse_qs(target.query)["next"][0]).query)
+    back = parse_qs(urlsplit(parse_qs(target.query)["next"][0]).query)
+    assert back["prompt"] == ["login"] and back["ak_login_since"]
+
+
+def test_max_age_asks_for_a_login_until_one_completed(make_provider, browser):
+    client, session = browser
+    provider = make_provider()
+    response = client.get(authorize_url(provider, max_age="0")[0])
+    nxt = parse_qs(urlsplit(response["Location"]).query)["next"][0]
+    assert "max_age=0" in nxt and "ak_login_since" in nxt
+    # a forged or missing time does not count as a completed login
+    assert client.get(nxt.replace("ak_login_since=", "ak_login_since=x"))["Location"].startswith("/if/flow/")
 
 
 def test_explicit_consent_runs_the_flow_and_cannot_be_skipped(make_provider, browser, alice):

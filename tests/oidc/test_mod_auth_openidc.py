@@ -104,7 +104,7 @@ def write_rs256_blueprint(directory: Path, port: int, client_secret: str) -> Non
 
 @pytest.fixture(scope="module")
 def ports() -> dict[str, int]:
-    return {name: free_port() for name in CASES}
+    return {name: free_port() for name in (*CASES, "narrow")}
 
 
 @pytest.fixture(scope="module")
@@ -124,19 +124,24 @@ def api(core):
     client.close()
 
 
-def make_hs256_application(api: Api, port: int) -> None:
+def make_application(api: Api, port: int, slug: str, client_id: str, scopes: str) -> None:
+    """An HS256 provider (made through the REST API) mapping exactly ``scopes``, and its application."""
     flow = api.one("/flows/instances/", slug=IMPLICIT_CONSENT)
     mappings = [m["pk"] for m in api("GET", "/propertymappings/provider/scope/")["results"]
-                if m["scope_name"] in SCOPE.split()]
-    assert len(mappings) == 4, mappings
+                if m["scope_name"] in scopes.split() and m["managed"]]
+    assert len(mappings) == len(scopes.split()), mappings
     base = f"http://127.0.0.1:{port}"
     provider = api("POST", "/providers/oauth2/", json={
-        "name": "apache-hs256", "client_type": "confidential", "client_id": CASES["hs256"]["client_id"],
+        "name": slug, "client_type": "confidential", "client_id": client_id,
         "authorization_flow": flow["pk"], "property_mappings": mappings,
         "redirect_uris": [{"matching_mode": "strict", "url": f"{base}/protected/redirect_uri"},
                           {"matching_mode": "strict", "url": f"{base}/logged-out.html"}]})
-    api("POST", "/core/applications/", json={"name": "Apache HS256", "slug": CASES["hs256"]["slug"],
+    api("POST", "/core/applications/", json={"name": slug.replace("-", " ").title(), "slug": slug,
                                              "provider": provider["pk"]})
+
+
+def make_hs256_application(api: Api, port: int) -> None:
+    make_application(api, port, CASES["hs256"]["slug"], CASES["hs256"]["client_id"], SCOPE)
 
 
 def make_user(api: Api, username: str) -> dict:
@@ -330,6 +335,40 @@ def test_mod_auth_openidc_login_refresh_introspect_revoke_logout(core, api, port
         response = browser.session.get(response.headers["Location"], allow_redirects=False, timeout=30)
         assert response.status_code == 302 and response.headers["Location"].startswith("/if/flow/"), \
             response.headers.get("Location")
+    finally:
+        browser.close()
+        rp.stop()
+
+
+def test_mod_auth_openidc_asking_for_unmapped_scopes_signs_in(core, api, ports, tmp_path):
+    """An RP configured with ``openid email profile offline_access groups`` against a provider that
+    maps only openid, email and profile signs in, as on authentik: the unmapped scopes are dropped
+    (one core log line names them), and the dropped ``offline_access`` gives no refresh token."""
+    slug, client_id = "apache-narrow", "apache-narrow-client"
+    make_application(api, ports["narrow"], slug, client_id, "openid email profile")
+    secret = api.one("/providers/oauth2/", client_id=client_id)["client_secret"]
+    make_user(api, "reader-narrow")
+    rp = ApacheRP(tmp_path / "apache", port=ports["narrow"], client_id=client_id, client_secret=secret,
+                  metadata_url=f"{core.url}/application/o/{slug}/.well-known/openid-configuration",
+                  scope="openid email profile offline_access groups")
+    browser = Browser(core.url, "reader-narrow")
+    try:
+        rp.start()
+        page = browser.get(f"{rp.url}/protected/claims")
+        assert page.status_code == 200, (f"{page.status_code} {page.text[:300]}\nhops {browser.hops}\n"
+                                         f"{core.tail(30)}\n{rp.error_log()}")
+        authorize = parse_qs(urlsplit(next(h for h in browser.hops if "/application/o/authorize/" in h)).query)
+        assert authorize["scope"] == ["openid email profile offline_access groups"], authorize
+        claims = page.json()
+        assert claims["REMOTE_USER"] == "reader-narrow" and claims["OIDC_CLAIM_email"] == "reader-narrow@example.test"
+        assert claims["OIDC_access_token"] and "OIDC_refresh_token" not in claims, claims
+        held = info(browser, rp)
+        assert not held.get("refresh_token"), held
+        described = introspect(core, client_id, secret, held["access_token"])
+        assert described["active"] is True and described["scope"] == "openid email profile", described
+        dropped = [json.loads(line)["event"] for line in core.output().splitlines()
+                   if f"provider {slug}:" in line and "not mapped" in line]
+        assert dropped and "offline_access groups" in dropped[0], core.tail(30)
     finally:
         browser.close()
         rp.stop()

@@ -23,6 +23,23 @@ from core.oidc.models import AuthorizationCode
 class AuthorizationCodeGrant(TokenIssuer, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
+    def validate_authorization_request(self):
+        """Scopes the provider does not map were dropped (Client.get_allowed_scope); a request that
+        names none gets every scope the provider maps, as authentik answers ("No scopes requested,
+        defaulting to all configured scopes"; RFC 6749 §3.3 lets the server pick a default).
+
+        authlib validates again in create_authorization_response; it is the same request, so the
+        first answer stands (and the dropped scopes are logged once)."""
+        if getattr(self, "_validated_redirect_uri", None) is not None:
+            return self._validated_redirect_uri
+        redirect_uri = super().validate_authorization_request()
+        if not (self.request.payload.scope or "").strip():
+            from core.oidc.claims import offered_scopes
+
+            self.request.scope = " ".join(sorted(offered_scopes(self.request.client.provider)))
+        self._validated_redirect_uri = redirect_uri
+        return redirect_uri
+
     def generate_authorization_code(self):
         return secrets.token_urlsafe(48)
 

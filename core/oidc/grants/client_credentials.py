@@ -6,13 +6,13 @@
   (authentik's generated user), so ``curl -d grant_type=client_credentials -d client_id=...
   -d client_secret=...`` works as in the seeds.
 
-Requested scopes must be offered by the provider; the application's bindings are evaluated for the
-user. ``grant_type=password`` is handled the same way, as authentik does.
+Requested scopes the provider does not map are dropped (core.oidc.client.narrow_scope, as authentik's
+``check_scopes``); the application's bindings are evaluated for the user. ``grant_type=password`` is handled the same way, as authentik does.
 """
 
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, grants
 from django.db import IntegrityError, transaction
 
 from core.accounts.models import Application, Token, TokenIntents, User, UserTypes
@@ -43,11 +43,7 @@ class ClientCredentialsGrant(TokenIssuer, grants.ClientCredentialsGrant):
     def validate_token_request(self):
         super().validate_token_request()
         client = self.request.client
-        scope = client.get_allowed_scope(self.request.payload.scope)
-        if scope is None:
-            raise InvalidScopeError(f"scope {self.request.payload.scope!r} asks for a scope this provider "
-                                    "does not offer")
-        self.request.scope = scope
+        self.request.scope = client.get_allowed_scope(self.request.payload.scope)
         provider = client.provider
         app = Application.objects.filter(provider_id=provider.pk).first()
         if app is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidScopeError
+from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint as _Endpoint
 from authlib.oauth2.rfc8628 import DeviceCodeGrant as _Grant
 from django.utils import timezone
@@ -36,9 +36,7 @@ class DeviceAuthorizationEndpoint(_Endpoint):
 
     def save_device_credential(self, client_id, scope, data):
         client = self.server.query_client(client_id)
-        allowed = client.get_allowed_scope(scope)
-        if allowed is None:
-            raise InvalidScopeError(f"scope {scope!r} asks for a scope this provider does not offer")
+        allowed = client.get_allowed_scope(scope)  # the provider's overlap (narrow_scope)
         DeviceToken.objects.create(
             provider=client.provider, device_code_hash=hash_key(data["device_code"]),
             user_code_hash=hash_key(normalize_user_code(data["user_code"])), scope=allowed,

@@ -1,13 +1,20 @@
 """Refresh token grant (RFC 6749 §6) with rotation: each refresh token works once; presenting a
 used one revokes the whole family (Security BCP §4.14.2). Only tokens granted ``offline_access``
-exist, and the scope can only shrink."""
+exist, and the scope can only shrink.
+
+The requested scope (the original grant when none is sent) is first narrowed to what the provider
+maps today, as at /authorize (authentik ``TokenRequest.check_scopes``): an RP resending its original
+``openid offline_access groups`` is not refused for the ``groups`` the provider never mapped, and a
+mapping removed since the grant is no longer granted. What remains must lie within the original
+grant (§6: "MUST NOT include any scope not originally granted"), else invalid_scope."""
 
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidScopeError, grants
 
 from core.events.record import record
 from core.oidc import tokens
+from core.oidc.client import narrow_scope
 from core.oidc.grants.base import TokenIssuer
 from core.oidc.models import RefreshToken
 
@@ -29,6 +36,18 @@ class RefreshTokenGrant(TokenIssuer, grants.RefreshTokenGrant):
         if not tokens.is_active(row) or tokens.OFFLINE_ACCESS not in row.scopes:
             return None
         return row
+
+    def _validate_token_scope(self, token):
+        asked = self.request.payload.scope or token.scope
+        scope = narrow_scope(token.provider, asked)
+        if not set(scope.split()) <= set(token.scopes):
+            raise InvalidScopeError(f"scope {asked!r} asks for more than the refresh token was granted "
+                                    f"({token.scope!r}); ask for those scopes at /authorize")
+        self.request.scope = scope
+
+    def issue_token(self, user, refresh_token):
+        return self.generate_token(user=user, scope=self.request.scope,
+                                   include_refresh_token=self.INCLUDE_NEW_REFRESH_TOKEN)
 
     def authenticate_user(self, refresh_token):
         if RefreshToken.objects.filter(pk=refresh_token.pk, revoked=False).update(revoked=True) != 1:

@@ -1,7 +1,8 @@
 """``/application/o/authorize/`` (RFC 6749 §4.1.1, OIDC Core §3.1.2).
 
 Decide, then respond: authlib validates the request (client, exact redirect_uri, response_type,
-scopes, PKCE S256, nonce); then, in order: login (prompt / max_age), the user's kind and state,
+scopes narrowed to the provider's mappings, PKCE S256, nonce); then, in order: login (prompt /
+max_age; a fresh login never ends the current session before it completes), the user's kind and state,
 the application's bindings, the provider's authorization flow (consent), and finally the code.
 
 Errors that cannot be sent back to a validated redirect_uri are shown to the user as a page
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from django.core import signing
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -33,6 +35,9 @@ from core.oidc.claims import mappings
 from core.oidc.server import Server
 
 DONE_PARAM = "ak_authz_done"
+REAUTH_PARAM = "ak_login_since"
+REAUTH_SALT = "gatehouse.oidc.authorize.prompt-login"
+REAUTH_MAX_AGE = 3600  # seconds a prompt=login request may take to complete its login
 SESSION_PENDING = "goauthentik.io/providers/oauth2/pending"
 DEFAULT_AUTHENTICATION = "default-authentication-flow"
 SERVICE_TYPES = (UserTypes.SERVICE_ACCOUNT, UserTypes.INTERNAL_SERVICE_ACCOUNT)
@@ -124,7 +129,34 @@ def _start_authorization_flow(request, flow, provider, app, scopes: list[str], p
     return response
 
 
+def _login_since(params: dict[str, str]) -> float | None:
+    """When this request first asked for a fresh login (REAUTH_PARAM, signed by us), or None."""
+    value = params.get(REAUTH_PARAM)
+    if not value:
+        return None
+    try:
+        return float(signing.loads(value, salt=REAUTH_SALT, max_age=REAUTH_MAX_AGE))
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
+
+
+def _with_login_since(params: dict[str, str]) -> dict[str, str]:
+    """The way back from the login flow: prompt and max_age kept, with the signed time a login was
+    first asked for, so that returning without logging in asks again and one completed login is
+    enough (authentik keeps the last login's id in the session instead, which a login as another
+    user flushes)."""
+    since = _login_since(params) or time.time()
+    back = {k: v for k, v in params.items() if k != DONE_PARAM}
+    back[REAUTH_PARAM] = signing.dumps(since, salt=REAUTH_SALT)
+    return back
+
+
 def _needs_fresh_login(params: dict[str, str], session) -> bool:
+    """prompt=login, or a session older than max_age (OIDC Core §3.1.2.1), until a login completed
+    after this request first asked for one."""
+    since = _login_since(params)
+    if since is not None and session is not None and session.created.timestamp() >= since:
+        return False
     prompts = set(params.get("prompt", "").split())
     if "login" in prompts:
         return True
@@ -141,7 +173,7 @@ def _needs_fresh_login(params: dict[str, str], session) -> bool:
 @csrf_exempt  # as exposed to cross-site requests as the GET form; issuing a code needs the user's session
 @require_http_methods(["GET", "POST"])
 def authorize(request):
-    from core.flows.views import current_user, end_session
+    from core.flows.views import current_user
 
     server = Server(request)
     params = _params(request)
@@ -161,15 +193,15 @@ def authorize(request):
     if user is None:
         if "none" in prompts:
             return _redirect_error(server, grant, LoginRequiredError, request)
-        return _login_redirect(provider, params)
+        fresh = "login" in prompts or params.get("max_age") not in (None, "")
+        return _login_redirect(provider, _with_login_since(params) if fresh else params)
     session = _current_session(request, user)
     if _needs_fresh_login(params, session):
         if "none" in prompts:
             return _redirect_error(server, grant, LoginRequiredError, request)
-        # The authentication flow skips a logged-in user, so a fresh login means ending this one.
-        end_session(request, client_ip(request))
-        rest = {k: v for k, v in params.items() if k not in ("prompt", "max_age", DONE_PARAM)}
-        return _login_redirect(provider, rest)
+        # The authentication flow runs for a signed-in user too, and only a completed login replaces
+        # the session: a cross-site link with prompt=login signs nobody out (issue 8 item 11).
+        return _login_redirect(provider, _with_login_since(params))
 
     if not user.is_active or user.type in SERVICE_TYPES:
         return access_denied(request, app, "Service accounts and inactive users cannot sign in to applications.")
