@@ -430,12 +430,12 @@ class CoreLink:
 
     def _handle(self, message: Message) -> None:
         if message.instruction == Instruction.TRIGGER_UPDATE:
-            LOGGER.debug("update triggered by the core; refetching the configuration")
+            LOGGER.debug("update triggered by the core")  # a refetch follows
             self._spawn(self._refresh_logged(), "core-link-update")
         elif message.instruction == Instruction.SESSION_END:
             session_id = message.args.get("session_id")
             if isinstance(session_id, str) and session_id:
-                LOGGER.debug("session end from the core; ending its sessions here")  # the id identifies a session
+                LOGGER.debug("session end from the core")  # not its id: that identifies a session
                 self._spawn(self._notify(self.on_session_end, session_id), "core-link-session-end")
         elif message.instruction == Instruction.ACK:
             LOGGER.log(TRACE, "ack from the core")

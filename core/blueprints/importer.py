@@ -150,7 +150,7 @@ class Importer:
             label = registry.model_name(model)
             result.models.add(label)
             obj, action = self._apply_model(model, label, entry.get("state", "present"), identifiers, attrs, result)
-            self._log(index, label, identifiers, action, fields=self._changed if action == "updated" else None)
+            self._log(index, model_label, identifiers, action, fields=self._changed if action == "updated" else None)
         except EntryError:
             raise
         except (BlueprintError, ValidationError, FieldError, DatabaseError, ValueError, TypeError) as exc:
