@@ -37,8 +37,8 @@ from prometheus_client import (
 )
 
 from core.client_ip import resolve
+from outpost.metrics import method_label
 
-METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 # (prefix, class): the first match wins; a bounded label set, whatever paths clients send.
 ROUTE_CLASSES = (
     ("/-/health/", "health"),
@@ -88,16 +88,20 @@ class Metrics:
         # authentik keeps this one "for compatibility" and observes it in nanoseconds (a Go time.Duration).
         self.main_legacy = Histogram("authentik_main_requests", "The total number of configured providers",
                                      ("dest",), registry=self.registry)
+        # Both destinations exist from the start (a dashboard sees 0, not no data) and skip the label lookup.
+        self._dest = {dest: (self.main.labels(dest), self.main_legacy.labels(dest))
+                      for dest in (DEST_CORE, DEST_EMBEDDED_OUTPOST)}
         if engine is not None:
             self.registry.register(engine)
 
     def observe(self, path: str, method: str, status: int, seconds: float, dest: str = DEST_CORE) -> None:
         route = route_class(path)
-        self.requests.labels(route, method if method in METHODS else "other", str(status)).inc()
+        self.requests.labels(route, method_label(method), str(status)).inc()
         self.duration.labels(route).observe(seconds)
         if route not in UNCOUNTED_ROUTES:
-            self.main.labels(dest).observe(seconds)
-            self.main_legacy.labels(dest).observe(seconds * 1e9)
+            main, legacy = self._dest[dest]
+            main.observe(seconds)
+            legacy.observe(seconds * 1e9)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

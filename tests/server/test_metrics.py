@@ -165,14 +165,20 @@ def test_standalone_outpost_exposes_authentiks_metrics(traffic):
     assert info["outpost_type"] == "proxy" and info["uuid"] == stack.outpost_pk
 
 
-def test_client_chosen_hosts_add_no_series(traffic):
-    """THREATS 9: a flood of made-up Host / X-Forwarded-Host values must not grow the label sets (authentik labels
-    the raw header); only configured applications' hosts become series."""
+def test_client_chosen_hosts_and_methods_add_no_series(traffic):
+    """THREATS 9: a flood of made-up Host / X-Forwarded-Host values and request methods must not grow the label
+    sets (authentik labels the raw header and method); only configured applications' hosts and the standard
+    methods (else ``other``) become series."""
     stack, _ = traffic
+    app_host = f"app.test:{stack.standalone.port}"
     url = f"http://127.0.0.1:{stack.standalone.port}/outpost.goauthentik.io/auth/nginx"
     for index in range(30):
         httpx.get(url, headers={"Host": f"junk{index}.example", "X-Forwarded-Host": f"x{index}.example",
                                 "X-Original-URL": f"http://junk{index}.example/"})
+    for method in ("PROPFIND", "PURGE", "MKCOL", "LINK", "SEARCH"):  # llhttp refuses unknown tokens itself (400)
+        httpx.request(method, url, headers={"X-Original-URL": f"http://{app_host}/public"})
     found = families(f"http://127.0.0.1:{stack.standalone.metrics_port}/metrics")
-    hosts = {s.labels["host"] for s in found["authentik_outpost_proxy_request_duration_seconds"].samples}
-    assert hosts <= {"", f"app.test:{stack.standalone.port}"}, hosts
+    samples = found["authentik_outpost_proxy_request_duration_seconds"].samples
+    assert {s.labels["host"] for s in samples} <= {"", app_host}
+    methods = {s.labels["method"] for s in samples}
+    assert "other" in methods and methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
