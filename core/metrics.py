@@ -37,7 +37,7 @@ from prometheus_client import (
 )
 
 from core.client_ip import resolve
-from outpost.metrics import method_label
+from outpost.metrics import GO_BUCKETS, method_label
 
 # (prefix, class): the first match wins; a bounded label set, whatever paths clients send.
 ROUTE_CLASSES = (
@@ -84,10 +84,10 @@ class Metrics:
             ("route",), registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
         self.main = Histogram("authentik_main_request_duration_seconds", "API request latencies in seconds",
-                              ("dest",), registry=self.registry)
+                              ("dest",), registry=self.registry, buckets=GO_BUCKETS)
         # authentik keeps this one "for compatibility" and observes it in nanoseconds (a Go time.Duration).
         self.main_legacy = Histogram("authentik_main_requests", "The total number of configured providers",
-                                     ("dest",), registry=self.registry)
+                                     ("dest",), registry=self.registry, buckets=GO_BUCKETS)
         # Both destinations exist from the start (a dashboard sees 0, not no data) and skip the label lookup.
         self._dest = {dest: (self.main.labels(dest), self.main_legacy.labels(dest))
                       for dest in (DEST_CORE, DEST_EMBEDDED_OUTPOST)}

@@ -31,6 +31,8 @@ HEALTH_PREFIX = "/-/health/"
 # embedded outpost's middleware observes only what the outpost served (authentik: ``dest`` embedded_outpost).
 SERVED_BY_CORE = "gatehouse.served_by_core"
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+# client_golang's DefBuckets: authentik's Go histograms (the router's and the outposts') use them.
+GO_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 HTTP_TIMEOUT = 15.0  # seconds: outpost.proxy.setup()'s own client has the same total timeout
 
 
@@ -92,18 +94,18 @@ class ProxyMetrics:
         self._children: dict[tuple, Any] = {}
         self.requests = Histogram(
             "authentik_outpost_proxy_request_duration_seconds", "Proxy request latencies in seconds",
-            ("outpost_name", "method", "host", "type"), registry=registry)
+            ("outpost_name", "method", "host", "type"), registry=registry, buckets=GO_BUCKETS)
         self.upstream = Histogram(
             "authentik_outpost_proxy_upstream_response_duration_seconds",
             "Proxy upstream response latencies in seconds",
-            ("outpost_name", "method", "scheme", "host", "upstream_host"), registry=registry)
+            ("outpost_name", "method", "scheme", "host", "upstream_host"), registry=registry, buckets=GO_BUCKETS)
         self.session_operations = Counter(
             "authentik_outpost_proxy_session_operations", "Total number of session store operations",
             ("outpost_name", "operation", "backend"), registry=registry)
         self.session_duration = Histogram(
             "authentik_outpost_proxy_session_operation_duration_seconds",
             "Session store operation latencies in seconds",
-            ("outpost_name", "operation", "backend"), registry=registry)
+            ("outpost_name", "operation", "backend"), registry=registry, buckets=GO_BUCKETS)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (metric, *labels)

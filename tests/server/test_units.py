@@ -131,6 +131,9 @@ def test_main_request_duration_by_destination_leaves_out_health_and_metrics():
     assert 'authentik_main_request_duration_seconds_count{dest="core"} 1.0' in text
     assert 'authentik_main_request_duration_seconds_count{dest="embedded_outpost"} 1.0' in text
     assert 'authentik_main_requests_sum{dest="embedded_outpost"} 3e+06' in text  # nanoseconds, as authentik's
+    buckets = [line.split('le="')[1].split('"')[0] for line in text.splitlines()
+               if line.startswith('authentik_main_request_duration_seconds_bucket{dest="core"')]
+    assert buckets == ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf"]
 
 
 def test_outposts_connected_and_last_update_stay_bounded():
