@@ -236,43 +236,27 @@ class MeteredStore:
     def __len__(self) -> int:
         return len(self._store)
 
-    def _done(self, operation: str, started: float) -> None:
-        self._metrics.session_operation(operation, self._backend, time.perf_counter() - started)
-
-    async def get(self, session_id: str) -> Any:
+    async def _timed(self, operation: str, method: Callable[..., Any], argument: Any) -> Any:
         started = time.perf_counter()
         try:
-            return await self._store.get(session_id)
+            return await method(argument)
         finally:
-            self._done("load", started)
+            self._metrics.session_operation(operation, self._backend, time.perf_counter() - started)
 
-    async def put(self, session: Any) -> None:
-        started = time.perf_counter()
-        try:
-            await self._store.put(session)
-        finally:
-            self._done("save", started)
+    def get(self, session_id: str):
+        return self._timed("load", self._store.get, session_id)
 
-    async def delete(self, session_id: str) -> None:
-        started = time.perf_counter()
-        try:
-            await self._store.delete(session_id)
-        finally:
-            self._done("delete", started)
+    def put(self, session: Any):
+        return self._timed("save", self._store.put, session)
 
-    async def delete_by_sid(self, sid: str) -> int:
-        started = time.perf_counter()
-        try:
-            return await self._store.delete_by_sid(sid)
-        finally:
-            self._done("delete", started)
+    def delete(self, session_id: str):
+        return self._timed("delete", self._store.delete, session_id)
 
-    async def delete_by_sub(self, sub: str) -> int:
-        started = time.perf_counter()
-        try:
-            return await self._store.delete_by_sub(sub)
-        finally:
-            self._done("delete", started)
+    def delete_by_sid(self, sid: str):
+        return self._timed("delete", self._store.delete_by_sid, sid)
+
+    def delete_by_sub(self, sub: str):
+        return self._timed("delete", self._store.delete_by_sub, sub)
 
 
 def store_backend(store: Any) -> str:
