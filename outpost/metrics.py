@@ -47,7 +47,8 @@ def registry_of(app: web.Application) -> CollectorRegistry:
 class LinkCollector:
     """``authentik_outpost_info``, ``authentik_outpost_last_update`` (unix time of the last configuration fetch)
     and ``authentik_outpost_connection`` (1 while the websocket to the core is up), read from the CoreLink at
-    scrape time, plus our ``gatehouse_outpost_config_generation``."""
+    scrape time, plus our ``gatehouse_outpost_config_generation``. ``uuid`` is the instance's uuid (the one
+    it sends the core, ``uid`` in the core's ``authentik_outposts_connected``), as authentik's."""
 
     def __init__(self, link: Any, kind: str, version: str, build: str = ""):
         self.link, self.kind, self.version, self.build = link, kind, version, build
@@ -66,7 +67,8 @@ class LinkCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         info, last, connection, generation = self._families()
         snapshot = self.link.snapshot
-        name, uuid = (snapshot.name, snapshot.uuid) if snapshot is not None else ("", "")
+        name = snapshot.name if snapshot is not None else ""
+        uuid = str(getattr(self.link, "instance_uuid", ""))  # authentik: this instance's uuid, not the outpost's
         if snapshot is not None:
             info.add_metric((name, self.kind, uuid, self.version, self.build), 1.0)
             generation.add_metric((), float(snapshot.generation))

@@ -162,7 +162,10 @@ def test_standalone_outpost_exposes_authentiks_metrics(traffic):
     assert {("save", "memory"), ("load", "memory")} <= operations
     assert {s.value for s in found["authentik_outpost_connection"].samples} == {1.0}
     info = next(iter(found["authentik_outpost_info"].samples)).labels
-    assert info["outpost_type"] == "proxy" and info["uuid"] == stack.outpost_pk
+    core = families(stack.core.metrics_url)
+    name = stack.api("GET", f"/outposts/instances/{stack.outpost_pk}/")["name"]
+    uids = {s.labels["uid"] for s in core["authentik_outposts_connected"].samples if s.labels["outpost"] == name}
+    assert info["outpost_type"] == "proxy" and info["outpost_name"] == name and uids == {info["uuid"]}
 
 
 def test_client_chosen_hosts_and_methods_add_no_series(traffic):
