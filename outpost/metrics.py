@@ -29,7 +29,7 @@ PING_PATH = "/outpost.goauthentik.io/ping"
 HEALTH_PREFIX = "/-/health/"
 # Set by the core's front (core/server.py) on a request its Django catch-all or its own routes answered, so the
 # embedded outpost's middleware observes only what the outpost served (authentik: ``dest`` embedded_outpost).
-SERVED_BY_CORE = "gatehouse.served_by_core"
+SERVED_BY_CORE = web.RequestKey("served_by_core", bool)
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 # client_golang's DefBuckets: authentik's Go histograms (the router's and the outposts') use them.
 GO_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
