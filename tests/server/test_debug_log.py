@@ -113,7 +113,7 @@ def exercise(tmp_path: Path, level: str) -> dict:
                   json={"config": {**embedded["config"], "refresh_interval": "minutes=6"}}).raise_for_status()
         for session in api.get("/core/authenticated_sessions/").json()["results"]:
             api.delete(f"/core/authenticated_sessions/{session['uuid']}/").raise_for_status()
-        if level == "debug":
+        if level in ("debug", "trace"):
             until(lambda: events(core.output(), "gatehouse.outpost.link", "session end from the core"), 10,
                   "SESSION_END reaches the embedded outpost", core.tail)
         else:
@@ -158,6 +158,12 @@ def debug(tmp_path_factory):
 @pytest.fixture(scope="module")
 def info(tmp_path_factory):
     return exercise(tmp_path_factory.mktemp("info"), "info")
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory):
+    """Everything debug shows and more, other libraries' debug lines included: still no secret."""
+    return exercise(tmp_path_factory.mktemp("trace"), "trace")
 
 
 def test_debug_shows_the_login_stage_by_stage(debug):
@@ -229,7 +235,13 @@ def test_info_has_no_debug_line(info):
     assert events(info["core"], "gatehouse.events", "event")  # the info lines are still there
 
 
-@pytest.mark.parametrize("level", ["debug", "info"])
+def test_trace_adds_link_frames(trace):
+    assert events(trace["core"], "gatehouse.outposts.websocket", "frame from outpost")
+    assert events(trace["outpost"], "gatehouse.outpost.link", "ack from the core")
+    assert events(trace["core"], "gatehouse.flows", "flow stage")  # and what debug shows
+
+
+@pytest.mark.parametrize("level", ["debug", "info", "trace"])
 def test_no_secret_in_any_line(request, level):
     run = request.getfixturevalue(level)
     text = "\n".join([run["core"], run["outpost"], run["apply"].stdout, run["apply"].stderr,
