@@ -25,7 +25,9 @@ from pathlib import Path, PurePosixPath
 from aiohttp import web
 
 from core.config import CoreConfig, ListenAddress
-from core.metrics import Metrics, metrics_allowed
+from core.metrics import DEST_CORE, DEST_EMBEDDED_OUTPOST, Metrics, engine_metrics, metrics_allowed
+from outpost.metrics import REGISTRY_KEY, SERVED_BY_CORE
+from protocols.forward import OUTPOST_PREFIX
 
 LOGGER = logging.getLogger("gatehouse.server")
 ACCESS_LOGGER = logging.getLogger("gatehouse.access")
@@ -201,7 +203,8 @@ def _access_middleware(metrics: Metrics):
             raise
         finally:
             elapsed = time.perf_counter() - started
-            metrics.observe(request.path, request.method, status, elapsed)
+            dest = DEST_CORE if request.get(SERVED_BY_CORE) else DEST_EMBEDDED_OUTPOST
+            metrics.observe(request.path, request.method, status, elapsed, dest)
             ACCESS_LOGGER.info("request", extra={
                 "method": request.method,
                 "path": request.path,  # never the query string: it may carry tokens
@@ -213,6 +216,17 @@ def _access_middleware(metrics: Metrics):
             })
 
     return access
+
+
+@web.middleware
+async def _served_by_core(request: web.Request, handler):
+    """The innermost middleware: marks a request that the core answers (its own routes or Django), for the
+    access line's ``dest`` and the embedded outpost's metrics. A request the embedded outpost answers never gets
+    here (its proxy-mode middleware answers first) or is under /outpost.goauthentik.io/ (authentik's split)."""
+    path = request.path
+    if not (path == OUTPOST_PREFIX or path.startswith(OUTPOST_PREFIX + "/")):
+        request[SERVED_BY_CORE] = True
+    return await handler(request)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,6 +246,7 @@ def _run_hooks(app: web.Application, config: CoreConfig) -> list[str]:
             raise
         setup: Callable = getattr(module, function)
         setup(app, config) if with_config else setup(app)
+        LOGGER.debug("component added", extra={"component": module_name})
         ran.append(module_name)
     return ran
 
@@ -244,10 +259,11 @@ def create_app(config: CoreConfig, asgi_app=None, hooks: bool = True) -> web.App
     AUTHENTIK_WEB__THREADS threads (core/wsgi.py), or through ``asgi_app`` when one is given.
     """
 
-    metrics = Metrics()
+    metrics = Metrics(engine=engine_metrics().registry)
     app = web.Application(middlewares=[_access_middleware(metrics)], handler_args={"max_field_size": 16384})
     app[CONFIG_KEY] = config
     app[METRICS_KEY] = metrics
+    app[REGISTRY_KEY] = metrics.registry  # the outpost hub and the embedded outpost add their metrics to it
     app[STATIC_ROOTS_KEY] = static_roots()
 
     async def readiness_ctx(app: web.Application):
@@ -267,6 +283,7 @@ def create_app(config: CoreConfig, asgi_app=None, hooks: bool = True) -> web.App
     router.add_get(STATIC_PREFIX + "{path:.+}", static)
     if hooks:
         _run_hooks(app, config)
+    app.middlewares.append(_served_by_core)  # after the hooks' middlewares: innermost
     if asgi_app is not None:
         from core.asgi import django_handler
 
@@ -364,6 +381,22 @@ def _start_debugger(config: CoreConfig) -> None:
     LOGGER.info("debugger listening", extra={"address": "0.0.0.0:9901"})
 
 
+def config_summary(config: CoreConfig) -> dict:
+    """The configuration in effect, for the debug log: an allow-list of fields, so no secret can slip in (the
+    secret key, database/Redis/SMTP passwords and bootstrap credentials are never named here)."""
+    pg, redis, email = config.postgresql, config.redis, config.email
+    return {
+        "data_dir": str(config.data_dir), "log_level": config.log_level,
+        "database": f"postgresql {pg.user}@{pg.host}:{pg.port}/{pg.name} sslmode={pg.sslmode}" if pg else "sqlite",
+        "cache": f"redis {redis.host}:{redis.port}/{redis.db}" if redis else "memory",
+        "email": f"smtp {email.host}:{email.port}" if email else "console",
+        "trusted_proxy_cidrs": [str(net) for net in config.trusted_proxy_cidrs],
+        "session_lifetime_s": config.session_lifetime, "blueprints_dir": str(config.blueprints_dir),
+        "web_threads": config.web_threads, "debug": config.debug, "debugger": config.debugger,
+        "bootstrap": bool(config.bootstrap.password or config.bootstrap.token),
+    }
+
+
 async def _start_site(site: web.BaseSite, variable: str, listen: ListenAddress) -> None:
     try:
         await site.start()
@@ -379,6 +412,7 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
 
     started = time.monotonic()
     loop = asyncio.get_running_loop()
+    LOGGER.debug("configuration", extra=config_summary(config))
     _start_debugger(config)
     if prepare:
         lines, has_admin = await loop.run_in_executor(None, _prepare_sync, migrate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from core import config as _config
+from outpost import logs as _logs
 
 try:
     CONFIG = _config.load()
@@ -176,16 +177,18 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
     DEFAULT_FROM_EMAIL = "gatehouse@localhost"
 
+# AUTHENTIK_LOG_LEVEL sets Gatehouse's own loggers; other libraries stay at info unless it is trace, and the
+# ones that log secrets at debug never go below info (outpost/logs.py).
+_ROOT_LEVEL, _ = _logs.levels(CONFIG.log_level)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "formatters": {"structured": {"()": "outpost.logs.StructuredFormatter"}},
-    "root": {"handlers": ["default"], "level": "DEBUG" if CONFIG.log_level in ("debug", "trace") else CONFIG.log_level.upper()},
+    "root": {"handlers": ["default"], "level": _ROOT_LEVEL},
     "loggers": {
-        "django.db.backends": {"level": "INFO"},
+        **{name: {"level": level} for name, level in _logs.logger_levels(CONFIG.log_level).items()},
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
-        "asyncio": {"level": "WARNING"},
     },
 }

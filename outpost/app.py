@@ -1,5 +1,6 @@
 """One app factory for a standalone outpost (DESIGN §1, §4.3): health, the core link in ``cleanup_ctx``,
-then the kind's own routes; and a small metrics app for AUTHENTIK_LISTEN__METRICS.
+then the kind's own routes; and a small metrics app for AUTHENTIK_LISTEN__METRICS, which serves the main app's
+registry (authentik's outpost metrics, outpost/metrics.py, and the process's).
 
 Health, as authentik's outposts answer it (reference §1.4): ``/outpost.goauthentik.io/ping`` -> 204 on both
 listeners. Ours in addition: ``/-/health/live/`` (the process runs) and ``/-/health/ready/`` (200 once a
@@ -19,10 +20,17 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
+from outpost import metrics as om
 from outpost.config import Listen, OutpostConfig
-from outpost.core_link import CoreLink
+from outpost.core_link import VERSION, CoreLink
 
 LOGGER = logging.getLogger("gatehouse.outpost")
 LINK_KEY = web.AppKey("core_link", CoreLink)
@@ -106,6 +114,10 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
                             browser_host=config.host_browser)
     app[LINK_KEY] = link
     app[KIND_KEY] = kind
+    registry = om.registry_of(app)
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    registry.register(om.LinkCollector(link, kind, VERSION))
     _health_routes(app, with_ready=True)
 
     async def link_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -119,7 +131,8 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
     if kind == "proxy":
         from outpost.proxy import setup
 
-        setup(app, store=session_store(config), link=link)
+        store, http_factory = om.instrument_proxy(app, link, session_store(config))
+        setup(app, store=store, link=link, http_factory=http_factory)
         with contextlib.suppress(ImportError):  # the reverse-proxy mode's catch-all, once it exists
             from outpost.proxy.reverse import add_catch_all
 
@@ -129,27 +142,17 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
     return app
 
 
-def create_metrics_app(link: CoreLink) -> web.Application:
-    """AUTHENTIK_LISTEN__METRICS: /metrics (Prometheus) and the health endpoints."""
-    registry = CollectorRegistry()
-    connected = Gauge("authentik_outpost_connection", "1 while the websocket to the core is up",
-                      registry=registry)
-    generation = Gauge("gatehouse_outpost_config_generation", "configurations fetched since start",
-                       registry=registry)
-    connected.set_function(lambda: 1.0 if link.connected else 0.0)
-    generation.set_function(lambda: float(link.snapshot.generation) if link.snapshot else 0.0)
+def create_metrics_app(main: web.Application) -> web.Application:
+    """AUTHENTIK_LISTEN__METRICS: /metrics (Prometheus, the main app's registry) and the health endpoints."""
+    registry = om.registry_of(main)
 
     async def metrics(request: web.Request) -> web.Response:
-        body = generate_latest(registry)
-        from prometheus_client import REGISTRY
-
-        body += generate_latest(REGISTRY)  # process metrics and whatever the kind registered
-        response = web.Response(body=body)
+        response = web.Response(body=generate_latest(registry))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
     app = web.Application()
-    app[LINK_KEY] = link
+    app[LINK_KEY] = main[LINK_KEY]
     app.router.add_get("/metrics", metrics)
     _health_routes(app, with_ready=True)
     return app
@@ -167,7 +170,7 @@ async def serve(config: OutpostConfig, kind: str, *, stop: asyncio.Event | None 
                 reuse_port: bool = False) -> None:
     """Serve until ``stop`` is set or SIGTERM/SIGINT arrives; aiohttp runs the cleanup_ctx on the way out."""
     app = create_app(config, kind)
-    metrics_app = create_metrics_app(app[LINK_KEY])
+    metrics_app = create_metrics_app(app)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5, access_log_class=AccessLog)
     metrics_runner = web.AppRunner(metrics_app, access_log=None, handle_signals=False)
     stop = stop or asyncio.Event()

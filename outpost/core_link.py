@@ -32,6 +32,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from outpost.logs import TRACE
 from protocols.outpost import (
     CONFIG_PATHS,
     HELLO_INTERVAL,
@@ -174,6 +175,7 @@ class CoreLink:
         self.refresh_interval_override = refresh_interval  # tests; None: the outpost's refresh_interval_s
         self.instance_uuid = str(uuid.uuid4())
         self.snapshot: Snapshot | None = None
+        self.refreshed_at: float | None = None  # unix time of the last snapshot swap (authentik_outpost_last_update)
         self.connected = False
         self.on_refresh: list[Callback] = []
         self.on_session_end: list[Callback] = []
@@ -310,6 +312,7 @@ class CoreLink:
                     return
                 continue
             self.snapshot = snapshot  # one assignment: readers see the old or the new snapshot, never half
+            self.refreshed_at = time.time()
             if self._ready is not None:
                 self._ready.set()
             LOGGER.info("configuration refreshed", extra={"outpost": snapshot.name, "providers": len(snapshot.providers),
@@ -367,7 +370,9 @@ class CoreLink:
             self.connected = False
             if self._connected_event is not None:
                 self._connected_event.clear()
-            await asyncio.sleep(reconnect_delay(attempt))
+            delay = reconnect_delay(attempt)
+            LOGGER.debug("reconnecting to the core", extra={"attempt": attempt + 1, "delay_s": round(delay, 2)})
+            await asyncio.sleep(delay)
             attempt += 1
 
     async def _session_once(self, attempt: int, outage: _Outage) -> None:
@@ -397,6 +402,7 @@ class CoreLink:
         await ws.send_str(hello(VERSION, self.instance_uuid, socket.gethostname(),
                                 golangVersion="", pythonVersion=platform.python_version(),
                                 opensslEnabled=True, opensslVersion=ssl.OPENSSL_VERSION, fipsEnabled=False).encode())
+        LOGGER.debug("hello sent to the core", extra={"instance": self.instance_uuid, "version": VERSION})
 
     async def _hello_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """HELLO every 10 s; a failed write closes the socket, which ends the read loop and reconnects."""
@@ -424,12 +430,17 @@ class CoreLink:
 
     def _handle(self, message: Message) -> None:
         if message.instruction == Instruction.TRIGGER_UPDATE:
+            LOGGER.debug("update triggered by the core")  # a refetch follows
             self._spawn(self._refresh_logged(), "core-link-update")
         elif message.instruction == Instruction.SESSION_END:
             session_id = message.args.get("session_id")
             if isinstance(session_id, str) and session_id:
+                LOGGER.debug("session end from the core")  # not its id: that identifies a session
                 self._spawn(self._notify(self.on_session_end, session_id), "core-link-session-end")
-        # ACK, PROVIDER_SPECIFIC and unknown instructions: nothing to do (reference §1.3)
+        elif message.instruction == Instruction.ACK:
+            LOGGER.log(TRACE, "ack from the core")
+        else:  # PROVIDER_SPECIFIC and unknown instructions: nothing to do (reference §1.3)
+            LOGGER.debug("ignored an instruction from the core", extra={"instruction": int(message.instruction)})
 
     def _spawn(self, coro, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

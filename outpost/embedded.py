@@ -15,7 +15,8 @@ from aiohttp import web
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError
 
-from outpost.core_link import CoreLink
+from outpost import metrics as om
+from outpost.core_link import VERSION, CoreLink
 
 LOGGER = logging.getLogger("gatehouse.outpost.embedded")
 TOKEN_RETRY = 2.0
@@ -86,7 +87,10 @@ def setup(app: web.Application, config) -> None:
     # authentik's embedded outpost answers its health path on the core's port too (reference §1.4): the
     # configs' health checks and the proxies' readiness probes use it.
     app.router.add_get(PING, ping)
-    proxy_setup(app, store=_store(config), link=link,
+    # authentik's embedded outpost reports its outpost metrics on the core's metrics listener too.
+    om.registry_of(app).register(om.LinkCollector(link, "proxy", VERSION))
+    store, http_factory = om.instrument_proxy(app, link, _store(config))
+    proxy_setup(app, store=store, link=link, http_factory=http_factory,
                 trusted_proxies=[str(net) for net in config.trusted_proxy_cidrs])
     # Proxy-mode applications of the embedded outpost: requests for their hosts are proxied, not served by
     # the core (as authentik's embedded outpost does); every other host goes on to Django.

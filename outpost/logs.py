@@ -1,4 +1,15 @@
-"""One structured line per event: JSON when stderr is not a terminal, key=value when it is."""
+"""One structured line per event: JSON when stderr is not a terminal, key=value when it is.
+
+AUTHENTIK_LOG_LEVEL (``trace``, ``debug``, ``info``, ``warning``, ``error``) sets the level of Gatehouse's own
+loggers (``gatehouse.*``). ``debug`` adds what an operator needs to follow a login: flow stages and their results,
+policy results with their reasons, outpost link messages, blueprint decisions. ``trace`` adds every link frame and
+bulk policy evaluations, and lets other libraries' debug lines through, except those that can carry secrets
+(SQL with its parameters, the OAuth library's token handling). Below ``debug`` other libraries stay at ``info``:
+their debug output (template variable lookups, connection pools) is noise for an operator.
+
+Lines never carry secrets: passwords, token keys, cookies, session keys, client secrets (``redact()`` for mappings
+that come from configuration).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +17,31 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
+from typing import Any
+
+TRACE = 5  # below DEBUG, as authentik's (logrus) trace level
+logging.addLevelName(TRACE, "TRACE")
+
+OWN_LOGGER = "gatehouse"
+# Kept at INFO even at trace: they log SQL parameters / token values at DEBUG.
+SECRET_BEARING_LOGGERS = ("django.db.backends", "authlib")
+SECRET_WORDS = ("password", "secret", "token", "key", "cookie", "session", "authorization", "credential")
+REDACTED = "***"
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def levels(level: str) -> tuple[int, int]:
+    """(root level, ``gatehouse`` logger level) for an AUTHENTIK_LOG_LEVEL value."""
+    own = {"trace": TRACE, "debug": logging.DEBUG}.get(level) or logging.getLevelName(level.upper())
+    root = logging.DEBUG if own == TRACE else max(own, logging.INFO)
+    return root, own
+
+
+def redact(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``values`` with the value of every key that names a secret replaced (for log lines)."""
+    return {k: REDACTED if any(word in str(k).lower() for word in SECRET_WORDS) else v for k, v in values.items()}
 
 
 class StructuredFormatter(logging.Formatter):
@@ -34,11 +68,19 @@ class StructuredFormatter(logging.Formatter):
         return f"{fields['timestamp']} {fields['level']:<7} {fields['logger']}: {fields['event']} {extra}".rstrip()
 
 
+def logger_levels(level: str) -> dict[str, int]:
+    """Per-logger levels besides the root's (for settings.LOGGING and configure())."""
+    _, own = levels(level)
+    return {OWN_LOGGER: own, "asyncio": logging.WARNING,
+            **{name: max(logging.INFO, own) for name in SECRET_BEARING_LOGGERS}}
+
+
 def configure(level: str = "info") -> None:
     """Logging for the daemons that do not load Django settings (standalone outposts)."""
     handler = logging.StreamHandler()
     handler.setFormatter(StructuredFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel("DEBUG" if level in ("debug", "trace") else level.upper())
-    logging.getLogger("asyncio").setLevel(logging.WARNING)
+    root.setLevel(levels(level)[0])
+    for name, value in logger_levels(level).items():
+        logging.getLogger(name).setLevel(value)

@@ -7,10 +7,14 @@ not name a live API token is refused outright (403), never treated as anonymous.
 
 from __future__ import annotations
 
+import logging
+
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from core.accounts.models import Token, TokenIntents
+
+LOGGER = logging.getLogger("gatehouse.api")
 
 
 class InvalidToken(exceptions.PermissionDenied):
@@ -37,6 +41,9 @@ class BearerTokenAuthentication(BaseAuthentication):
         except UnicodeDecodeError:
             raise InvalidToken("token key is not valid UTF-8: copy the key again from the token's view_key") from None
         token = Token.authenticate(key, (TokenIntents.INTENT_API,))
+        # The token's identifier names it; its key never appears in a log line.
+        LOGGER.debug("API token " + ("accepted" if token else "refused"), extra={
+            "path": request.path, **({"token": token.identifier, "user": token.user.username} if token else {})})
         if token is None:
             raise InvalidToken("token invalid, expired, not an API token, or its user is inactive: "
                                "create a new token with intent 'api' (or renew this one) and use its key")

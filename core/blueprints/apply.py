@@ -10,6 +10,7 @@ apply_blueprint`` always applies.)
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from core.blueprints.loader import load
 from core.blueprints.models import BlueprintInstance
 from core.blueprints.tags import BlueprintError
 
+LOGGER = logging.getLogger("gatehouse.blueprints")
 BUILTIN_DIR = Path(__file__).resolve().parent / "default"
 BUILTIN_PREFIX = "default/"
 STATUS_SUCCESSFUL = "successful"
@@ -73,6 +75,7 @@ def apply_file(path: Path, *, respect_instantiate: bool = False) -> Outcome:
 
 def _apply_bytes(key: str, data: bytes, respect_instantiate: bool) -> Outcome:
     digest = content_hash(data)
+    LOGGER.debug("applying blueprint", extra={"path": key, "sha256": digest[:12]})
     name = Path(key).stem
     try:
         blueprint = load(data, source=key)
@@ -133,6 +136,8 @@ def _apply_startup() -> list[str]:
             lines.append(f"blueprint {key}: error: cannot read ({exc.strerror})")
             continue
         if done.get(key) == content_hash(data):
+            LOGGER.debug("blueprint not applied: same content as at its last application",
+                         extra={"path": key, "sha256": done[key][:12]})
             lines.append(f"blueprint {key}: unchanged")
             continue
         try:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from django.db.models import Q
 from core.blueprints import registry
 from core.blueprints.loader import Blueprint
 from core.blueprints.tags import BlueprintError, Scope, resolve
+from outpost.logs import redact
+
+LOGGER = logging.getLogger("gatehouse.blueprints")
 
 # authentik attribute names that are spelled differently on our models.
 ALIASES: dict[str, dict[str, str]] = {
@@ -111,6 +115,7 @@ class Importer:
         self.context = {**blueprint.context, **(context or {})}
         self.env = env
         self.ids: dict[str, Any] = {}
+        self._changed: list[str] = []  # the last _update()'s changed fields
 
     def apply(self) -> ApplyResult:
         result = ApplyResult(name=self.blueprint.name)
@@ -133,6 +138,7 @@ class Importer:
             identifiers = resolve(identifiers or {}, scope)
             if not all(resolve(c, scope) for c in entry.get("conditions") or []):
                 result.counts["skipped"] += 1
+                self._log(index, model_label, identifiers, "skipped", reason="a condition is false")
                 return
             attrs = resolve(entry.get("attrs") or {}, scope)
             if not isinstance(identifiers, dict) or not isinstance(attrs, dict):
@@ -144,6 +150,7 @@ class Importer:
             label = registry.model_name(model)
             result.models.add(label)
             obj, action = self._apply_model(model, label, entry.get("state", "present"), identifiers, attrs, result)
+            self._log(index, model_label, identifiers, action, fields=self._changed if action == "updated" else None)
         except EntryError:
             raise
         except (BlueprintError, ValidationError, FieldError, DatabaseError, ValueError, TypeError) as exc:
@@ -153,6 +160,15 @@ class Importer:
             self.ids[entry["id"]] = None if obj is None else obj.pk
         if entry.get("permissions"):
             result.warnings.append(f"entry {index} ({model_label}): permissions are not supported; ignored")
+
+    def _log(self, index: int, model: Any, identifiers: Any, action: str, **fields: Any) -> None:
+        """One debug line per entry: what was done and, for an update, which fields changed (names only: values
+        can be secrets)."""
+        if LOGGER.isEnabledFor(logging.DEBUG):
+            LOGGER.debug("blueprint entry", extra={
+                "blueprint": self.blueprint.name, "index": index, "model": str(model),
+                "identifiers": redact(identifiers) if isinstance(identifiers, dict) else identifiers,
+                "action": action, **{k: v for k, v in fields.items() if v is not None}})
 
     def _meta_apply(self, attrs: dict, result: ApplyResult) -> None:
         """``authentik_blueprints.metaapplyblueprint``: require that another blueprint was applied.
@@ -276,16 +292,17 @@ class Importer:
         return obj
 
     def _update(self, obj: models.Model, values: dict[str, _Value]) -> bool:
-        changed = False
+        changed = self._changed = []  # field names, for the entry's debug line
         for v in values.values():
             if v.kind not in ("plain", "fk"):
                 continue
             attname = "pk" if v.name == "pk" else v.field.attname
             if getattr(obj, attname) != v.value:
                 setattr(obj, attname, v.value)
-                changed = True
+                changed.append(v.name)
         specials = {v.name: v.value for v in values.values() if v.kind == "special"}
-        changed = _specials_before_save(obj, specials, creating=False) or changed
+        if _specials_before_save(obj, specials, creating=False):
+            changed.extend(sorted(name for name in specials if name != "groups"))
         m2m = {v.name: v.value for v in values.values() if v.kind == "m2m"}
         if changed:
             _validate(obj, exclude=list(m2m))
@@ -295,8 +312,10 @@ class Importer:
             if set(manager.values_list("pk", flat=True)) != set(pks):
                 _check_exist(obj._meta.get_field(name).related_model, pks, name)
                 manager.set(pks)
-                changed = True
-        return _specials_after_save(obj, specials) or changed
+                changed.append(name)
+        if _specials_after_save(obj, specials):
+            changed.append("groups")
+        return bool(changed)
 
 
 def _pk(pk_field, value: Any, name: str) -> Any:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.db import connection
@@ -36,6 +38,7 @@ from core.flows.planner import plan as make_plan
 from core.flows.stages import view_for
 from core.flows.stages.base import Denied, Effects, Passed, Restart, Show, StageContext, flow_info
 from core.flows.stages.email import RESTORED_KEY
+from core.metrics import engine_metrics
 from core.policies.engine import evaluate
 
 LOGGER = logging.getLogger("gatehouse.flows")
@@ -109,6 +112,7 @@ class Executor:
         if plan is not None:
             to = safe_next(plan.context.get("redirect"), self.req.host)
         to = to or safe_next(self.req.query.get("next"), self.req.host) or "/"
+        LOGGER.debug("flow finished", extra={"flow": self.flow.slug, "to": urlsplit(to).path})  # no query: it may carry a code
         return self._result("challenge", flow_redirect(self.flow, to, plan.context if plan else None))
 
     # --- plan loading ----------------------------------------------------------------------
@@ -125,9 +129,12 @@ class Executor:
         plan = FlowPlan.from_json(token.plan)
         if plan is not None:
             plan.context[RESTORED_KEY] = True
+            LOGGER.debug("flow plan restored from a flow token", extra={"flow": self.flow.slug})
         return plan
 
     def _handle_non_applicable(self, exc: FlowNonApplicable) -> FlowResult:
+        LOGGER.debug("flow not applicable", extra={"flow": self.flow.slug, "reasons": exc.messages,
+                                                   "denied_action": self.flow.denied_action})
         if self.flow.designation == FlowDesignation.AUTHENTICATION and self.req.user is not None:
             return self._done(None)
         nxt = safe_next(self.req.query.get("next"), self.req.host)
@@ -183,6 +190,8 @@ class Executor:
                 result = evaluate(binding, user, policy_request(self.req, user, plan.context, binding))
                 plan.reevaluate.remove(entry)
                 if not result.passing:
+                    LOGGER.debug("flow stage skipped: its policies no longer pass", extra={
+                        "flow": self.flow.slug, "stage": stage.name, "messages": list(result.messages)})
                     plan.entries.pop(0)
                     continue
             return binding, stage
@@ -204,6 +213,7 @@ class Executor:
             ctx = StageContext(flow=self.flow, binding=binding, stage=stage, plan=plan, request=self.req,
                                effects=self.effects, users=self.users)
             view = view_cls(ctx)
+            started = time.perf_counter()
             if is_post:
                 data = self.req.data if isinstance(self.req.data, dict) else {}
                 component = data.get("component")
@@ -214,6 +224,8 @@ class Executor:
                     outcome = view.post(data)
             else:
                 outcome = view.get()
+            engine_metrics().stage(view_cls, self.req.method, time.perf_counter() - started)
+            _log_stage(self.flow, stage, view, self.req.method, outcome, plan)
             if isinstance(outcome, Show):
                 if is_post and outcome.body.get("response_errors") and binding is not None \
                         and binding.invalid_response_action != "retry":
@@ -236,6 +248,28 @@ class Executor:
                 return self._result("stage_redirect", plan=plan)
             # A stage that passed on GET (no input needed): go on to the next one in the same answer.
         return self._denied("Too many stages passed without input.", plan)
+
+
+def _log_stage(flow: Flow, stage: Stage, view, method: str, outcome, plan: FlowPlan) -> None:
+    """One debug line per stage run: shown (waits for input), invalid (with the fields' error messages, never
+    the values sent), passed, denied (with the reason) or restart."""
+    if not LOGGER.isEnabledFor(logging.DEBUG):
+        return
+    fields = {"flow": flow.slug, "stage": stage.name, "component": view.component, "method": method.upper(),
+              "pending_user": plan.context.get("pending_user")}
+    if isinstance(outcome, Show):
+        errors = outcome.body.get("response_errors") or {}
+        fields["result"] = "invalid" if errors else "shown"
+        if errors:
+            fields["errors"] = {name: [e.get("string", "") for e in items if isinstance(e, dict)]
+                                for name, items in errors.items() if isinstance(items, list)}
+    elif isinstance(outcome, Denied):
+        fields.update(result="denied", reason=outcome.message)
+    elif isinstance(outcome, Restart):
+        fields.update(result="restart", keep_context=outcome.keep_context)
+    else:
+        fields["result"] = "passed"
+    LOGGER.debug("flow stage", extra=fields)
 
 
 def execute(flow: Flow, req: FlowRequest, stored: dict | None, seed_context: dict | None = None) -> FlowResult:

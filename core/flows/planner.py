@@ -13,14 +13,19 @@ executor checks that again on every request for that flow, so a stale plan canno
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from core.accounts.bootstrap import admin_exists
 from core.flows.models import Flow, FlowAuthenticationRequirement, FlowStageBinding
+from core.metrics import engine_metrics
 from core.policies.engine import evaluate
 from core.policies.types import HttpContext, PolicyRequest
+
+LOGGER = logging.getLogger("gatehouse.flows")
 
 SESSION_KEY_PLAN = "gatehouse/flows/plan"
 INITIAL_SETUP_SLUG = "initial-setup"
@@ -154,6 +159,14 @@ def initial_setup_closed(flow: Flow) -> bool:
 
 def plan(flow: Flow, req: FlowRequest, context: dict | None = None) -> FlowPlan:
     """Plan ``flow`` for ``req``; ``context`` seeds the plan (e.g. the OIDC provider's application)."""
+    started = time.perf_counter()
+    try:
+        return _plan(flow, req, context)
+    finally:
+        engine_metrics().planned(flow.slug, time.perf_counter() - started)
+
+
+def _plan(flow: Flow, req: FlowRequest, context: dict | None) -> FlowPlan:
     if initial_setup_closed(flow):
         raise FlowNonApplicable("Initial setup has already been completed; log in instead.")
     _check_authentication(flow, req)
@@ -169,13 +182,17 @@ def plan(flow: Flow, req: FlowRequest, context: dict | None = None) -> FlowPlan:
     result = evaluate(flow, user, policy_request(req, user, ctx, flow))
     if not result.passing:
         raise FlowNonApplicable(*result.messages)
-    entries, reevaluate = [], []
-    for binding in FlowStageBinding.objects.filter(target=flow).order_by("order", "pk"):
+    entries, reevaluate, planned, skipped = [], [], [], []
+    for binding in FlowStageBinding.objects.filter(target=flow).select_related("stage").order_by("order", "pk"):
         if binding.evaluate_on_plan and not evaluate(binding, user, policy_request(req, user, ctx, binding)).passing:
+            skipped.append(binding.stage.name)
             continue
         entries.append(str(binding.pk))
+        planned.append(binding.stage.name)
         if binding.re_evaluate_policies:
             reevaluate.append(str(binding.pk))
+    LOGGER.debug("flow planned", extra={"flow": flow.slug, "stages": planned, "skipped_by_policy": skipped,
+                                        "user": getattr(user, "username", "")})
     if not entries:
         raise EmptyFlow(flow.slug)
     return FlowPlan(flow_pk=str(flow.pk), entries=entries, reevaluate=reevaluate, context=ctx)

@@ -150,6 +150,9 @@ class Publisher:
         items = [(_normal_target(t), m) for t, m in items]
         if not items:
             return
+        LOGGER.debug("outpost messages published", extra={
+            "messages": [f"{instruction_name(m.instruction)} -> {t or 'every outpost'}" for t, m in items],
+            "via": "redis" if self.redis_url else "database"})
         if self.redis_url:
             try:
                 self._publish_redis(items)
@@ -347,13 +350,16 @@ class Hub:
                     conn.update_pending = True
                     self.loop.call_later(UPDATE_DEBOUNCE, self._send_update, conn)
             else:
+                _sent(conn, message)
                 conn.send(message)
 
     @staticmethod
     def _send_update(conn: Connection) -> None:
         conn.update_pending = False
         if not conn.ws.closed:
-            conn.send(trigger_update())
+            message = trigger_update()
+            _sent(conn, message)
+            conn.send(message)
 
     # -- relays -------------------------------------------------------------------------------------
     async def _redis_relay(self) -> None:
@@ -432,6 +438,20 @@ class Hub:
                 if isinstance(args, dict):
                     self.deliver(None if target is None else str(target), Message(instruction, args))
             seen = {i for i in seen if i > cursor - LOOKBACK}
+
+
+def instruction_name(value: int) -> str:
+    """``trigger_update`` for 2, for log lines; an unknown number as itself."""
+    try:
+        return Instruction(value).name.lower()
+    except ValueError:
+        return str(value)
+
+
+def _sent(conn: Connection, message: Message) -> None:
+    """Debug line for a message to an outpost (SESSION_END's session id is left out: it identifies a session)."""
+    LOGGER.debug("message to outpost", extra={"outpost": conn.outpost, "instance": conn.instance,
+                                              "instruction": instruction_name(message.instruction)})
 
 
 def _max_change_id() -> int:

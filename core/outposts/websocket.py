@@ -19,11 +19,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from core.outposts.hub import Hub, publisher
+from core.metrics import OutpostLinkMetrics
+from core.outposts.hub import Hub, instruction_name, publisher
+from outpost.logs import TRACE
+from outpost.metrics import registry_of
 from protocols.outpost import MAX_FRAME_BYTES, Instruction, Message, ProtocolError, ack
 
 LOGGER = logging.getLogger("gatehouse.outposts.websocket")
 HUB_KEY = web.AppKey("outpost_hub", Hub)
+LINK_METRICS_KEY = web.AppKey("outpost_link_metrics", OutpostLinkMetrics)
 PATH = "/ws/outpost/{uuid}/"
 HEARTBEAT = 30.0  # websocket pings; the outpost's HELLO every 10 s keeps proxies from idling it out
 
@@ -99,6 +103,9 @@ async def outpost_websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
     conn = hub.attach(outpost_uuid, instance, ws)
+    metrics = request.app[LINK_METRICS_KEY]
+    expected = str((outpost.config or {}).get("kubernetes_replicas", 1))  # authentik's label: the replicas wanted
+    metrics.connected(outpost.name, instance, expected)
     LOGGER.info("outpost connected", extra={"outpost": outpost.name, "instance": instance, "client": request.remote})
     dropped = 0
     try:
@@ -113,9 +120,15 @@ async def outpost_websocket(request: web.Request) -> web.StreamResponse:
                                    extra={"outpost": outpost.name, "instance": instance, "reason": str(exc)})
                 dropped += 1
                 continue
+            LOGGER.log(TRACE, "frame from outpost", extra={"outpost": outpost.name, "instance": instance,
+                                                           "instruction": instruction_name(message.instruction)})
             if message.instruction == Instruction.ACK:
                 continue
             if message.instruction == Instruction.HELLO:
+                metrics.hello(outpost.name, instance, str(message.args.get("version", "")))
+                LOGGER.debug("hello from outpost", extra={
+                    "outpost": outpost.name, "instance": instance, "version": message.args.get("version", ""),
+                    "hostname": message.args.get("hostname", "")})
                 try:
                     await hub.run_orm(_record_hello, outpost, instance, dict(message.args))
                 except Exception as exc:  # noqa: BLE001 - health bookkeeping (cache backend) must not end the link
@@ -123,6 +136,7 @@ async def outpost_websocket(request: web.Request) -> web.StreamResponse:
             conn.send(ack())
     finally:
         # aiohttp may cancel this handler when the peer goes away; the clean-up must finish regardless.
+        metrics.disconnected(outpost.name, instance, expected)
         await asyncio.shield(_disconnected(hub, conn, outpost, dropped))
     return ws
 
@@ -142,6 +156,7 @@ def setup(app: web.Application, hub: Hub | None = None) -> Hub:
     closed on_shutdown so that a stopping server does not wait for them). ``hub`` is for tests."""
     hub = hub or Hub(publisher())
     app[HUB_KEY] = hub
+    app[LINK_METRICS_KEY] = OutpostLinkMetrics(registry_of(app))
 
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         await hub.start()

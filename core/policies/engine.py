@@ -9,12 +9,15 @@ binding's ``failure_result`` and a ``policy_exception`` event; results combine b
 from __future__ import annotations
 
 import logging
+import time
 
 from core.events.record import record
 from core.inheritance import concrete
+from core.metrics import engine_metrics
 from core.policies import expression, password
 from core.policies.models import ExpressionPolicy, PasswordPolicy, Policy, PolicyBinding, ReputationPolicy
 from core.policies.types import HttpContext, PolicyRequest, PolicyResult
+from outpost.logs import TRACE
 
 LOGGER = logging.getLogger("gatehouse.policies")
 
@@ -52,13 +55,22 @@ def _reputation(policy: ReputationPolicy, request: PolicyRequest) -> PolicyResul
     return PolicyResult(passing, () if passing else ("Too many failed attempts.",))
 
 
-def _binding_result(binding: PolicyBinding, request: PolicyRequest, group_ids: set) -> PolicyResult:
+def _target(target) -> str:
+    """A target for log lines, without a query: ``Flow default-authentication-flow``, ``FlowStageBinding 12``."""
+    return f"{type(target).__name__} {getattr(target, 'slug', None) or getattr(target, 'name', None) or target.pk}"
+
+
+def _binding_result(binding: PolicyBinding, request: PolicyRequest, group_ids: set, level: int) -> PolicyResult:
     user = _user(request.user)
     if binding.group_id is not None:
+        subject = {"group": str(binding.group_id)}
         result = PolicyResult(binding.group_id in group_ids)
     elif binding.user_id is not None:
+        subject = {"user": str(binding.user_id)}
         result = PolicyResult(user is not None and binding.user_id == user.pk)
     elif binding.policy_id is not None:
+        subject = {"policy": binding.policy.name}
+        started = time.perf_counter()
         try:
             result = evaluate_policy(binding.policy, request, timeout=binding.timeout or 30)
         except Exception as exc:  # noqa: BLE001 - any error in admin-authored code -> failure_result
@@ -68,10 +80,17 @@ def _binding_result(binding: PolicyBinding, request: PolicyRequest, group_ids: s
                    message=f"{type(exc).__name__}: {exc}", policy=binding.policy.name,
                    binding=str(binding.pk))
             result = PolicyResult(binding.failure_result, (f"Policy {binding.policy.name!r} failed.",))
+        engine_metrics().policy(binding, request.obj, time.perf_counter() - started)
     else:  # the check constraint forbids this; fail closed anyway
+        subject = {}
         result = PolicyResult(False)
     if binding.negate:
         result = PolicyResult(not result.passing, result.messages)
+    if LOGGER.isEnabledFor(level):
+        LOGGER.log(level, "policy binding", extra={
+            "target": _target(request.obj) if request.obj is not None else "", "binding": str(binding.pk),
+            "order": binding.order, **subject, "negate": binding.negate, "passing": result.passing,
+            "messages": list(result.messages), "user": getattr(user, "username", "")})
     return result
 
 
@@ -96,6 +115,17 @@ def evaluate(target, user, request_context: PolicyRequest | dict | None = None, 
 
     Group bindings use ``user.all_groups()``, which is cached on the instance (pre-filled for many users by
     core/api/outpost_config.py ``load_access_users``)."""
+    started = time.perf_counter()
+    try:
+        return _evaluate(target, user, request_context, bindings)
+    finally:
+        engine_metrics().engine(target, time.perf_counter() - started)
+
+
+def _evaluate(target, user, request_context, bindings) -> PolicyResult:
+    # One user at a time: a login, a page, a check_access (debug); many users against pre-loaded bindings: an
+    # outpost's access lists (trace, or a refresh would print a line per user and application).
+    level = TRACE if bindings is not None else logging.DEBUG
     if isinstance(request_context, PolicyRequest):
         request = request_context
         request.user = user
@@ -115,10 +145,14 @@ def evaluate(target, user, request_context: PolicyRequest | dict | None = None, 
         return PolicyResult(True)
     u = _user(user)
     group_ids = {g.pk for g in u.all_groups()} if u is not None else set()
-    results = [_binding_result(b, request, group_ids) for b in bindings]
+    results = [_binding_result(b, request, group_ids, level) for b in bindings]
     mode = getattr(target, "policy_engine_mode", "any")
     passing = all(r.passing for r in results) if mode == "all" else any(r.passing for r in results)
     messages = tuple(m for r in results for m in r.messages)
+    if LOGGER.isEnabledFor(level):
+        LOGGER.log(level, "policy result", extra={
+            "target": _target(target), "mode": mode, "bindings": len(bindings), "passing": passing,
+            "messages": list(messages), "user": getattr(u, "username", "")})
     return PolicyResult(passing, messages)
 
 

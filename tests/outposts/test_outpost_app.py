@@ -5,6 +5,7 @@ import asyncio
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from outpost.app import LINK_KEY, create_app, create_metrics_app
 from outpost.config import load
@@ -52,12 +53,15 @@ async def test_proxy_app_health_ready_and_snapshot(fake, tmp_path):
                 assert resp.status == 200 and body["configured"] and body["generation"] >= 1
             # the proxy outpost got the providers of the snapshot through the link's callbacks
             assert OUTPOST_KEY in app
-            metrics = await serve(create_metrics_app(link))
+            metrics = await serve(create_metrics_app(app))
             try:
                 await wait_for(lambda: link.connected)
                 async with http.get(metrics.make_url("/metrics")) as resp:
                     text = await resp.text()
-                    assert resp.status == 200 and "authentik_outpost_connection 1.0" in text
+                    assert resp.status == 200
+                    connection = {s.labels["outpost_name"]: s.value for f in text_string_to_metric_families(text)
+                                  if f.name == "authentik_outpost_connection" for s in f.samples}
+                    assert connection == {"fake": 1.0}
                 async with http.get(metrics.make_url("/outpost.goauthentik.io/ping")) as resp:
                     assert resp.status == 204
             finally:

@@ -102,3 +102,63 @@ def test_readiness_on_a_migrated_database():
 def test_initial_setup_url_names_a_reachable_host(settings):
     assert initial_setup_url(settings.CONFIG).endswith(f":{settings.CONFIG.listen_http.port}/if/flow/initial-setup/")
     assert "0.0.0.0" not in initial_setup_url(settings.CONFIG)
+
+
+# --- authentik's metric names (issue 8 item 15): the pure pieces -------------------------------------------
+
+
+def test_authentik_class_paths_for_our_models_and_stage_views():
+    from core.accounts.models import Application
+    from core.flows.models import Flow, FlowStageBinding
+    from core.flows.stages.password import PasswordStageView
+    from core.metrics import class_path, stage_type
+    from core.providers.proxy.models import ProxyProvider
+
+    assert class_path(Application) == "authentik.core.models.Application"
+    assert class_path(Flow) == "authentik.flows.models.Flow"
+    assert class_path(FlowStageBinding) == "authentik.flows.models.FlowStageBinding"
+    assert class_path(ProxyProvider) == "authentik.providers.proxy.models.ProxyProvider"
+    assert stage_type(PasswordStageView) == "authentik.stages.password.stage.PasswordStageView"
+
+
+def test_main_request_duration_by_destination_leaves_out_health_and_metrics():
+    metrics = Metrics()
+    metrics.observe("/-/health/live/", "GET", 200, 0.001)
+    metrics.observe("/metrics", "GET", 200, 0.001)
+    metrics.observe("/api/v3/core/users/", "GET", 200, 0.002)
+    metrics.observe("/outpost.goauthentik.io/auth/nginx", "GET", 401, 0.003, "embedded_outpost")
+    text = metrics.render()[0].decode()
+    assert 'authentik_main_request_duration_seconds_count{dest="core"} 1.0' in text
+    assert 'authentik_main_request_duration_seconds_count{dest="embedded_outpost"} 1.0' in text
+    assert 'authentik_main_requests_sum{dest="embedded_outpost"} 3e+06' in text  # nanoseconds, as authentik's
+    buckets = [line.split('le="')[1].split('"')[0] for line in text.splitlines()
+               if line.startswith('authentik_main_request_duration_seconds_bucket{dest="core"')]
+    assert buckets == ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf"]
+
+
+def test_outposts_connected_and_last_update_stay_bounded():
+    from prometheus_client import CollectorRegistry
+
+    from core.metrics import OutpostLinkMetrics
+
+    registry = CollectorRegistry()
+    link = OutpostLinkMetrics(registry)
+
+    def value(name, **labels):
+        return registry.get_sample_value(name, {"tenant": "public", **labels})
+
+    link.connected("proxy", "uid-1", "1")
+    link.connected("proxy", "uid-1", "1")  # the same instance twice (a reconnect before the old socket closed)
+    assert value("authentik_outposts_connected", outpost="proxy", uid="uid-1", expected="1") == 2
+    link.disconnected("proxy", "uid-1", "1")
+    assert value("authentik_outposts_connected", outpost="proxy", uid="uid-1", expected="1") == 1
+    link.disconnected("proxy", "uid-1", "1")
+    assert value("authentik_outposts_connected", outpost="proxy", uid="uid-1", expected="1") is None  # gone
+    link.disconnected("proxy", "never-connected", "1")  # harmless
+    for index in range(OutpostLinkMetrics.LAST_UPDATE_KEEP + 10):
+        link.hello("proxy", f"uid-{index}", "0.1.0", now=1000.0 + index)
+    kept = [s for m in registry.collect() if m.name == "authentik_outposts_last_update" for s in m.samples]
+    assert len(kept) == OutpostLinkMetrics.LAST_UPDATE_KEEP
+    assert value("authentik_outposts_last_update", outpost="proxy", uid="uid-0", version="0.1.0") is None
+    newest = OutpostLinkMetrics.LAST_UPDATE_KEEP + 9
+    assert value("authentik_outposts_last_update", outpost="proxy", uid=f"uid-{newest}", version="0.1.0") == 1000.0 + newest
