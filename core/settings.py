@@ -15,6 +15,8 @@ except _config.ConfigError as exc:  # one message naming every bad variable, the
 DATA_DIR = CONFIG.data_dir
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
+# Django's Host check is off: core.web.hosts.KnownHostMiddleware (first below) answers only the known
+# host names, one of which (the Base URL system setting) comes from the database; names added here count.
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "core.urls"
 ASGI_APPLICATION = "core.asgi.application"
@@ -44,10 +46,13 @@ INSTALLED_APPS = [
     "core.providers.radius",
     "core.outposts",
     "core.blueprints",
+    "core.system",
+    "core.mail",
     "core.web",
 ]
 
 MIDDLEWARE = [
+    "core.web.hosts.KnownHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -174,6 +179,7 @@ if CONFIG.email:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
     DEFAULT_FROM_EMAIL = "gatehouse@localhost"
+EMAIL_TIMEOUT = 10  # seconds (authentik's email.timeout): an unreachable server cannot hold a sender
 
 LOGGING = {
     "version": 1,
