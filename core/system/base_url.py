@@ -12,7 +12,7 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models.signals import post_delete, post_save
 from django.http.request import split_domain_port
 
@@ -43,7 +43,8 @@ def stored() -> str:
         except DatabaseError as exc:  # not migrated yet: no setting, and nothing cached
             LOGGER.debug("system settings unreadable", extra={"reason": str(exc)})
             return ""
-        cache.set(CACHE_KEY, value, CACHE_SECONDS)
+        if not connection.in_atomic_block:  # a value read inside a transaction may yet be rolled back
+            cache.set(CACHE_KEY, value, CACHE_SECONDS)
     return value
 
 
