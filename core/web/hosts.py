@@ -41,7 +41,8 @@ class KnownHostMiddleware:
 
     def __call__(self, request):
         # X-Forwarded-Host is never read (USE_X_FORWARDED_HOST is off): the Host the client sent counts.
-        raw = request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")
+        meta = request.META
+        raw = meta["HTTP_HOST"] if "HTTP_HOST" in meta else meta.get("SERVER_NAME", "")  # as Django reads it
         domain, _port = split_domain_port(raw)
         if domain and (validate_host(domain, self.patterns()) or domain == base_url_host(base_url.current())):
             return self.get_response(request)
