@@ -15,7 +15,7 @@ except _config.ConfigError as exc:  # one message naming every bad variable, the
 DATA_DIR = CONFIG.data_dir
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
-# Django's Host check is off: core.web.hosts.KnownHostMiddleware (first below) answers only the known
+# Django's Host check is off: core.web.hosts.KnownHostMiddleware (before any view) answers only the known
 # host names, one of which (the Base URL system setting) comes from the database; names added here count.
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "core.urls"
@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.web.security.SecurityHeadersMiddleware",  # Secure cookies on HTTPS, Content-Security-Policy
     "core.web.hosts.KnownHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
