@@ -50,12 +50,15 @@ def send_mail_once() -> dict[str, int]:
     return drain_once()
 
 
-def _pass(name: str, work) -> None:
+def _pass(name: str, work, failing: dict[str, str]) -> None:
     try:
         counts = work()
-    except Exception:  # a failed pass must not end the worker; the next pass retries
-        LOGGER.exception(f"{name} pass failed")
+    except Exception as exc:  # a failed pass must not end the worker; the next pass retries
+        if failing.get(name) != str(exc):  # once per distinct failure, not every few seconds
+            failing[name] = str(exc)
+            LOGGER.exception(f"{name} pass failed")
     else:
+        failing.pop(name, None)
         if name == "expiry" or any(counts.values()):
             LOGGER.info(f"{name} pass", extra=counts)
     finally:
@@ -73,11 +76,12 @@ def run(interval: float = 60.0, once: bool = False) -> None:
     beat(0)  # alive; the first pass follows at once (the heartbeat's grace covers it)
     tick = min(interval, POLL_SECONDS)
     next_expiry = 0.0
+    failing: dict[str, str] = {}
     try:
         while not stop.is_set():
-            _pass("mail", send_mail_once)
+            _pass("mail", send_mail_once, failing)
             if time.monotonic() >= next_expiry:
-                _pass("expiry", expire_once)
+                _pass("expiry", expire_once, failing)
                 next_expiry = time.monotonic() + interval
             if once:
                 break

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import close_old_connections, connections, transaction
+from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.db.models import Q
 from django.db.models.signals import post_save
 from django.utils import timezone
@@ -164,6 +164,7 @@ class Sender:
         self._thread.start()
 
     def _run(self) -> None:
+        waiting_for = None  # the database problem already reported (once, not every pass)
         while not self._stop.is_set():
             full = False
             try:
@@ -172,6 +173,11 @@ class Sender:
                 full = sum(counts.values()) >= BATCH
                 if any(counts.values()):
                     LOGGER.debug("mail pass", extra=counts)
+                waiting_for = None
+            except DatabaseError as exc:  # not migrated yet, or the database is away: the next pass retries
+                if str(exc) != waiting_for:
+                    waiting_for = str(exc)
+                    LOGGER.warning("queued mail waits for the database", extra={"reason": waiting_for})
             except Exception:  # a failed pass must not end the sender; the next one retries
                 LOGGER.exception("mail pass failed")
             finally:
