@@ -6,6 +6,7 @@ class AuthentikAdminConfig(AppConfig):
 
     name = "core.system"
     label = "authentik_admin"
+    verbose_name = "System"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
