@@ -98,6 +98,9 @@ class CoreConfig:
     email: EmailConfig | None
     debug: bool
     web_threads: int = 4
+    # AUTHENTIK_WEB__BASE_URL (authentik 2026.8): the Base URL system setting's value while that is empty.
+    base_url: str = ""
+    allowed_hosts: tuple[str, ...] = ()  # AUTHENTIK_WEB__ALLOWED_HOSTS: more host names to answer (core/hosts.py)
 
     @property
     def database_label(self) -> str:
@@ -172,6 +175,27 @@ class _Reader:
             except ValueError:
                 self.problems.append(f"{name}: {item!r} is not a network; expected CIDRs like 10.0.0.0/8,::1/128")
         return tuple(nets)
+
+    def base_url(self, name: str) -> str:
+        from core.hosts import normalize_base_url
+
+        raw = self.env.get(name, "")
+        try:
+            return normalize_base_url(raw)
+        except ValueError as exc:
+            self.problems.append(f"{name}={raw.strip()!r}: {exc}")
+            return ""
+
+    def hosts(self, name: str) -> tuple[str, ...]:
+        from core.hosts import parse_host
+
+        names = []
+        for item in filter(str.strip, self.env.get(name, "").split(",")):
+            try:
+                names.append(parse_host(item))
+            except ValueError as exc:
+                self.problems.append(f"{name}: {exc}")
+        return tuple(names)
 
 
 def _secret_key(reader: _Reader, data_dir: Path) -> str:
@@ -264,6 +288,8 @@ def load(env: Mapping[str, str] | None = None) -> CoreConfig:
         email=email,
         debug=r.bool("AUTHENTIK_DEBUG"),
         web_threads=r.int("AUTHENTIK_WEB__THREADS", 4, 1, 64),
+        base_url=r.base_url("AUTHENTIK_WEB__BASE_URL"),
+        allowed_hosts=r.hosts("AUTHENTIK_WEB__ALLOWED_HOSTS"),
     )
     secret_key = _secret_key(r, data_dir) if not r.problems else "x" * 50
     if r.problems:

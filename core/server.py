@@ -369,6 +369,22 @@ def _prepare_sync(migrate: bool) -> tuple[list[str], bool]:
     return lines, has_admin
 
 
+def _host_notes_sync(config: CoreConfig) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    """The known host names and the start-up notes about them (reads the Base URL system setting)."""
+    from django.db import connections
+
+    from core.hosts import answered_hosts, startup_notes
+    from core.system.base_url import stored
+    from core.web.hosts import known_static
+
+    try:
+        setting = stored()
+    finally:
+        connections.close_all()
+    static = known_static(config)
+    return answered_hosts(static, setting), startup_notes(static, setting, config.base_url)
+
+
 def _start_debugger(config: CoreConfig) -> None:
     if not config.debugger:
         return
@@ -421,6 +437,9 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
                 LOGGER.info(line)
         if not has_admin:
             LOGGER.info(f"no administrator yet: open {initial_setup_url(config)} to create one")
+    hosts, notes = await loop.run_in_executor(None, _host_notes_sync, config)
+    for level, note in notes:
+        LOGGER.log(logging.getLevelName(level.upper()), note, extra={"hosts": list(hosts)})
     pem = await loop.run_in_executor(None, tls.ensure_certificate, config.data_dir / "certs")
     ssl_context = tls.server_context(pem)
 
@@ -435,6 +454,9 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
             loop.add_signal_handler(sig, stop.set)
     await runner.setup()
     await metrics_runner.setup()
+    from core.mail.delivery import Sender
+
+    mail_sender = Sender()
     try:
         await _start_site(web.TCPSite(runner, config.listen_http.host, config.listen_http.port),
                           "AUTHENTIK_LISTEN__HTTP", config.listen_http)
@@ -443,6 +465,7 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
                           "AUTHENTIK_LISTEN__HTTPS", config.listen_https)
         await _start_site(web.TCPSite(metrics_runner, config.listen_metrics.host, config.listen_metrics.port),
                           "AUTHENTIK_LISTEN__METRICS", config.listen_metrics)
+        mail_sender.start()  # queued mail goes out without `ak worker` too (core/mail/delivery.py)
         LOGGER.info("listening", extra={
             "http": str(config.listen_http), "https": str(config.listen_https),
             "metrics": str(config.listen_metrics), "database": config.database_label,
@@ -451,6 +474,7 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
         await stop.wait()
         LOGGER.info("shutting down")
     finally:
+        await loop.run_in_executor(None, mail_sender.stop)
         await metrics_runner.cleanup()
         await runner.cleanup()
         for sig in (signal.SIGTERM, signal.SIGINT):

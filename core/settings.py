@@ -16,6 +16,8 @@ except _config.ConfigError as exc:  # one message naming every bad variable, the
 DATA_DIR = CONFIG.data_dir
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
+# Django's Host check is off: core.web.hosts.KnownHostMiddleware (before any view) answers only the known
+# host names, one of which (the Base URL system setting) comes from the database; names added here count.
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "core.urls"
 ASGI_APPLICATION = "core.asgi.application"
@@ -45,10 +47,14 @@ INSTALLED_APPS = [
     "core.providers.radius",
     "core.outposts",
     "core.blueprints",
+    "core.system",
+    "core.mail",
     "core.web",
 ]
 
 MIDDLEWARE = [
+    "core.web.security.SecurityHeadersMiddleware",  # Secure cookies on HTTPS, Content-Security-Policy
+    "core.web.hosts.KnownHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.input_guard.InputGuardMiddleware",  # NUL and over-deep JSON: 400 before any view
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -176,6 +182,7 @@ if CONFIG.email:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
     DEFAULT_FROM_EMAIL = "gatehouse@localhost"
+EMAIL_TIMEOUT = 10  # seconds (authentik's email.timeout): an unreachable server cannot hold a sender
 
 # AUTHENTIK_LOG_LEVEL sets Gatehouse's own loggers; other libraries stay at info unless it is trace, and the
 # ones that log secrets at debug never go below info (outpost/logs.py).

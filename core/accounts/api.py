@@ -23,6 +23,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from core.accounts.launch_url import launch_url_problem, launchable
 from core.accounts.models import (
     Application,
     AuthenticatedSession,
@@ -458,16 +459,17 @@ class ApplicationSerializer(serializers.ModelSerializer):
 
     def get_launch_url(self, app) -> str | None:
         if app.meta_launch_url:
-            return app.meta_launch_url
+            return app.meta_launch_url if launchable(app.meta_launch_url) else None
         if app.provider is not None:
             external = getattr(concrete(app.provider), "external_host", "")
-            if external:
+            if launchable(external):
                 return external
         return None
 
     def validate_meta_launch_url(self, value):
-        if value.strip().lower().startswith(("javascript:", "data:", "vbscript:")):
-            raise serializers.ValidationError("launch URL must be http(s) or relative, not a script URL")
+        problem = launch_url_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
     def validate(self, attrs):

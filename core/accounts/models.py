@@ -13,12 +13,14 @@ from uuid import uuid4
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 from django.utils import timezone
 
+from core.accounts.launch_url import launch_url_problem
 from core.crypto.sealing import SealError, seal, unseal
 from core.policies.models import PolicyBindingModel
 
@@ -232,6 +234,12 @@ class Application(PolicyBindingModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        """The admin's form and the blueprint importer (full_clean) refuse script launch URLs."""
+        problem = launch_url_problem(self.meta_launch_url)
+        if problem:
+            raise ValidationError({"meta_launch_url": problem})
 
 
 class TokenIntents(models.TextChoices):

@@ -183,10 +183,14 @@ class Executor:
             if binding is not None and entry in plan.reevaluate:
                 user = self.req.user
                 pending = plan.context.get("pending_user")
-                if pending is not None and (user is None or user.pk != pending):
-                    if pending not in self.users:
-                        self.users[pending] = User.objects.filter(pk=pending).first()
-                    user = self.users[pending]
+                typed = plan.context.get("pending_user_identifier")
+                if (pending is not None or typed) and (user is None or user.pk != pending):
+                    # A typed name that found nobody is looked up like one that did (pk 0 is nobody's): the
+                    # work must not tell known names from unknown ones (issue 8 item 10).
+                    key = pending if pending is not None else 0
+                    if key not in self.users:
+                        self.users[key] = User.objects.filter(pk=key).first()
+                    user = self.users[key] if pending is not None else user
                 result = evaluate(binding, user, policy_request(self.req, user, plan.context, binding))
                 plan.reevaluate.remove(entry)
                 if not result.passing:

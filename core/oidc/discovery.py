@@ -1,7 +1,10 @@
 """OpenID Connect discovery document for one provider (OpenID Connect Discovery 1.0 §3, RFC 8414 §2).
 
 Built for the base URL the caller used, as authentik does, so an outpost that reaches the core at
-http://core:9000 gets endpoints on that host (reference §2.2, §2.6).
+http://core:9000 gets endpoints on that host (reference §2.2, §2.6); a request for the configured base
+URL's host gets exactly the base URL, scheme included (core/system/base_url.py ``request_base``). Only
+known host names reach this (core/web/hosts.py), so no Host header of a stranger's choosing becomes an
+issuer.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from core.oidc.grants.device_code import DeviceAuthorizationEndpoint, DeviceCode
 from core.oidc.grants.pkce import S256CodeChallenge
 from core.oidc.grants.refresh_token import RefreshTokenGrant
 from core.oidc.models import AccessToken, OAuth2Provider
+from core.system.base_url import request_base
 
 
 def _find(value: str, hint: str | None):
@@ -113,7 +114,7 @@ class PlainOrTLSRequest(DjangoOAuth2Request):
 class Server(AuthorizationServer):
     def __init__(self, request):
         super().__init__(OAuth2Provider, AccessToken)
-        self.base_url = request.build_absolute_uri("/").rstrip("/")
+        self.base_url = request_base(request)  # the base URL for its own host (core/system/base_url.py)
         self.client_ip = client_ip(request)
         self.authorize_context: dict = {}
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])

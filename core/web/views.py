@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from core.accounts.launch_url import launchable
 from core.accounts.models import Application, AuthenticatedSession
 from core.events.record import record
 from core.flows.models import StaticDevice, TOTPDevice, WebAuthnDevice
@@ -36,7 +37,7 @@ def launcher_apps(user) -> list[dict]:
         if not url and app.provider_id:
             external = getattr(getattr(app.provider, "proxyprovider", None), "external_host", "")
             url = external
-        if not url or url.startswith(("javascript:", "data:")) or not _may_use(user, app):
+        if not launchable(url) or not _may_use(user, app):
             continue
         apps.append({"name": app.name, "slug": app.slug, "launch_url": url, "launch_host": urlsplit(url).netloc,
                      "meta_description": app.meta_description, "open_in_new_tab": app.open_in_new_tab})

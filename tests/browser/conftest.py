@@ -41,14 +41,25 @@ def chromium():
         browser.close()
 
 
+def watch_csp(page) -> list[str]:
+    """Chromium reports what the Content-Security-Policy blocked on the console; collect those lines."""
+    blocked: list[str] = []
+    page.on("console", lambda msg: blocked.append(f"{page.url}: {msg.text}")
+            if "Content Security Policy" in msg.text else None)
+    return blocked
+
+
 @pytest.fixture
 def page(chromium, request):
     context = chromium.new_context(viewport={"width": 412, "height": 915})  # a phone-sized screen
     page = context.new_page()
     page.set_default_timeout(15_000)
+    blocked = watch_csp(page)
     yield page
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+    # Every journey doubles as a check that the policy blocks nothing the pages need (issue 8 item 11).
+    assert not blocked, "the Content-Security-Policy blocked:\n" + "\n".join(blocked)

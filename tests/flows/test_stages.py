@@ -13,7 +13,9 @@ from core.accounts.models import Application, AuthenticatedSession, Group, User
 from core.events.models import Event
 from core.flows import models as fm
 from core.flows.models import UserConsent
+from core.mail.delivery import drain_once
 from core.policies.models import ExpressionPolicy, PasswordPolicy, PolicyBinding
+from core.system.models import SystemSettings
 from tests.flows.conftest import login
 
 pytestmark = pytest.mark.django_db
@@ -117,18 +119,22 @@ def test_email_recovery_flow(flows, alice, executor):
     flows.flow("default-recovery-flow", "recovery", [
         ident, fm.EmailStage.objects.create(name="rec-email"), prompt,
         fm.UserWriteStage.objects.create(name="rec-write"), fm.UserLoginStage.objects.create(name="rec-login")])
+    SystemSettings(base_url="https://auth.example.test").save()  # links are built on it (issue 8 item 3)
     ex = executor("default-recovery-flow")
     ex.get()
     sent = ex.post(component="ak-stage-identification", uid_field="alice@example.com")
     assert sent["component"] == "ak-stage-email"
+    drain_once()  # the sender (ak worker / ak server's background sender) sends it
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["alice@example.com"]
     link = re.search(r"https?://\S+", mail.outbox[0].body).group(0)
+    assert link.startswith("https://auth.example.test/if/flow/default-recovery-flow/?flow_token=")
     token = link.split("flow_token=")[1]
     # unknown address: same answer, no mail
     ex2 = executor("default-recovery-flow")
     ex2.get()
     assert ex2.post(component="ak-stage-identification", uid_field="nobody@example.com")["component"] == \
         "ak-stage-email"
+    drain_once()
     assert len(mail.outbox) == 1
     # the link, in another browser
     other = executor("default-recovery-flow", f"flow_token={token}")

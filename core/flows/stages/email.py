@@ -1,25 +1,27 @@
 """Email stage (``ak-stage-email``): mail a link that resumes this flow once (password recovery).
 
-The plan is saved in a FlowToken (only sha256 of the key is stored; single use; expires after
-``token_expiry``); ``/if/flow/<slug>/?flow_token=<key>`` restores it, possibly in another browser,
-and the stage then passes. An unknown user gets the same "check your email" answer and no mail
-(no user enumeration).
+The stage only queues the mail (core/mail/outbox.py): one row per request whether or not the name
+exists, the same answer either way, and re-send limits per name and per client address. The sender
+(``ak worker``, or ``ak server``'s own background sender) saves the plan in a FlowToken (only sha256 of the
+key is stored; single use; expires after ``token_expiry``) and mails
+``<base URL>/if/flow/<slug>/?flow_token=<key>``, which restores it, possibly in another browser; the stage
+then passes. The link is built on the configured base URL only, never on the request's Host (issue 8
+item 3); without one nothing is queued and everybody is told the server cannot send links yet.
 """
 
 from __future__ import annotations
 
-import secrets
+import logging
 
-from django.conf import settings
-from django.core.mail import send_mail
-from django.utils import timezone
-
-from core.accounts.models import hash_key
-from core.durations import parse
-from core.flows.models import FlowToken
 from core.flows.stages.base import Passed, StageView
+from core.mail.outbox import request_mail
+from core.system import base_url
 
 RESTORED_KEY = "is_restored"
+SENT_KEY = "email_sent"
+CANNOT_SEND = ("This server cannot send email links yet: its administrator has not set the address people "
+               "reach it at. Please tell them.")
+LOGGER = logging.getLogger("gatehouse.flows")
 
 
 class EmailStageView(StageView):
@@ -28,26 +30,26 @@ class EmailStageView(StageView):
     def get(self):
         if self.ctx.context.pop(RESTORED_KEY, None):
             return Passed()
-        if not self.ctx.context.get("email_sent"):
-            self._send()
+        if not self.ctx.context.get(SENT_KEY):
+            return self._send()
         return self.show()
 
     def post(self, data: dict):
-        self._send()  # "send again"
-        return self.show()
+        return self._send()  # "send again"
 
-    def _send(self) -> None:
-        self.ctx.context["email_sent"] = True
-        user = self.ctx.pending_user
-        if user is None or not user.email or not user.is_active:
-            return
-        key = secrets.token_urlsafe(32)
+    def _send(self):
+        """Queue the mail. Never loads the user: the work must not depend on whether the name exists."""
+        self.ctx.context[SENT_KEY] = True
+        if not base_url.current():
+            LOGGER.warning(f"email stage {self.stage.name!r} sent nothing: {base_url.NoBaseURL('its links')}",
+                           extra={"flow": self.ctx.flow.slug})
+            return self.invalid("non_field_errors", CANNOT_SEND, "no_base_url")
         plan = self.ctx.plan.to_json()
-        plan["context"] = {k: v for k, v in plan["context"].items() if k != "email_sent"}
-        plan["context"][RESTORED_KEY] = True
-        FlowToken.objects.create(key_hash=hash_key(key), flow=self.ctx.flow, plan=plan, user=user,
-                                 expires=timezone.now() + parse(self.stage.token_expiry or "minutes=30"))
-        link = f"{self.ctx.request.base_url}/if/flow/{self.ctx.flow.slug}/?flow_token={key}"
-        body = (f"Hello {user.name or user.username},\n\nuse this link to continue (it works once):\n{link}\n\n"
-                "If you did not ask for this, ignore this message.")
-        send_mail(self.stage.subject or "Gatehouse", body, settings.DEFAULT_FROM_EMAIL, [user.email])
+        plan["context"] = {k: v for k, v in plan["context"].items() if k != SENT_KEY} | {RESTORED_KEY: True}
+        limited = request_mail(flow=self.ctx.flow, stage=self.stage, plan=plan,
+                               user_pk=self.ctx.context.get("pending_user"),
+                               typed=self.ctx.context.get("pending_user_identifier"),
+                               client_ip=self.ctx.request.client_ip)
+        if limited:
+            return self.invalid("non_field_errors", limited, "throttled")
+        return self.show()

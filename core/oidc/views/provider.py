@@ -8,6 +8,7 @@ from core.accounts.models import Application
 from core.oidc import keys
 from core.oidc.discovery import build_discovery
 from core.oidc.models import OAuth2Provider
+from core.system.base_url import request_base
 
 
 def provider_for(slug: str) -> OAuth2Provider:
@@ -27,7 +28,7 @@ def _json(data: dict) -> JsonResponse:
 
 
 def discovery(request, slug: str):
-    return _json(build_discovery(provider_for(slug), request.build_absolute_uri("/")))
+    return _json(build_discovery(provider_for(slug), request_base(request)))
 
 
 def discovery_redirect(request, slug: str):

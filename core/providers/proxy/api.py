@@ -15,6 +15,7 @@ from core.api.outpost_config import OutpostConfigViewSet, application_access, lo
 from core.oidc.discovery import build_discovery
 from core.oidc.models import ScopeMapping
 from core.providers.proxy.models import ProxyMode, ProxyProvider
+from core.system.base_url import request_base
 
 # The scopes authentik's set_oauth_defaults() attaches to every proxy provider.
 DEFAULT_SCOPE_MANAGED = [
@@ -129,7 +130,7 @@ class ProxyOutpostConfigSerializer(serializers.ModelSerializer):
                   "assigned_application_slug", "assigned_application_name", "access"]
 
     def get_oidc_configuration(self, obj) -> dict:
-        return build_discovery(obj, self.context["request"].build_absolute_uri("/"))
+        return build_discovery(obj, request_base(self.context["request"]))
 
     def get_certificate(self, obj) -> str | None:
         return str(obj.certificate_id) if obj.certificate_id else None

@@ -2,11 +2,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = ("Run background work: expiry of sessions, tokens, grants and events (outposts are told). "
+    help = ("Run background work: queued mail (every 2 s), expiry of sessions, tokens, grants and events "
+            "(outposts are told). "
             "`ak healthcheck` in the worker's container checks its heartbeat, the database and Redis.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=60.0, help="seconds between passes (default 60)")
+        parser.add_argument("--interval", type=float, default=60.0, help="seconds between expiry passes (default 60)")
         parser.add_argument("--once", action="store_true", help="run one pass and exit")
         parser.add_argument("--no-migrate", action="store_true", help="do not run migrations first")
         parser.add_argument("--concurrency", type=int, default=1, metavar="N",
