@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.text import slugify
@@ -606,8 +603,10 @@ class AuthenticatedSessionViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin
         return qs.filter(user=user)
 
     def perform_destroy(self, instance):
-        session_key = instance.session_key
-        instance.delete()  # pre_delete tells every outpost to end the session (outposts' signals)
-        import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).delete()
+        # The Django session and every outpost's copy end with the row (core/accounts/sessions.py).
+        instance.delete()
+        django_session = getattr(self.request._request, "session", None)
+        if django_session is not None and django_session.session_key == instance.session_key:
+            django_session.flush()  # this very browser: a new, empty session instead of the deleted one
         record("logout", user=self.request.user, message="session revoked through the API",
                session_user=instance.user.username)

@@ -98,8 +98,8 @@ def _session_store():
 def start_session(request, user: User, effect: LoginEffect, ip: str) -> AuthenticatedSession:
     """Log ``user`` in: Django's login() rotates the session key (THREATS 7), then the row."""
     old_key = request.session.session_key
-    if old_key:
-        AuthenticatedSession.objects.filter(session_key=old_key).delete()
+    if old_key and AuthenticatedSession.objects.filter(session_key=old_key).delete()[0]:
+        request.session.cycle_key()  # the old key left the store with its row; keep the data under a new one
     # The user_logged_in receiver (core/accounts/signals.py) leaves the row to us (we know the stage's
     # duration and the delegated address), so the freshly rotated key gets exactly one row.
     setattr(request, FLOW_LOGIN_ATTR, True)
