@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.accounts.models import AuthenticatedSession, Token, TokenIntents, User, UserTypes
 from core.accounts.signals import FLOW_LOGIN_ATTR
-from core.client_ip import client_ip
+from core.client_ip import client_ip, vouched_by
 from core.events.record import record
 from core.flows.executor import FlowResult, execute, flow_info
 from core.flows.models import Flow, FlowDesignation
@@ -83,6 +83,7 @@ def flow_request(request, query: QueryDict, data: dict) -> FlowRequest:
     host = request.get_host()
     return FlowRequest(
         method=request.method, data=data, user=current_user(request), client_ip=ip,
+        client_peer=vouched_by(request, ip),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:512], host=host,
         base_url=f"{request.scheme}://{host}", path=request.path,
         query={k: query.get(k) for k in query}, outpost_user=outpost_user)
