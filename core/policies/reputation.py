@@ -217,6 +217,13 @@ def record_success(identifier: str | None, ip: str, *, peer: str = "") -> None:
     _adjust(name, row.ip if row is not None else ip, 1, last_success=timezone.now())
 
 
+def release(identifier: str | None, ip: str, *, peer: str = "") -> None:
+    """The reserved attempt was no attempt (nothing to check, e.g. an empty code): forget the reservation."""
+    row = _reserved(canonical_username(identifier), ip, peer).first()
+    if row is not None:
+        row.delete()
+
+
 def _adjust(identifier: str, ip: str, delta: int, **fields) -> None:
     updated = Reputation.objects.filter(identifier=identifier, ip=ip).update(
         score=F("score") + delta, updated=timezone.now(), **fields)

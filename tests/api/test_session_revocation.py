@@ -78,11 +78,15 @@ def _admin_delete(operator, victim, row):
     assert response.status_code == 302, response.content[:300]
 
 
-def _admin_bulk_delete(operator, victim, row):
-    response = logged_in(operator).post("/if/admin/authentik_core/authenticatedsession/",
-                                        {"action": "delete_selected", "_selected_action": [str(row.pk)],
-                                         "post": "yes"})
+def _admin_bulk(operator, model: str, pk) -> None:
+    """The admin change list's "Delete selected" action, confirmed (a queryset delete)."""
+    response = logged_in(operator).post(f"/if/admin/authentik_core/{model}/", {
+        "action": "delete_selected", "_selected_action": [str(pk)], "post": "yes"})
     assert response.status_code == 302, response.content[:300]
+
+
+def _admin_bulk_delete(operator, victim, row):
+    _admin_bulk(operator, "authenticatedsession", row.pk)
 
 
 def _portal(operator, victim, row):
@@ -108,10 +112,7 @@ def _api_user_delete(operator, victim, row):
 
 
 def _admin_user_bulk_delete(operator, victim, row):
-    response = logged_in(operator).post("/if/admin/authentik_core/user/",
-                                        {"action": "delete_selected", "_selected_action": [str(victim.pk)],
-                                         "post": "yes"})
-    assert response.status_code == 302, response.content[:300]
+    _admin_bulk(operator, "user", victim.pk)
 
 
 def _queryset_delete(operator, victim, row):

@@ -255,6 +255,9 @@ def test_mfa_codes_count_on_the_same_counter(flows, alice, executor):
     ex = executor(FLOW, REMOTE_ADDR="198.51.100.40")
     challenge = login(ex, "alice", PASSWORD)
     assert challenge["component"] == "ak-stage-authenticator-validate"
+    empty = ex.post(component="ak-stage-authenticator-validate", selected_challenge={"device_class": "totp"})
+    assert empty["response_errors"]["code"][0]["code"] == "required"
+    assert not LoginFailure.objects.exists()  # choosing a device is no failed attempt
     bad = ex.post(component="ak-stage-authenticator-validate", code="000000")
     assert bad["component"] == "ak-stage-authenticator-validate"
     assert LoginFailure.objects.filter(identifier="alice", pending=False).count() == 1

@@ -104,6 +104,7 @@ class AuthenticatorValidateStageView(StageView):
             return self._webauthn(data["webauthn"], [d for d in devices if d.device_class == "webauthn"])
         code = data.get("code")
         if not isinstance(code, str) or not code.strip():
+            reputation.release(identifier, self.ctx.request.client_ip, peer=self.ctx.request.client_peer)
             return self.invalid("code", "This field is required.", "required")
         code = code.strip().replace(" ", "")
         for d in devices:
