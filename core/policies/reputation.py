@@ -157,11 +157,10 @@ def _lock(*keys: str) -> None:
     transactions already serialise every writer."""
     if connection.vendor != "postgresql":
         return
+    ids = [int.from_bytes(hashlib.sha256(f"gatehouse-login:{key}".encode()).digest()[:8], "big", signed=True)
+           for key in sorted(set(keys))]  # one order everywhere (left to right): no deadlock between attempts
     with connection.cursor() as cursor:
-        for key in sorted(set(keys)):  # one order everywhere: no deadlock between two attempts
-            lock_id = int.from_bytes(hashlib.sha256(f"gatehouse-login:{key}".encode()).digest()[:8], "big",
-                                     signed=True)
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+        cursor.execute("SELECT " + ", ".join(["pg_advisory_xact_lock(%s)"] * len(ids)), ids)
 
 
 # --- the calls the stages make --------------------------------------------------------------------
