@@ -17,6 +17,7 @@ from django.conf import settings
 class ClientAddress:
     ip: str
     trusted: bool  # False when a forwarded header was present but unusable
+    via: str = ""  # the trusted hop that vouched for ``ip`` (its right neighbour); "" when ip is the socket peer
 
 
 def _in(networks, ip: str) -> bool:
@@ -37,16 +38,32 @@ def resolve(remote_addr: str, forwarded_for: str | None, networks=None) -> Clien
     if not forwarded_for or not _in(networks, remote_addr):
         return ClientAddress(remote_addr, True)
     hops = [h.strip() for h in forwarded_for.split(",")]
+    vouching = remote_addr
     for hop in reversed(hops):
         try:
             ipaddress.ip_address(hop)
         except ValueError:
             return ClientAddress(remote_addr, False)
         if not _in(networks, hop):
-            return ClientAddress(hop, True)
-    return ClientAddress(hops[0], True)
+            return ClientAddress(hop, True, vouching)
+        vouching = hop
+    return ClientAddress(hops[0], True, remote_addr if len(hops) == 1 else hops[1])
+
+
+def client_address(request) -> ClientAddress:
+    return resolve(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR"))
 
 
 def client_ip(request) -> str:
     """For Django requests (outpost delegation is applied by the flow executor, which checks the token)."""
-    return resolve(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR")).ip
+    return client_address(request).ip
+
+
+def vouched_by(request, ip: str) -> str:
+    """Who vouched for ``ip`` as this request's client: the trusted proxy whose X-Forwarded-For named it,
+    the outpost that delegated it (``ip`` differs from the resolved address), or "" for the socket peer.
+    The login rate limit caps how many addresses one voucher may name (core/policies/reputation.py)."""
+    resolved = client_address(request)
+    if ip != resolved.ip:
+        return resolved.ip
+    return resolved.via

@@ -23,3 +23,15 @@ def need(condition: bool, what: str) -> None:
     if CI:
         pytest.fail(f"{what} is required under CI=true (.ci/run installs it)")
     pytest.skip(f"{what} not available")
+
+
+def pytest_runtest_setup(item):
+    """``@pytest.mark.postgres``: a behaviour only PostgreSQL has (its Unicode-aware ``UPPER()``, advisory
+    locks). Such a test runs in the PostgreSQL pass of ``make test`` (AUTHENTIK_POSTGRESQL__HOST set) and is
+    skipped in the SQLite pass, which cannot show it; nothing is missing there, so CI=true skips it too."""
+    if item.get_closest_marker("postgres") is None:
+        return
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("needs PostgreSQL: runs in the PostgreSQL pass (make test-services)")

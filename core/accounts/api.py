@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from importlib import import_module
+import logging
+from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
+from django.utils import timezone
 from django.utils.text import slugify
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +24,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from core import durations
 from core.accounts.launch_url import launch_url_problem, launchable
 from core.accounts.models import (
     Application,
@@ -35,10 +37,13 @@ from core.accounts.models import (
     User,
     UserTypes,
 )
+from core.accounts.usernames import validate_new
 from core.api.fields import application_of, query_flag
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess, is_superuser
 from core.events.record import record
 from core.inheritance import concrete, subclass_lookups
+
+LOGGER = logging.getLogger("gatehouse.api")
 
 
 def include_param(name: str) -> OpenApiParameter:
@@ -105,6 +110,10 @@ class UserSerializer(serializers.ModelSerializer):
         if not query_flag(self.context.get("request"), "include_groups", True):
             return None
         return UserGroupSerializer(user.groups.all(), many=True).data
+
+    def validate_username(self, value):
+        current = self.instance.username if self.instance is not None else None
+        return validate_new(value, current=current, exclude_pk=getattr(self.instance, "pk", None))
 
     def validate_type(self, value):
         # Internal service accounts belong to outposts (ak-outpost-<uuid>); minting one by hand would
@@ -173,8 +182,7 @@ class ServiceAccountSerializer(serializers.Serializer):
     expires = serializers.DateTimeField(required=False)
 
     def validate_name(self, value):
-        if User.objects.filter(username=value).exists():
-            raise serializers.ValidationError(f"a user named {value!r} already exists; pick another name")
+        validate_new(value)  # also refuses an existing name, in any spelling (core/accounts/usernames.py)
         if Group.objects.filter(name=value).exists() and self.initial_data.get("create_group"):
             raise serializers.ValidationError(f"a group named {value!r} already exists; pick another name")
         return value
@@ -494,6 +502,21 @@ class ApplicationViewSet(viewsets.ModelViewSet):
 # --- tokens -------------------------------------------------------------------------------------
 
 API_TOKEN_INTENTS = [TokenIntents.INTENT_API, TokenIntents.INTENT_APP_PASSWORD]
+# authentik's user/group attribute for the longest a person's token may live ("days=30"); without it, a year:
+# long enough for a script's yearly rotation, short enough that a forgotten token dies.
+TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE = "goauthentik.io/user/token-maximum-lifetime"  # noqa: S105 - a name
+DEFAULT_TOKEN_MAXIMUM_LIFETIME = timedelta(days=365)
+
+
+def token_maximum_lifetime(user: User) -> timedelta:
+    """The user's (or their groups') attribute, or the default when it is missing or not a duration."""
+    value = user.group_attributes().get(TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE)
+    try:
+        return durations.parse(str(value)) if value is not None else DEFAULT_TOKEN_MAXIMUM_LIFETIME
+    except ValueError as exc:
+        LOGGER.warning("ignoring a bad token lifetime attribute; using the default", extra={
+            "user": user.username, "attribute": TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE, "reason": str(exc)})
+        return DEFAULT_TOKEN_MAXIMUM_LIFETIME
 
 
 class TokenSerializer(serializers.ModelSerializer):
@@ -530,11 +553,25 @@ class TokenSerializer(serializers.ModelSerializer):
             expiring = attrs.get("expiring", getattr(self.instance, "expiring", True))
             if not expiring:
                 raise serializers.ValidationError({"expiring": ["only a superuser may create a non-expiring token"]})
+            if "expires" in attrs:
+                self._within_lifetime(attrs["expires"], request.user)
         elif "user" not in attrs and self.instance is None:
             attrs["user"] = request.user
         if attrs.get("expiring") is False:
             attrs["expires"] = None
         return attrs
+
+    @staticmethod
+    def _within_lifetime(expires, user: User) -> None:
+        """Refused, not shortened: a script asking for a year must not get a silently shorter token."""
+        longest = token_maximum_lifetime(user)
+        latest = timezone.now() + longest
+        if expires is None or expires > latest:
+            asked = "never" if expires is None else expires.isoformat()
+            raise serializers.ValidationError({"expires": [
+                f"expires {asked} is past the maximum lifetime of your tokens ({longest.days} days, "
+                f"{latest.replace(microsecond=0).isoformat()}); choose an earlier date, or ask an administrator "
+                f"to raise the {TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE} attribute"]})
 
     def create(self, validated_data):
         token = Token(**validated_data)
@@ -624,8 +661,10 @@ class AuthenticatedSessionViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin
         return qs.filter(user=user)
 
     def perform_destroy(self, instance):
-        session_key = instance.session_key
-        instance.delete()  # pre_delete tells every outpost to end the session (outposts' signals)
-        import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).delete()
+        # The Django session and every outpost's copy end with the row (core/accounts/sessions.py).
+        instance.delete()
+        django_session = getattr(self.request._request, "session", None)
+        if django_session is not None and django_session.session_key == instance.session_key:
+            django_session.flush()  # this very browser: a new, empty session instead of the deleted one
         record("logout", user=self.request.user, message="session revoked through the API",
                session_user=instance.user.username)

@@ -16,6 +16,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from core.accounts.models import Group, User
+from core.accounts.usernames import ExistingNames
+from core.accounts.usernames import problem as username_problem
 
 REQUIRED = ("username",)
 KNOWN = ("username", "email", "name", "password", "groups", "is_active")
@@ -53,6 +55,7 @@ def import_users(text: str) -> ImportResult:
     result = ImportResult()
     rows = _rows(text, result)
     seen: set[str] = set()
+    names, stored = ExistingNames.load(), set(User.objects.values_list("username", flat=True))
     for line, row in rows:
         username = row.get("username", "")
         if not username:
@@ -61,7 +64,10 @@ def import_users(text: str) -> ImportResult:
             result.errors.append(f"line {line}: username {username[:20]!r}... is longer than 150 characters")
         elif username.lower() in seen:
             result.errors.append(f"line {line}: username {username!r} appears twice in the file")
+        elif username not in stored and (refused := username_problem(username, names)):  # a new user's name
+            result.errors.append(f"line {line}: {refused}")
         seen.add(username.lower())
+        names.add(username, row.get("email", ""))
         if row.get("email"):
             try:
                 validate_email(row["email"])

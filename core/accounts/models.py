@@ -21,6 +21,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from core.accounts.launch_url import launch_url_problem
+from core.accounts.usernames import canonical
 from core.crypto.sealing import SealError, seal, unseal
 from core.policies.models import PolicyBindingModel
 
@@ -89,6 +90,8 @@ class UserManager(BaseUserManager):
 class User(AbstractBaseUser):
     uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
     username = models.CharField(max_length=150, unique=True)
+    # What logins and rate limits compare (core/accounts/usernames.py), kept on save.
+    username_canonical = models.TextField(default="", editable=False, db_index=True)
     name = models.TextField(blank=True, default="")
     email = models.EmailField(blank=True, default="")
     is_active = models.BooleanField(default=True)
@@ -111,6 +114,13 @@ class User(AbstractBaseUser):
 
     def __str__(self) -> str:
         return self.username
+
+    def save(self, *args, **kwargs):
+        self.username_canonical = canonical(self.username)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "username" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "username_canonical"}
+        return super().save(*args, **kwargs)
 
     @property
     def uid(self) -> str:

@@ -6,6 +6,7 @@ cannot choose the event's user or write login/logout-style events, so the log ca
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django_filters import rest_framework as filters
 from rest_framework import mixins, serializers, viewsets
 
@@ -48,7 +49,8 @@ class EventSerializer(serializers.ModelSerializer):
 
 class EventFilter(filters.FilterSet):
     action = filters.CharFilter()
-    username = filters.CharFilter(field_name="user__username")
+    username = filters.CharFilter(method="filter_username",
+                                  help_text="a user's events, and failed logins typed as any spelling of the name")
     client_ip = filters.CharFilter()
     app = filters.CharFilter()
     context_model_pk = filters.CharFilter(field_name="context__model__pk")
@@ -56,6 +58,20 @@ class EventFilter(filters.FilterSet):
     class Meta:
         model = Event
         fields = ["action", "client_ip", "app"]
+
+    def filter_username(self, qs, name, value):
+        """The user's own events (``user.username``, or the user any spelling names), and failed logins,
+        whose only name is the one typed: found by that exact text or by its canonical form (login_failed
+        carries both; core/policies/reputation.py), so "alice" finds "ALICE" and "alice@example.com"."""
+        from core.accounts.usernames import find_user
+        from core.policies.reputation import canonical_username
+
+        match = Q(user__username=value) | Q(context__username=value)
+        match |= Q(context__username_canonical=canonical_username(value))
+        user = find_user(value.strip(), ["username", "email"]) if value.strip() else None
+        if user is not None:
+            match |= Q(user__pk=user.pk)
+        return qs.filter(match)
 
 
 class EventViewSet(ScopedQuerysetMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,

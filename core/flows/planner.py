@@ -53,6 +53,7 @@ class FlowRequest:
     data: dict = field(default_factory=dict)
     user: Any = None  # an authenticated User, or None
     client_ip: str = ""
+    client_peer: str = ""  # the proxy or outpost that vouched for client_ip ("": the socket peer itself)
     user_agent: str = ""
     host: str = ""
     base_url: str = ""  # scheme://host, for links in emails and the WebAuthn origin

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.accounts.models import AuthenticatedSession, Token, TokenIntents, User, UserTypes
 from core.accounts.signals import FLOW_LOGIN_ATTR
-from core.client_ip import client_ip
+from core.client_ip import client_ip, vouched_by
 from core.events.record import record
 from core.flows.executor import FlowResult, execute, flow_info
 from core.flows.models import Flow, FlowDesignation
@@ -83,6 +83,7 @@ def flow_request(request, query: QueryDict, data: dict) -> FlowRequest:
     host = request.get_host()
     return FlowRequest(
         method=request.method, data=data, user=current_user(request), client_ip=ip,
+        client_peer=vouched_by(request, ip),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:512], host=host,
         base_url=f"{request.scheme}://{host}", path=request.path,
         query={k: query.get(k) for k in query}, outpost_user=outpost_user)
@@ -98,8 +99,8 @@ def _session_store():
 def start_session(request, user: User, effect: LoginEffect, ip: str) -> AuthenticatedSession:
     """Log ``user`` in: Django's login() rotates the session key (THREATS 7), then the row."""
     old_key = request.session.session_key
-    if old_key:
-        AuthenticatedSession.objects.filter(session_key=old_key).delete()
+    if old_key and AuthenticatedSession.objects.filter(session_key=old_key).delete()[0]:
+        request.session.cycle_key()  # the old key left the store with its row; keep the data under a new one
     # The user_logged_in receiver (core/accounts/signals.py) leaves the row to us (we know the stage's
     # duration and the delegated address), so the freshly rotated key gets exactly one row.
     setattr(request, FLOW_LOGIN_ATTR, True)

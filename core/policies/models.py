@@ -101,20 +101,24 @@ class Reputation(models.Model):
     ip = models.GenericIPAddressField()
     score = models.BigIntegerField(default=0)
     updated = models.DateTimeField(auto_now=True)
+    last_success = models.DateTimeField(null=True, blank=True)  # a login of this name from this address
 
     class Meta:
         unique_together = (("identifier", "ip"),)
 
 
 class LoginFailure(models.Model):
-    """One failed login, for the login rate limit (THREATS 13).
+    """One failed login attempt, for the login rate limit (THREATS 13; core/policies/reputation.py).
 
-    Counted per canonical username (case-folded; an email resolves to its user's username) and
-    per client address over a sliding window; see core/policies/reputation.py.
+    ``identifier`` is the canonical name, ``ip`` the counted address, ``peer`` the proxy or outpost that
+    vouched for that address (null when it was the socket peer). A ``pending`` row is an attempt reserved
+    before its password was checked: it counts as a failure until the attempt succeeds and removes it.
     """
 
     identifier = models.TextField(db_index=True)
     ip = models.GenericIPAddressField(db_index=True)
+    peer = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    pending = models.BooleanField(default=False)
     at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -1,4 +1,5 @@
-"""THREATS 13 (brute force), 14 (initial setup), outpost IP delegation (§1.7), recovery links."""
+"""THREATS 14 (initial setup), outpost IP delegation (§1.7), recovery links; THREATS 13 (brute force) is in
+test_reputation.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from core.accounts.bootstrap import admin_exists
 from core.accounts.models import AuthenticatedSession, Group, Token, TokenIntents, User, UserTypes
 from core.flows.models import Flow
 from core.policies.models import LoginFailure
-from core.policies.reputation import DEFAULT_LIMITS, canonical_username, retry_after
 from tests.flows.conftest import login
 
 pytestmark = pytest.mark.django_db
@@ -62,67 +62,6 @@ def test_require_outpost_flow(flows, alice, executor):
     assert executor("ldap-flow").get()["component"] == "ak-stage-access-denied"
     ex = executor("ldap-flow", "goauthentik.io/outpost/ldap=true", **_headers(_outpost_token()))
     assert login(ex, "alice", "correct horse")["component"] == "xak-flow-redirect"
-
-
-# --- rate limit (THREATS 13) -----------------------------------------------------------------
-
-
-def test_canonical_username(alice):
-    assert canonical_username("Alice") == canonical_username("alice") == "alice"
-    assert canonical_username("ALICE@example.com") == "alice"
-    assert canonical_username("Nobody@Example.com") == "nobody@example.com"
-
-
-def test_rate_limit_per_username_across_variants(flows, alice, executor):
-    flows.authentication()
-    variants = ["Alice", "alice", "alice@example.com", "ALICE@EXAMPLE.COM", "aLiCe"]
-    assert len(variants) >= DEFAULT_LIMITS.per_username
-    for i, name in enumerate(variants[:DEFAULT_LIMITS.per_username]):
-        # a different client address each time: only the username ties them together
-        answer = login(executor("default-authentication-flow", REMOTE_ADDR=f"198.51.100.{i + 1}"), name, "wrong")
-        assert answer["response_errors"]["password"][0]["code"] == "invalid"
-    blocked = login(executor("default-authentication-flow", REMOTE_ADDR="198.51.100.99"), "alice", "correct horse")
-    error = blocked["response_errors"]["password"][0]
-    assert error["code"] == "throttled" and "try again in" in error["string"]
-    assert not AuthenticatedSession.objects.exists()
-    # the refusal itself is not another failure, and the password was not checked
-    assert LoginFailure.objects.count() == DEFAULT_LIMITS.per_username
-    # another user at the same addresses is unaffected
-    User.objects.create_user("bob", "bob@example.com", "pw-bob")
-    assert login(executor("default-authentication-flow", REMOTE_ADDR="198.51.100.1"), "bob", "pw-bob")[
-        "component"] == "xak-flow-redirect"
-
-
-def test_rate_limit_in_identification_with_password(flows, alice, executor):
-    flows.authentication(password_in_identification=True)
-    ex = executor("default-authentication-flow")
-    ex.get()
-    for _ in range(DEFAULT_LIMITS.per_username):
-        ex.post(component="ak-stage-identification", uid_field="ALICE", password="nope")
-    answer = ex.post(component="ak-stage-identification", uid_field="alice@example.com", password="correct horse")
-    assert answer["response_errors"]["non_field_errors"][0]["code"] == "throttled"
-
-
-def test_rate_limit_per_ip(flows, alice, executor):
-    flows.authentication()
-    now = timezone.now()
-    LoginFailure.objects.bulk_create([LoginFailure(identifier=f"user{i}", ip="192.0.2.10", at=now)
-                                      for i in range(DEFAULT_LIMITS.per_ip)])
-    blocked = login(executor("default-authentication-flow", REMOTE_ADDR="192.0.2.10"), "alice", "correct horse")
-    assert blocked["response_errors"]["password"][0]["code"] == "throttled"
-    # alice from elsewhere is fine
-    assert login(executor("default-authentication-flow", REMOTE_ADDR="192.0.2.11"), "alice", "correct horse")[
-        "component"] == "xak-flow-redirect"
-
-
-def test_rate_limit_window_expires(alice):
-    old = timezone.now() - timezone.timedelta(seconds=DEFAULT_LIMITS.window_seconds + 1)
-    LoginFailure.objects.bulk_create([LoginFailure(identifier="alice", ip="192.0.2.1", at=old)
-                                      for _ in range(DEFAULT_LIMITS.per_username)])
-    assert retry_after("alice", "192.0.2.1") == 0
-    LoginFailure.objects.update(at=timezone.now())
-    wait = retry_after("Alice@example.com", "192.0.2.2")
-    assert 0 < wait <= DEFAULT_LIMITS.window_seconds
 
 
 # --- initial setup (THREATS 14) --------------------------------------------------------------

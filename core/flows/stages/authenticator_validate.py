@@ -85,9 +85,9 @@ class AuthenticatorValidateStageView(StageView):
 
     def _fail(self, field: str):
         identifier = self.ctx.identifier()
-        reputation.record_failure(identifier, self.ctx.request.client_ip)
-        record("login_failed", client_ip=self.ctx.request.client_ip, username=identifier, stage=self.stage.name,
-               flow=self.ctx.flow.slug, reason="invalid MFA code")
+        canonical = reputation.record_failure(identifier, self.ctx.request.client_ip, peer=self.ctx.request.client_peer)
+        record("login_failed", client_ip=self.ctx.request.client_ip, username=identifier, username_canonical=canonical,
+               stage=self.stage.name, flow=self.ctx.flow.slug, reason="invalid MFA code")
         return self.invalid(field, INVALID)
 
     def post(self, data: dict):
@@ -95,7 +95,7 @@ class AuthenticatorValidateStageView(StageView):
         if not devices:
             return self.get()
         identifier = self.ctx.identifier()
-        wait = reputation.retry_after(identifier, self.ctx.request.client_ip)
+        wait = reputation.start_attempt(identifier, self.ctx.request.client_ip, peer=self.ctx.request.client_peer)
         if wait:
             return self.invalid("code", reputation.limited_message(wait), "throttled")
         selected = data.get("selected_challenge") if isinstance(data.get("selected_challenge"), dict) else {}
@@ -104,6 +104,7 @@ class AuthenticatorValidateStageView(StageView):
             return self._webauthn(data["webauthn"], [d for d in devices if d.device_class == "webauthn"])
         code = data.get("code")
         if not isinstance(code, str) or not code.strip():
+            reputation.release(identifier, self.ctx.request.client_ip, peer=self.ctx.request.client_peer)
             return self.invalid("code", "This field is required.", "required")
         code = code.strip().replace(" ", "")
         for d in devices:
@@ -135,6 +136,7 @@ class AuthenticatorValidateStageView(StageView):
         return self._ok("webauthn")
 
     def _ok(self, device_class: str):
+        reputation.record_success(self.ctx.identifier(), self.ctx.request.client_ip, peer=self.ctx.request.client_peer)
         self.ctx.context["auth_method"] = "auth_mfa"
         self.ctx.context["auth_method_args"] = {"mfa_devices": [device_class]}
         return Passed()

@@ -7,9 +7,7 @@ password is checked here with the same rate limit and the same failure for unkno
 
 from __future__ import annotations
 
-from django.db.models import Q
-
-from core.accounts.models import User
+from core.accounts.usernames import find_user
 from core.flows.stages.base import Passed, StageView
 from core.flows.stages.password import (
     rate_limit_message,
@@ -23,20 +21,6 @@ FAILED = "Failed to authenticate."
 
 def _flow_url(flow) -> str | None:
     return f"/if/flow/{flow.slug}/" if flow is not None else None
-
-
-def find_user(identifier: str, fields: list, case_insensitive: bool = True) -> User | None:
-    query = Q()
-    for name in fields or ["username", "email"]:
-        if name == "username":
-            query |= Q(username__iexact=identifier) if case_insensitive else Q(username=identifier)
-        elif name == "email" and "@" in identifier:
-            query |= Q(email__iexact=identifier) if case_insensitive else Q(email=identifier)
-        elif name == "upn":
-            query |= Q(attributes__upn=identifier)
-    if not query:
-        return None
-    return User.objects.filter(query).order_by("pk").first()
 
 
 class IdentificationStageView(StageView):

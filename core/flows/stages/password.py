@@ -29,7 +29,8 @@ def _dummy_hash() -> str:
 
 
 def rate_limit_message(ctx: StageContext, identifier: str) -> str | None:
-    wait = reputation.retry_after(identifier, ctx.request.client_ip)
+    """None with one attempt reserved (resolve it with record_failure / record_success), else the refusal."""
+    wait = reputation.start_attempt(identifier, ctx.request.client_ip, peer=ctx.request.client_peer)
     return reputation.limited_message(wait) if wait else None
 
 
@@ -63,13 +64,13 @@ def _verify(user, password: str, backends: list | None) -> str | None:
 
 
 def record_failure(ctx: StageContext, identifier: str, stage_name: str) -> None:
-    reputation.record_failure(identifier, ctx.request.client_ip)
-    record("login_failed", client_ip=ctx.request.client_ip, username=identifier, stage=stage_name,
-           flow=ctx.flow.slug)
+    canonical = reputation.record_failure(identifier, ctx.request.client_ip, peer=ctx.request.client_peer)
+    record("login_failed", client_ip=ctx.request.client_ip, username=identifier, username_canonical=canonical,
+           stage=stage_name, flow=ctx.flow.slug)
 
 
 def record_success(ctx: StageContext, identifier: str, method: str) -> None:
-    reputation.record_success(identifier, ctx.request.client_ip)
+    reputation.record_success(identifier, ctx.request.client_ip, peer=ctx.request.client_peer)
     ctx.context["auth_method"] = method
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from core.accounts.usernames import problem as username_problem
 from core.flows.planner import policy_request
 from core.flows.stages.base import Passed, StageView, error
 from core.policies.engine import evaluate_policy
@@ -58,6 +59,13 @@ class PromptStageView(StageView):
                     validate_email(value)
                 except ValidationError:
                     errors[f.field_key] = error("Enter a valid email address.")
+                    continue
+            if f.type == "username":  # the rules for new names (core/accounts/usernames.py)
+                user = self.ctx.pending_user or self.ctx.request.user
+                refused = value != getattr(user, "username", None) and username_problem(
+                    value, exclude_pk=getattr(user, "pk", None))
+                if refused:
+                    errors[f.field_key] = error(refused)
                     continue
             if f.type == "number":
                 try:

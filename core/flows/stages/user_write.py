@@ -11,6 +11,7 @@ from django.db import transaction
 
 from core.accounts.bootstrap import ADMIN_GROUP, ADMIN_USERNAME, admin_exists
 from core.accounts.models import Group, User
+from core.accounts.usernames import problem as username_problem
 from core.events.record import record
 from core.flows.planner import INITIAL_SETUP_SLUG
 from core.flows.stages.base import Denied, Passed, StageView
@@ -41,15 +42,17 @@ class UserWriteStageView(StageView):
         else:
             user = self.ctx.pending_user
         created = False
+        username = data.get("username")
+        if isinstance(username, str) and username and not setup and username != getattr(user, "username", None):
+            refused = username_problem(username, exclude_pk=getattr(user, "pk", None))  # core/accounts/usernames.py
+            if refused:
+                return Denied(refused)
         if user is None:
             mode = self.stage.user_creation_mode
             if mode == "never_create":
                 return Denied("No user to write to (this stage never creates users).")
-            username = data.get("username")
             if not username:
                 return Denied("No username given to create a user.")
-            if User.objects.filter(username__iexact=username).exists():
-                return Denied("A user with this username already exists.")
             user = User(username=username, is_active=not self.stage.create_users_as_inactive,
                         type=self.stage.user_type or "external")
             if self.stage.user_path_template:
