@@ -19,26 +19,17 @@ from django.core.management import call_command
 from django.test import Client
 
 from core.accounts.models import AuthenticatedSession, Token, TokenIntents, User
-from core.blueprints.apply import BUILTIN_DIR, apply_file
 from core.events.models import Event
 from core.flows import models as fm
 from core.flows.models import Flow, TOTPDevice
 from core.flows.stages.user_login import SECOND_FACTOR_NEEDED
-from tests.flows.conftest import Executor
+from tests.flows.conftest import Executor, failures_until_throttled
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - a test secret
 RECOVERY = "default-recovery-flow"
 NEW_PASSWORD = "a-new-password-2"  # noqa: S105 - a test password
-MAX_ATTEMPTS = 40  # a bound for the brute-force loop; the flow's limit is far lower
-
-
-@pytest.fixture
-def defaults(db):
-    for name in ("05-flow-password-change.yaml", "10-flow-default-authentication-flow.yaml",
-                 "30-flow-default-recovery-flow.yaml"):
-        apply_file(BUILTIN_DIR / name)
 
 
 @pytest.fixture
@@ -101,7 +92,7 @@ def finish_password(ex: Executor, challenge: dict) -> dict:
 # --- the mailed link (the default recovery flow from the blueprints) ----------------------------------------------
 
 
-def test_mailed_link_asks_a_totp_user_for_the_second_factor_before_anything(defaults, tina):
+def test_mailed_link_asks_a_totp_user_for_the_second_factor_before_anything(default_flows, tina):
     link = mailed_link(Client(), RECOVERY, "tina@example.com")
     client = Client(REMOTE_ADDR="192.0.2.60")  # the link, opened in another browser
     ex = Executor(client, RECOVERY, link)
@@ -120,7 +111,7 @@ def test_mailed_link_asks_a_totp_user_for_the_second_factor_before_anything(defa
     assert Event.objects.get(action="login").context["auth_method"] == "auth_mfa"
 
 
-def test_mailed_link_without_the_second_factor_never_changes_the_password(defaults, tina):
+def test_mailed_link_without_the_second_factor_never_changes_the_password(default_flows, tina):
     ex = Executor(Client(), RECOVERY, mailed_link(Client(), RECOVERY, "tina"))
     assert ex.get()["component"] == "ak-stage-authenticator-validate"
     answer = ex.post(component="ak-stage-prompt", password=NEW_PASSWORD, password_repeat=NEW_PASSWORD)
@@ -129,7 +120,7 @@ def test_mailed_link_without_the_second_factor_never_changes_the_password(defaul
     assert tina.check_password("old-password-1") and not AuthenticatedSession.objects.exists()
 
 
-def test_mailed_link_for_a_user_without_second_factor_recovers_as_before(defaults, bob):
+def test_mailed_link_for_a_user_without_second_factor_recovers_as_before(default_flows, bob):
     client = Client()
     ex = Executor(client, RECOVERY, mailed_link(Client(), RECOVERY, "bob@example.com"))
     done = finish_password(ex, ex.get())
@@ -141,7 +132,7 @@ def test_mailed_link_for_a_user_without_second_factor_recovers_as_before(default
 # --- ak create_recovery_key ---------------------------------------------------------------------------------------
 
 
-def test_recovery_key_goes_through_the_flow_and_asks_for_the_second_factor(defaults, tina):
+def test_recovery_key_goes_through_the_flow_and_asks_for_the_second_factor(default_flows, tina):
     client = Client(REMOTE_ADDR="192.0.2.61")
     ex = open_key(client, recovery_key(tina))
     assert not Token.objects.filter(intent=TokenIntents.INTENT_RECOVERY).exists()  # spent
@@ -158,7 +149,7 @@ def test_recovery_key_goes_through_the_flow_and_asks_for_the_second_factor(defau
     assert login.context["auth_method"] == "auth_mfa" and login.client_ip == "192.0.2.61"
 
 
-def test_recovery_key_for_a_user_without_second_factor(defaults, bob):
+def test_recovery_key_for_a_user_without_second_factor(default_flows, bob):
     client = Client()
     ex = open_key(client, recovery_key(bob))
     done = finish_password(ex, ex.get())
@@ -167,7 +158,7 @@ def test_recovery_key_for_a_user_without_second_factor(defaults, bob):
     assert Event.objects.get(action="login").context["auth_method"] == "token"
 
 
-def test_recovery_key_from_the_command(defaults, tina, capsys):
+def test_recovery_key_from_the_command(default_flows, tina, capsys):
     call_command("create_recovery_key", "1", "tina")
     link = capsys.readouterr().out.strip().splitlines()[-1]
     assert link.startswith("/recovery/use-token/?token=")
@@ -175,7 +166,7 @@ def test_recovery_key_from_the_command(defaults, tina, capsys):
     assert ex.get()["component"] == "ak-stage-authenticator-validate"
 
 
-def test_recovery_key_replaces_another_signed_in_user_only_at_the_flow_login(defaults, tina, bob):
+def test_recovery_key_replaces_another_signed_in_user_only_at_the_flow_login(default_flows, tina, bob):
     client = Client()
     client.force_login(bob)
     assert client.get(f"/recovery/use-token/?token={quote(recovery_key(tina))}").status_code == 302
@@ -185,7 +176,7 @@ def test_recovery_key_replaces_another_signed_in_user_only_at_the_flow_login(def
     assert logged_in_as(client) == "tina"
 
 
-def test_recovery_key_works_once_and_only_as_a_recovery_key(defaults, tina):
+def test_recovery_key_works_once_and_only_as_a_recovery_key(default_flows, tina):
     key = recovery_key(tina)
     open_key(Client(), key)
     again = Client().get(f"/recovery/use-token/?token={quote(key)}")
@@ -206,21 +197,13 @@ def test_recovery_key_without_a_recovery_flow_is_kept(db, tina):
     assert Token.objects.filter(intent=TokenIntents.INTENT_RECOVERY).exists()
 
 
-def test_recovery_key_brute_force_of_the_second_factor_is_limited(defaults, tina):
+def test_recovery_key_brute_force_of_the_second_factor_is_limited(default_flows, tina):
     """Item 5 on the recovery path: wrong codes are login_failed events and reach the flow's limit."""
     client = Client(REMOTE_ADDR="192.0.2.62")
     ex = open_key(client, recovery_key(tina))
     ex.get()
-    failures = 0
-    for _ in range(MAX_ATTEMPTS):
-        answer = ex.post(component="ak-stage-authenticator-validate", code=wrong_code())
-        if answer["component"] != "ak-stage-authenticator-validate":
-            break  # the flow gave up on this plan
-        if answer["response_errors"]["code"][0]["code"] == "throttled":
-            break
-        failures += 1
-    else:
-        pytest.fail(f"{MAX_ATTEMPTS} wrong codes and the flow never limited them")
+    failures = failures_until_throttled(
+        lambda: ex.post(component="ak-stage-authenticator-validate", code=wrong_code()), "code")
     assert failures >= 1
     assert Event.objects.filter(action="login_failed", context__username="tina").count() == failures
     answer = ex.post(component="ak-stage-authenticator-validate", code=code())

@@ -10,16 +10,13 @@ import pytest
 from django.test import Client
 
 from core.accounts.models import AuthenticatedSession, Group, User
-from core.blueprints.apply import BUILTIN_DIR, apply_file
 from core.events.models import Event
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def root(db) -> User:
-    for name in ("05-flow-password-change.yaml", "10-flow-default-authentication-flow.yaml"):
-        apply_file(BUILTIN_DIR / name)
+def root(default_flows) -> User:
     user = User.objects.create_user("root", "root@example.com", "admin-pass-1")
     user.groups.add(Group.objects.get_or_create(name="authentik Admins", defaults={"is_superuser": True})[0])
     return user

@@ -30,9 +30,9 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, path, resolve
 
 from core.accounts.models import AuthenticatedSession, Group, Token, TokenIntents, User
-from core.blueprints.apply import BUILTIN_DIR, apply_file
 from core.events.models import Event
 from core.flows.models import TOTPDevice
+from tests.flows.conftest import failures_until_throttled
 
 pytestmark = pytest.mark.django_db
 
@@ -41,18 +41,10 @@ PASSWORD = "admin-pass-1"  # noqa: S105 - a test password
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - a test secret
 LOGIN = "/if/flow/default-authentication-flow/"
 EXECUTOR = "/api/v3/flows/executor/default-authentication-flow/"
-MAX_ATTEMPTS = 40  # a bound for the brute-force loops below; the flow's limit is far lower
 
 
 @pytest.fixture
-def defaults(db):
-    for name in ("05-flow-password-change.yaml", "10-flow-default-authentication-flow.yaml",
-                 "30-flow-default-recovery-flow.yaml"):
-        apply_file(BUILTIN_DIR / name)
-
-
-@pytest.fixture
-def root(defaults) -> User:
+def root(default_flows) -> User:
     """A superuser with TOTP enrolled."""
     user = User.objects.create_user("root", "root@example.com", PASSWORD)
     user.groups.add(Group.objects.get_or_create(name="authentik Admins", defaults={"is_superuser": True})[0])
@@ -194,14 +186,8 @@ def test_admin_way_in_counts_failures_records_events_and_locks(root):
     """Through the redirect the admin form now gives: each wrong password is a login_failed event, and once the
     flow's limit is reached the right password is refused without being checked. A fresh browser each time, from
     one address, as a script would retry."""
-    failures = 0
-    for _ in range(MAX_ATTEMPTS):
-        answer = _admin_way_in(Client(REMOTE_ADDR="192.0.2.31"), "wrong-password")
-        if answer["response_errors"]["password"][0]["code"] == "throttled":
-            break
-        failures += 1
-    else:
-        pytest.fail(f"{MAX_ATTEMPTS} wrong passwords from one address and the flow never limited them")
+    failures = failures_until_throttled(lambda: _admin_way_in(Client(REMOTE_ADDR="192.0.2.31"), "wrong-password"),
+                                        "password")
     assert failures >= 1
     assert Event.objects.filter(action="login_failed", context__username="root").count() == failures
     client = Client(REMOTE_ADDR="192.0.2.31")
@@ -280,6 +266,24 @@ def test_every_url_of_the_map_refuses_to_log_in_outside_the_flow(root):
     assert not logged, f"these answers logged in outside the flow: {logged}"
     assert not AuthenticatedSession.objects.exists()
     assert not Event.objects.filter(action="login").exists()
+
+
+def test_no_login_view_of_django_or_drf_is_mounted():
+    """Django's LoginView, DRF's browsable-API login (rest_framework.urls) and the admin's own form: none is
+    reachable; the admin site's login is the redirect into the flow."""
+    from django.contrib import admin
+    from django.contrib.auth.views import LoginView
+    from django.urls import NoReverseMatch, reverse
+
+    from core.accounts.admin_site import GatehouseAdminSite
+
+    for sample, callback in url_map():
+        view_class = getattr(callback, "view_class", None)
+        assert not (view_class and issubclass(view_class, LoginView)), f"{sample} mounts {view_class}"
+    with pytest.raises(NoReverseMatch):
+        reverse("rest_framework:login")
+    assert isinstance(admin.site._wrapped if hasattr(admin.site, "_wrapped") else admin.site, GatehouseAdminSite)
+    assert resolve("/if/admin/login/").func.__func__ is GatehouseAdminSite.login
 
 
 # --- the source check ----------------------------------------------------------------------------------------------
