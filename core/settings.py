@@ -32,7 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.admin",
+    "core.accounts.admin_app.GatehouseAdminConfig",  # django.contrib.admin; its login goes through the flow
     "rest_framework",
     "django_filters",
     "drf_spectacular",

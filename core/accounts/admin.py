@@ -1,4 +1,5 @@
-"""The admin interface at /if/admin/ (Django admin), with the seeds' CSV user import."""
+"""The admin interface at /if/admin/ (Django admin), with the seeds' CSV user import. The site itself (its
+login goes through the authentication flow) is core/accounts/admin_site.py."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,10 +16,6 @@ from core.accounts.models import (
     Token,
     User,
 )
-
-admin.site.site_header = "Gatehouse administration"
-
-admin.site.site_title = "Gatehouse"
 
 
 class CSVImportForm(forms.Form):

@@ -1,22 +1,29 @@
-"""Every Django ``login()`` gets its AuthenticatedSession row, whoever called it.
+"""Every Django ``login()`` either comes from the flow or is undone (issue 8 item 1: every way to a logged-in
+session goes through the flow executor).
 
-The flow's user-login stage (core/flows/views.py ``start_session``) writes the row itself, with the
-stage's session duration and the (maybe outpost-delegated) client address; any other ``login()`` --
-Django's admin login page ``/if/admin/login/``, ``Client.force_login`` -- used to leave the session
-without a row, so core/flows/views.py ``current_user`` logged that user out at their first flow.
-The receiver below records one, keyed by the session (``get_or_create``: never a duplicate); its twin
+The flow's user-login stage (core/flows/views.py ``start_session``) marks the request around its ``login()`` and
+writes the AuthenticatedSession row itself, with the stage's session duration and the (maybe outpost-delegated)
+client address. Any other ``login()`` while a request is being served -- a view that checks a password itself,
+as Django's admin login form did -- skips the flow's stages (MFA), rate limits and events: the receiver below
+undoes it (the session is flushed, the request answers 403), logs an error and records a ``suspicious_request``
+event. A ``login()`` outside any request (``Client.force_login`` in tests, ``ak shell``) cannot come from a
+client; it keeps its AuthenticatedSession row so the first flow does not log that user out. The twin receiver
 removes the row on any ``logout()``.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+LOGGER = logging.getLogger("gatehouse.accounts")
 # Set on the request by the flow's start_session around its login(): it writes the row (and the event).
 FLOW_LOGIN_ATTR = "_gatehouse_flow_login"
+OUTSIDE_FLOW = "Logins go through the authentication flow; this page may not log anyone in."
 
 
 def _client_ip(request) -> str | None:
@@ -27,13 +34,32 @@ def _client_ip(request) -> str | None:
     return client_ip(request)
 
 
+def _refuse(request, user) -> None:
+    """Undo a login() that did not come from the flow, say so, and stop the request (fail closed)."""
+    from django.contrib.auth import logout
+
+    from core.events.record import record
+
+    path = getattr(request, "path", "")
+    logout(request)  # flushes the session: nothing of this login is saved or sent back
+    LOGGER.error("login of %s at %s undone: it did not come from the authentication flow's user-login stage",
+                 user.username, path)
+    record("suspicious_request", user=user, client_ip=_client_ip(request), path=path,
+           message="login outside the authentication flow undone")
+    raise PermissionDenied(OUTSIDE_FLOW)
+
+
 def record_session(sender, request, user, **kwargs):
-    """user_logged_in: the AuthenticatedSession for ``request.session`` (created once) and a login event."""
+    """user_logged_in: refuse a served login() that skipped the flow; else the AuthenticatedSession for
+    ``request.session`` (created once) and a login event."""
     from core.accounts.models import AuthenticatedSession
+    from core.events.audit import current_request
 
     session = getattr(request, "session", None) if request is not None else None
     if session is None or getattr(request, FLOW_LOGIN_ATTR, False):
         return None
+    if current_request() is not None:
+        _refuse(request, user)
     if not session.session_key:
         session.save()
     ip = _client_ip(request)

@@ -6,11 +6,11 @@ from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from core.accounts.models import Application
 from core.api.access import user_has_access
-from core.api.permissions import ScopedQuerysetMixin, ViewAccess
+from core.api.permissions import ScopedQuerysetMixin, ViewAccess, request_outpost
 
 
 class PolicyTestResultSerializer(serializers.Serializer):
@@ -28,10 +28,21 @@ def check_access_schema(name: str, extra: dict):
                          responses=inline_serializer(name, {"access": PolicyTestResultSerializer(), **extra}))
 
 
+def asking_outpost(request):
+    """The outpost behind a request: its service account's API token in ``X-authentik-outpost-token`` (authentik's
+    outposts send it with every request of their flow client, the user's session beside it), or its own Bearer."""
+    from core.flows.views import delegated_client
+    from core.outposts.service import outpost_for_user
+
+    _ip, service_account = delegated_client(request)
+    return outpost_for_user(service_account) if service_account is not None else request_outpost(request)
+
+
 class OutpostConfigViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                            viewsets.GenericViewSet):
-    """Superusers see every provider; an outpost only those attached to it. ``check_access`` is for any
-    signed-in user, about themselves (the outpost calls it with the user's own session)."""
+    """Superusers see every provider; an outpost only those attached to it. ``check_access`` answers only the
+    outpost a provider is attached to, about the user whose session it sends (issue 8 item 11: it told any
+    signed-in user the providers' names); everyone else gets 403 whatever the pk, so it reveals nothing."""
 
     permission_classes = [ViewAccess]
     outpost_actions = {"list", "retrieve"}
@@ -45,10 +56,16 @@ class OutpostConfigViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Re
         return qs.filter(outposts=outpost)
 
     def access_for(self, request, pk):
-        """(provider, application, passing, messages) for ``request.user`` and ``?app_slug=``."""
-        provider = self.queryset.model.objects.filter(pk=pk).first() if str(pk).isdigit() else None
+        """(provider, application, passing, messages) for ``request.user`` and ``?app_slug=``, asked by the
+        provider's outpost."""
+        outpost = asking_outpost(request)
+        kind = self.queryset.model._meta.verbose_name
+        if outpost is None:
+            raise PermissionDenied("check_access answers only the outpost that uses the provider: it sends its "
+                                   "token in X-authentik-outpost-token with the user's session")
+        provider = self.queryset.model.objects.filter(pk=pk, outposts=outpost).first() if str(pk).isdigit() else None
         if provider is None:
-            raise NotFound(f"no {self.queryset.model._meta.verbose_name} with pk {pk!r}")
+            raise NotFound(f"no {kind} with pk {pk!r} on outpost {outpost.name!r}")
         slug = request.query_params.get("app_slug", "")
         if not slug:
             raise ValidationError({"app_slug": ["required: the slug of the application that uses this provider"]})

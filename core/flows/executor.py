@@ -26,6 +26,7 @@ from core.events.record import record
 from core.flows.models import Flow, FlowDeniedAction, FlowDesignation, FlowStageBinding, FlowToken, Stage
 from core.flows.planner import (
     INJECTED_PREFIX,
+    LINK_KEY,
     EmptyFlow,
     FlowNonApplicable,
     FlowPlan,
@@ -130,6 +131,7 @@ class Executor:
         if plan is not None:
             plan.context[RESTORED_KEY] = True
             LOGGER.debug("flow plan restored from a flow token", extra={"flow": self.flow.slug})
+            plan.context[LINK_KEY] = "flow_token"  # from here on the mailed link vouches for the user
         return plan
 
     def _handle_non_applicable(self, exc: FlowNonApplicable) -> FlowResult:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db.models import Q
+
 from core.accounts.bootstrap import admin_exists
 from core.flows.models import Flow, FlowAuthenticationRequirement, FlowStageBinding
 from core.metrics import engine_metrics
@@ -33,6 +35,11 @@ INJECTED_PREFIX = "stage:"  # a plan entry for a stage injected at run time (no 
 # Where /flows/-/cancel/ sends the browser instead of "/": set by whoever planned the flow (the OIDC
 # provider: the client's redirect_uri with error=access_denied, RFC 6749 §4.1.2.1). Never user input.
 CANCEL_REDIRECT_KEY = "cancel_redirect"
+# The plan's user proved themselves with a link, not a credential: "flow_token" (a mailed link resumed the plan)
+# or "recovery_key" (ak create_recovery_key). Such a plan logs in only after the user's second factor.
+LINK_KEY = "authenticated_by_link"
+# The pk of the user whose authenticator the validation stage accepted in this plan.
+MFA_VERIFIED_KEY = "mfa_verified_user"
 
 
 class FlowNonApplicable(Exception):
@@ -197,3 +204,17 @@ def _plan(flow: Flow, req: FlowRequest, context: dict | None) -> FlowPlan:
     if not entries:
         raise EmptyFlow(flow.slug)
     return FlowPlan(flow_pk=str(flow.pk), entries=entries, reevaluate=reevaluate, context=ctx)
+
+
+def plan_for_link(flow: Flow, req: FlowRequest, user, kind: str) -> FlowPlan:
+    """``flow`` planned for ``user``, who proved themselves with a link of ``kind`` (a recovery key): the
+    stages that identify the user or mail them a link are left out, the link stands in for both. Whatever
+    else the flow asks (the second factor, a new password, its policies) stays."""
+    planned = plan(flow, req, {"pending_user": user.pk, LINK_KEY: kind})
+    stand_ins = {str(pk) for pk in FlowStageBinding.objects.filter(pk__in=planned.entries).filter(
+        Q(stage__identificationstage__isnull=False) | Q(stage__emailstage__isnull=False)).values_list("pk", flat=True)}
+    planned.entries = [e for e in planned.entries if e not in stand_ins]
+    planned.reevaluate = [e for e in planned.reevaluate if e not in stand_ins]
+    if not planned.entries:
+        raise EmptyFlow(flow.slug)
+    return planned

@@ -5,6 +5,7 @@ module turns requests into FlowRequests and applies the login / logout effects.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -26,7 +27,16 @@ from core.client_ip import client_ip, vouched_by
 from core.events.record import record
 from core.flows.executor import FlowResult, execute, flow_info
 from core.flows.models import Flow, FlowDesignation
-from core.flows.planner import CANCEL_REDIRECT_KEY, SESSION_KEY_PLAN, FlowPlan, FlowRequest, safe_next
+from core.flows.planner import (
+    CANCEL_REDIRECT_KEY,
+    SESSION_KEY_PLAN,
+    EmptyFlow,
+    FlowNonApplicable,
+    FlowPlan,
+    FlowRequest,
+    plan_for_link,
+    safe_next,
+)
 from core.flows.planner import plan as make_plan
 from core.flows.stages.base import LoginEffect
 
@@ -37,8 +47,8 @@ REMOTE_IP_HEADER = "X-authentik-remote-ip"
 DEFAULT_SLUGS = {
     FlowDesignation.AUTHENTICATION: "default-authentication-flow",
     FlowDesignation.INVALIDATION: "default-invalidation-flow",
+    FlowDesignation.RECOVERY: "default-recovery-flow",
 }
-PASSWORD_CHANGE_SLUG = "default-password-change"  # noqa: S105 - a flow slug
 
 
 # --- request -> FlowRequest ----------------------------------------------------------------
@@ -299,12 +309,36 @@ def _default_flow(designation: str) -> Flow | None:
         Flow.objects.filter(designation=designation).order_by("slug").first()
 
 
-def default_flow_redirect(request, designation: str):
+def default_flow_redirect(request, designation: str, query: QueryDict | None = None):
+    """To the default flow of ``designation`` with ``query`` (the request's by default), its ``next`` kept only
+    when it is a safe same-site target (THREATS 6): the flow checks it again where it is used."""
     flow = _default_flow(designation)
     if flow is None:
         raise Http404(f"no {designation} flow; apply the default blueprints (ak apply_blueprint)")
-    suffix = f"?{request.GET.urlencode()}" if request.GET else ""
+    query = (request.GET if query is None else query).copy()
+    nxt = safe_next(query.get("next"), request.get_host())
+    query.pop("next", None)
+    if nxt:
+        query["next"] = nxt
+    suffix = f"?{query.urlencode()}" if query else ""
     return HttpResponseRedirect(f"/if/flow/{flow.slug}/{suffix}")
+
+
+def login_redirect(request):
+    """Every login page other than the flow's (Django admin's ``/if/admin/login/``, Django's ``LOGIN_URL``) sends
+    the browser into the default authentication flow with its ``next`` (issue 8 item 1): no form of its own is
+    served and no posted password is ever read, so the flow's stages (MFA), rate limits and events always apply."""
+    query = QueryDict(mutable=True)
+    nxt = request.GET.get("next") or (request.POST.get("next") if request.method == "POST" else None)
+    if nxt:
+        query["next"] = nxt
+    return default_flow_redirect(request, FlowDesignation.AUTHENTICATION, query)
+
+
+def denied_page(request, message: str, status: int):
+    """authentik's access-denied card, outside a flow (a bad recovery link, a page the user may not open)."""
+    return render(request, "flows/flow.html", {"c": {"component": "ak-stage-access-denied", "error_message": message}},
+                  status=status)
 
 
 def default_authentication(request):
@@ -328,19 +362,35 @@ def cancel(request):
 
 
 def use_recovery_token(request):
-    """``/recovery/use-token/?token=<key>``: a recovery Token logs its user in once, then the
-    password-change flow (or the portal, where the password can be changed) asks for a new one."""
-    key = request.GET.get("token", "")
-    token = Token.authenticate(key, (TokenIntents.INTENT_RECOVERY,))
-    if token is None or Token.objects.filter(pk=token.pk).delete()[0] != 1:
-        return render(request, "flows/flow.html", {"c": {
-            "component": "ak-stage-access-denied",
-            "error_message": "This recovery link is invalid, expired or already used."}}, status=404)
-    ip, _ = delegated_client(request)
-    record("recovery_token_used", user=token.user, client_ip=ip, token=token.identifier)
-    start_session(request, token.user, LoginEffect(user_pk=token.user.pk,
-                                                   expiry_seconds=settings.CONFIG.session_lifetime,
-                                                   auth_method="token"), ip)
-    if Flow.objects.filter(slug=PASSWORD_CHANGE_SLUG).exists():
-        return HttpResponseRedirect(f"/if/flow/{PASSWORD_CHANGE_SLUG}/")
-    return HttpResponseRedirect("/if/user/#password")
+    """``/recovery/use-token/?token=<key>`` (``ak create_recovery_key``) through the flow executor (issue 8 item 4).
+
+    The key stands in for what the default recovery flow's identification and mailed link prove: it names the
+    pending user of a fresh plan of that flow without its identification and email stages, so what follows is
+    exactly what the mailed link leads to -- the user's second factor when they have one, a new password, then
+    the flow's own login. The key is spent once the plan exists (single use, even when racing); nobody is logged
+    in here.
+    """
+    token = Token.authenticate(request.GET.get("token", ""), (TokenIntents.INTENT_RECOVERY,))
+    invalid = "This recovery link is invalid, expired or already used."
+    if token is None:
+        return denied_page(request, invalid, 404)
+    flow = _default_flow(FlowDesignation.RECOVERY)
+    if flow is None:  # the key is kept: it works once the flow is there
+        LOGGER.error("recovery key of %s not used: there is no recovery flow; apply the default blueprints",
+                     token.user.username)
+        return denied_page(request, "There is no recovery flow to continue with: apply the default blueprints "
+                                    "(ak apply_blueprint) and open the link again.", 503)
+    req = dataclasses.replace(flow_request(request, QueryDict(), {}), user=None)  # nobody is signed in by a key
+    try:
+        plan = plan_for_link(flow, req, token.user, "recovery_key")
+    except (FlowNonApplicable, EmptyFlow) as exc:
+        reason = str(exc) if isinstance(exc, FlowNonApplicable) else "it has no stages besides identification and email"
+        LOGGER.warning("recovery key of %s not used: flow %s cannot run for it: %s", token.user.username, flow.slug,
+                       reason)
+        return denied_page(request, f"The recovery flow cannot continue with this link: {reason}.", 403)
+    if Token.objects.filter(pk=token.pk).delete()[0] != 1:
+        return denied_page(request, invalid, 404)
+    plan.context["auth_method"] = "token"  # what the login event says, unless the second factor follows
+    record("recovery_token_used", user=token.user, client_ip=req.client_ip, token=token.identifier)
+    request.session[SESSION_KEY_PLAN] = plan.to_json()
+    return HttpResponseRedirect(f"/if/flow/{flow.slug}/")

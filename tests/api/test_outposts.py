@@ -144,7 +144,8 @@ def test_outpost_crud_and_type_check(admin, world):
 
 
 def test_check_access_as_end_user(world, alice):
-    client = APIClient()
+    """Asked by the provider's outpost (its token beside the user's session; tests/api/test_check_access.py)."""
+    client = APIClient(HTTP_X_AUTHENTIK_OUTPOST_TOKEN=world["keys"]["ldap-outpost"])
     client.force_login(alice)
     ldap = world["ldap"]
     body = client.get(f"/api/v3/outposts/ldap/{ldap.pk}/check_access/?app_slug=ldap-app").json()
@@ -157,9 +158,11 @@ def test_check_access_as_end_user(world, alice):
     body = client.get(f"/api/v3/outposts/ldap/{ldap.pk}/check_access/?app_slug=ldap-app").json()
     assert body["access"]["passing"] is True
     radius = world["radius"]
+    client.credentials(HTTP_X_AUTHENTIK_OUTPOST_TOKEN=world["keys"]["radius-outpost"])
     body = client.get(f"/api/v3/outposts/radius/{radius.pk}/check_access/?app_slug=radius-app").json()
     assert body == {"access": {"passing": True, "messages": [], "log_messages": []}, "attributes": ""}
     # an app that does not use this provider, a missing slug, a missing provider
+    client.credentials(HTTP_X_AUTHENTIK_OUTPOST_TOKEN=world["keys"]["ldap-outpost"])
     assert client.get(f"/api/v3/outposts/ldap/{ldap.pk}/check_access/?app_slug=whoami").status_code == 404
     missing = client.get(f"/api/v3/outposts/ldap/{ldap.pk}/check_access/")
     assert missing.status_code == 400 and "app_slug" in missing.json()
@@ -170,7 +173,7 @@ def test_check_access_as_end_user(world, alice):
 
 
 def test_superuser_has_search_permission(world, admin_user):
-    client = APIClient()
+    client = APIClient(HTTP_X_AUTHENTIK_OUTPOST_TOKEN=world["keys"]["ldap-outpost"])
     client.force_login(admin_user)
     body = client.get(f"/api/v3/outposts/ldap/{world['ldap'].pk}/check_access/?app_slug=ldap-app").json()
     assert body["has_search_permission"] is True

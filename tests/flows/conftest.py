@@ -10,7 +10,12 @@ import pytest
 from django.test import Client
 
 from core.accounts.models import Group, User
+from core.blueprints.apply import BUILTIN_DIR, apply_file
 from core.flows import models as fm
+
+# The default blueprints' password-change, authentication and recovery flows, as `ak server` applies them.
+DEFAULT_FLOWS = ("05-flow-password-change.yaml", "10-flow-default-authentication-flow.yaml",
+                 "30-flow-default-recovery-flow.yaml")
 
 
 class FlowFactory:
@@ -58,6 +63,12 @@ class FlowFactory:
 @pytest.fixture
 def flows(db) -> FlowFactory:
     return FlowFactory()
+
+
+@pytest.fixture
+def default_flows(db) -> None:
+    for name in DEFAULT_FLOWS:
+        apply_file(BUILTIN_DIR / name)
 
 
 @pytest.fixture
@@ -112,3 +123,13 @@ def login(executor_client: Executor, uid: str, password: str) -> dict:
     challenge = executor_client.post(component="ak-stage-identification", uid_field=uid)
     assert challenge["component"] == "ak-stage-password", challenge
     return executor_client.post(component="ak-stage-password", password=password)
+
+
+def failures_until_throttled(attempt, field: str, bound: int = 40) -> int:
+    """Call ``attempt()`` (one wrong answer, returning the flow's JSON) until the flow answers ``throttled`` on
+    ``field``; the number of failures it counted before. ``bound`` attempts without a limit fail the test."""
+    for failures in range(bound):
+        errors = (attempt().get("response_errors") or {}).get(field) or [{}]
+        if errors[0].get("code") == "throttled":
+            return failures
+    pytest.fail(f"{bound} wrong answers and the flow never limited them")

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from core.accounts.bootstrap import admin_exists
 from core.accounts.models import AuthenticatedSession, Group, Token, TokenIntents, User, UserTypes
-from core.flows.models import Flow
 from core.policies.models import LoginFailure
 from tests.flows.conftest import login
 
@@ -133,31 +132,7 @@ def test_initial_setup_user_write_rechecks(flows, executor, admin_group):
 # --- recovery link ---------------------------------------------------------------------------
 
 
-def _recovery_key(user) -> str:
-    token = Token(identifier=f"ak-recovery-{user.pk}", intent=TokenIntents.INTENT_RECOVERY, user=user,
-                  expires=timezone.now() + timezone.timedelta(days=1))
-    key = token.set_key()
-    token.save()
-    return key
-
-
-def test_recovery_link_works_once(alice):
-    key = _recovery_key(alice)
-    client = Client()
-    response = client.get(f"/recovery/use-token/?token={key}")
-    assert response.status_code == 302 and response["Location"].startswith("/if/user/")
-    assert AuthenticatedSession.objects.filter(user=alice).count() == 1
-    assert int(client.session["_auth_user_id"]) == alice.pk
-    assert not Token.objects.filter(intent=TokenIntents.INTENT_RECOVERY).exists()
-    second = Client().get(f"/recovery/use-token/?token={key}")
-    assert second.status_code == 404
-    assert AuthenticatedSession.objects.filter(user=alice).count() == 1
-
-
-def test_recovery_link_goes_to_password_change(flows, alice):
-    Flow.objects.create(name="pw", slug="default-password-change", designation="stage_configuration")
-    response = Client().get(f"/recovery/use-token/?token={_recovery_key(alice)}")
-    assert response["Location"] == "/if/flow/default-password-change/"
+# The recovery key's way through the recovery flow (and its second factor): tests/flows/test_recovery_mfa.py.
 
 
 def test_recovery_refuses_api_tokens(alice):

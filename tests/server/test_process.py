@@ -26,6 +26,26 @@ def shared(tmp_path_factory):
     core.stop()
 
 
+# A server-rendered Django page with a form (the login flow's; Django's admin login form is never served).
+LOGIN_PAGE = "/if/flow/default-authentication-flow/"
+
+
+def csrf_token(page: httpx.Response) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+
+def flow_login(client: httpx.Client, password: str) -> httpx.Response:
+    """Log akadmin in through the flow page's forms (no JavaScript); the answer that ends the password step."""
+    url = LOGIN_PAGE + "?next=/if/admin/"
+    client.post(url, data={"csrfmiddlewaretoken": csrf_token(client.get(url)), "component": "ak-stage-identification",
+                           "uid_field": "akadmin"})
+    answer = client.post(url, data={"csrfmiddlewaretoken": csrf_token(client.get(url)),
+                                    "component": "ak-stage-password", "password": password})
+    if answer.status_code == 302 and answer.headers["location"] == url:
+        answer = client.get(url)  # post/redirect/get: the stages that need no input (MFA skipped, login) run here
+    return answer
+
+
 def access_lines(core):
     lines = []
     for raw in core.output().splitlines():
@@ -147,15 +167,15 @@ def test_https_self_signed_and_kept_across_restarts(core_factory):
     first = _peer_certificate(core.https_port)
     core.restart()
     assert _peer_certificate(core.https_port) == first
-    # Django sees the scheme of the listener: the admin login form is served over TLS too.
-    assert httpx.get(core.https_url + "/if/admin/login/", verify=False).status_code == 200
+    # Django sees the scheme of the listener: the login page is served over TLS too.
+    assert httpx.get(core.https_url + LOGIN_PAGE, verify=False).status_code == 200
 
 
 # --- the Django bridge ---------------------------------------------------------------------------
 
 
-def test_admin_login_page_and_static_css(shared):
-    page = httpx.get(shared.url + "/if/admin/login/")
+def test_login_page_and_static_css(shared):
+    page = httpx.get(shared.url + LOGIN_PAGE)
     assert page.status_code == 200 and "<form" in page.text
     css_paths = re.findall(r'href="(/static/[^"]+\.css)"', page.text)
     assert css_paths, page.text[:500]
@@ -173,21 +193,16 @@ def test_admin_login_page_and_static_css(shared):
 
 def test_post_body_reaches_django(shared):
     # No CSRF cookie: Django refuses, which it can only do after reading the request.
-    assert httpx.post(shared.url + "/if/admin/login/", data={"username": "a", "password": "b"}).status_code == 403
+    assert httpx.post(shared.url + LOGIN_PAGE, data={"component": "ak-stage-identification",
+                                                     "uid_field": "a"}).status_code == 403
     with httpx.Client(base_url=shared.url) as client:
-        page = client.get("/if/admin/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        wrong = client.post("/if/admin/login/", data={"csrfmiddlewaretoken": token, "username": "akadmin",
-                                                      "password": "wrong", "next": "/if/admin/"})
-        assert wrong.status_code == 200 and "errornote" in wrong.text  # the form was read and checked
+        wrong = flow_login(client, "wrong")
+        assert wrong.status_code == 200 and "Invalid password" in wrong.text  # the form was read and checked
 
 
 def test_login_sets_cookies_and_redirects(shared):
     with httpx.Client(base_url=shared.url) as client:
-        page = client.get("/if/admin/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        answer = client.post("/if/admin/login/", data={"csrfmiddlewaretoken": token, "username": "akadmin",
-                                                       "password": ADMIN_PASSWORD, "next": "/if/admin/"})
+        answer = flow_login(client, ADMIN_PASSWORD)
         assert answer.status_code == 302 and answer.headers["location"] == "/if/admin/"
         cookies = answer.headers.get_list("set-cookie")
         names = {c.split("=", 1)[0] for c in cookies}
@@ -207,13 +222,13 @@ def lines_for(core, agent, count=1):
 
 def test_one_json_access_line_per_request_without_query(shared):
     agent = f"probe/{uuid.uuid4()}"
-    httpx.get(shared.url + "/if/admin/login/?token=do-not-log-me", headers={"User-Agent": agent})
+    httpx.get(shared.url + LOGIN_PAGE + "?token=do-not-log-me", headers={"User-Agent": agent})
     httpx.get(shared.url + "/-/health/live/?token=do-not-log-me-either", headers={"User-Agent": agent})
     time.sleep(0.2)  # a third line, if one were written, would be there by now
     lines = lines_for(shared, agent, 2)
     assert len(lines) == 2, lines
     admin, live = lines
-    assert admin["method"] == "GET" and admin["path"] == "/if/admin/login/" and admin["status"] == 200
+    assert admin["method"] == "GET" and admin["path"] == LOGIN_PAGE and admin["status"] == 200
     assert admin["client"] == "127.0.0.1" and admin["event"] == "request"
     assert admin["host"] == f"127.0.0.1:{shared.http_port}" and isinstance(admin["duration_ms"], float)
     assert live["path"] == "/-/health/live/" and live["status"] == 200
@@ -223,8 +238,7 @@ def test_one_json_access_line_per_request_without_query(shared):
 def test_access_line_client_is_the_socket_peer(shared):
     """The logged client is the socket peer, whatever X-Forwarded-For says (test_bridge checks REMOTE_ADDR)."""
     agent = f"xff/{uuid.uuid4()}"
-    response = httpx.get(shared.url + "/if/admin/login/",
-                         headers={"X-Forwarded-For": "198.51.100.7", "User-Agent": agent})
+    response = httpx.get(shared.url + LOGIN_PAGE, headers={"X-Forwarded-For": "198.51.100.7", "User-Agent": agent})
     assert response.status_code == 200
     assert [line["client"] for line in lines_for(shared, agent)] == ["127.0.0.1"]
 
@@ -313,10 +327,7 @@ def test_database_connections_are_reused_and_bounded(shared):
             return conn.execute(sql, (shared.database,)).fetchone()[0]
 
     with httpx.Client(base_url=shared.url) as client:
-        page = client.get("/if/admin/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        client.post("/if/admin/login/", data={"csrfmiddlewaretoken": token, "username": "akadmin",
-                                              "password": ADMIN_PASSWORD, "next": "/if/admin/"})
+        assert flow_login(client, ADMIN_PASSWORD).status_code == 302
         before = pg("SELECT sessions FROM pg_stat_database WHERE datname = %s")
         for _ in range(30):
             assert client.get("/if/admin/jsi18n/").status_code == 200  # loads the user from the DB
@@ -332,10 +343,10 @@ async def test_concurrent_requests_all_answered(shared):
     """50 requests at once (bounded): Django, static and health answers all arrive whole."""
     import asyncio
 
-    paths = ["/if/admin/login/", "/static/admin/css/base.css", "/-/health/ready/", "/nope/"] * 12 + ["/metrics"] * 2
+    paths = [LOGIN_PAGE, "/static/admin/css/base.css", "/-/health/ready/", "/nope/"] * 12 + ["/metrics"] * 2
     async with httpx.AsyncClient(base_url=shared.url, timeout=30) as client:
         answers = await asyncio.gather(*(client.get(path) for path in paths))
-    expected = {"/if/admin/login/": 200, "/static/admin/css/base.css": 200, "/-/health/ready/": 200,
+    expected = {LOGIN_PAGE: 200, "/static/admin/css/base.css": 200, "/-/health/ready/": 200,
                 "/nope/": 404, "/metrics": 200}
     assert [a.status_code for a in answers] == [expected[p] for p in paths]
     sizes = {len(a.content) for a, p in zip(answers, paths) if p == "/static/admin/css/base.css"}

@@ -21,7 +21,7 @@ from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerifica
 
 from core.events.record import record
 from core.flows.models import WebAuthnDevice
-from core.flows.planner import INJECTED_PREFIX
+from core.flows.planner import INJECTED_PREFIX, MFA_VERIFIED_KEY
 from core.flows.stages.base import Denied, Passed, StageView
 from core.flows.stages.devices import user_devices, verify_static, verify_totp
 from core.policies import reputation
@@ -139,4 +139,5 @@ class AuthenticatorValidateStageView(StageView):
         reputation.record_success(self.ctx.identifier(), self.ctx.request.client_ip, peer=self.ctx.request.client_peer)
         self.ctx.context["auth_method"] = "auth_mfa"
         self.ctx.context["auth_method_args"] = {"mfa_devices": [device_class]}
+        self.ctx.context[MFA_VERIFIED_KEY] = self.ctx.pending_user.pk
         return Passed()

@@ -1,17 +1,19 @@
 """Password stage (``ak-stage-password``) and the password check the identification stage shares.
 
-Argon2 through ``User.check_password``, which re-hashes an older hash on success. Unknown,
-inactive or password-less users go through a dummy hash check and fail exactly like a wrong
-password (no user enumeration). Before any check the login rate limit is consulted (THREATS 13);
-while limited, the answer is a response error and the password is not even looked at.
+Argon2 through ``User.check_password``, which re-hashes an older hash on success. Every account
+that cannot log in with a password -- unknown, inactive, without a usable password (imported
+without one, outposts' service accounts) -- goes through one check of a dummy hash and fails
+exactly like a wrong password: with a password backend every answer costs one hash, whoever asks
+(no user enumeration, by time or by ``Server-Timing``). App passwords alone (TokenBackend) cost
+no hash for anyone. Before any check the login rate limit is consulted (THREATS 13); while
+limited, the answer is a response error and the password is not even looked at.
 """
 
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password
 
 from core.accounts.models import Token, TokenIntents
 from core.events.record import record
@@ -21,11 +23,10 @@ from core.policies import reputation
 INBUILT_BACKEND = "authentik.core.auth.InbuiltBackend"
 TOKEN_BACKEND = "authentik.core.auth.TokenBackend"  # noqa: S105 - a backend path
 INVALID_PASSWORD = "Invalid password"  # noqa: S105 - a message
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return make_password("gatehouse-dummy-password-for-equal-timing")
+# Checked instead of the password of an account that cannot log in with one: argon2id with the parameters of
+# core/accounts/hashers.py, of a random string nobody kept. A constant, because one made at first use cost that
+# first check two hashes; tests/flows/test_password_hash.py fails if the hasher's parameters move away from it.
+DUMMY_HASH = "argon2$argon2id$v=19$m=19456,t=2,p=1$bm91UDRUMkpIcDRrZTB5TDI2M2VNMQ$R02YUAO6TNdZ+bLUrU1FXmPlzhSlpDyIP0eRheWA9yI"  # noqa: S105, E501
 
 
 def rate_limit_message(ctx: StageContext, identifier: str) -> str | None:
@@ -46,17 +47,19 @@ def verify_password(ctx: StageContext, user, password: str, backends: list | Non
         ctx.effects.timings["hash"] = (time.perf_counter() - started) * 1000
 
 
+def can_use_password(user) -> bool:
+    return user is not None and user.is_active and user.has_usable_password()
+
+
 def _verify(user, password: str, backends: list | None) -> str | None:
+    """Exactly one hash when a password backend is configured (the user's, or the dummy), none otherwise."""
     backends = backends or [INBUILT_BACKEND]
-    if user is None or not user.is_active:
-        check_password(password, _dummy_hash())
-        return None
-    if INBUILT_BACKEND in backends or not backends:
-        if user.has_usable_password() and user.check_password(password):
+    if INBUILT_BACKEND in backends:
+        if not can_use_password(user):
+            check_password(password, DUMMY_HASH)
+        elif user.check_password(password):
             return "password"
-    elif not user.has_usable_password():
-        check_password(password, _dummy_hash())
-    if TOKEN_BACKEND in backends:
+    if TOKEN_BACKEND in backends and user is not None and user.is_active:
         token = Token.authenticate(password, (TokenIntents.INTENT_APP_PASSWORD,))
         if token is not None and token.user_id == user.pk:
             return "app_password"

@@ -86,7 +86,8 @@ class LDAPOutpostConfigViewSet(OutpostConfigViewSet):
     @check_access_schema("LDAPCheckAccess", {"has_search_permission": serializers.BooleanField()})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def check_access(self, request, pk=None):
-        """May the signed-in user use the application behind this provider; may they search everything?
+        """May the user whose session the provider's outpost sends use the application behind this provider;
+        may they search everything? Only that outpost is answered (OutpostConfigViewSet.access_for).
 
         ``has_search_permission``: superusers, or everyone when the provider sets search_full_directory.
         """

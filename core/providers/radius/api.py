@@ -81,7 +81,8 @@ class RadiusOutpostConfigViewSet(OutpostConfigViewSet):
     @check_access_schema("RadiusCheckAccess", {"attributes": serializers.CharField(allow_blank=True)})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def check_access(self, request, pk=None):
-        """May the signed-in user use the application behind this provider. ``attributes`` is the
+        """May the user whose session the provider's outpost sends use the application behind this provider
+        (only that outpost is answered, OutpostConfigViewSet.access_for). ``attributes`` is the
         base64 RADIUS packet of property-mapping attributes; Gatehouse has none yet, so it is ""."""
         _provider, _app, passing, messages = self.access_for(request, pk)
         return Response({"access": {"passing": passing, "messages": messages, "log_messages": []},

@@ -8,11 +8,12 @@ from core.events.record import record
 
 
 class Command(BaseCommand):
-    help = "Create a one-time recovery link that logs the user in and asks for a new password."
+    help = ("Create a one-time recovery link into the recovery flow: the user's second factor (when they have "
+            "one), a new password, then the login.")
 
     def add_arguments(self, parser):
         parser.add_argument("years", type=int, help="how many years the link stays valid (until used)")
-        parser.add_argument("username", help="the user the link logs in as")
+        parser.add_argument("username", help="the user the link recovers")
 
     def handle(self, years: int, username: str, **options):
         if years < 1 or years > 100:
