@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 from django.test import Client
-from django.utils import timezone
 
 from core.accounts.bootstrap import admin_exists
 from core.accounts.models import AuthenticatedSession, Group, Token, TokenIntents, User, UserTypes

@@ -291,6 +291,9 @@ def test_no_login_view_of_django_or_drf_is_mounted():
 
 SESSION_AUTH_NAMES = {"SESSION_KEY", "BACKEND_SESSION_KEY", "HASH_SESSION_KEY", "update_session_auth_hash"}
 FLOW_VIEWS = ROOT / "core" / "flows" / "views.py"
+# Modules that only READ the session's user id (never write it): the revoked-session middleware asks whether a
+# session names a user without a row. Each entry is checked below to read SESSION_KEY and nothing else.
+READS_ONLY = {ROOT / "core" / "accounts" / "sessions.py": {"SESSION_KEY"}}
 
 
 def _sources():
@@ -306,7 +309,8 @@ def test_only_the_flow_logs_in_source_check():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module == "django.contrib.auth":
                 names = {a.name for a in node.names}
-                if (names & (SESSION_AUTH_NAMES | {"login"})) and file != FLOW_VIEWS:
+                if (names & (SESSION_AUTH_NAMES | {"login"})) and file != FLOW_VIEWS \
+                        and not names <= READS_ONLY.get(file, set()):
                     offenders.append(f"{file.relative_to(ROOT)}:{node.lineno} imports {sorted(names)}")
             if isinstance(node, ast.Attribute) and node.attr in {"login", "force_login", *SESSION_AUTH_NAMES} \
                     and isinstance(node.value, ast.Name) and node.value.id in {"auth", "django_auth", "client"}:
@@ -316,6 +320,12 @@ def test_only_the_flow_logs_in_source_check():
                 offenders.append(f"{file.relative_to(ROOT)}:{node.lineno} writes {node.value!r}")
     assert not offenders, "only core/flows/views.py may log in or touch the session's auth keys:\n" + \
         "\n".join(offenders)
+    for file, names in READS_ONLY.items():  # read, never assigned: no `session[SESSION_KEY] = ...`
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del) \
+                    and isinstance(node.slice, ast.Name) and node.slice.id in names:
+                offenders.append(f"{file.relative_to(ROOT)}:{node.lineno} writes {node.slice.id}")
+    assert not offenders, offenders
 
     tree = ast.parse(FLOW_VIEWS.read_text())
     callers: dict[str, set[str]] = {}
