@@ -104,6 +104,12 @@ def _text(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message, content_type="text/plain")
 
 
+def _nameless(app: AppConfig) -> web.Response:
+    """A login whose claims name no one: 500 and one log line naming the provider and the missing scope."""
+    LOGGER.error("%s", hdr.missing_username(app))
+    return _text(500, "configuration error: the login carries no username")
+
+
 @dataclass
 class Context:
     outpost: ProxyOutpost
@@ -184,6 +190,8 @@ async def _callback(ctx: Context, query: dict[str, str]) -> web.StreamResponse:
         return response
     session = Session(new_session_id(), app.client_id, tokens.claims, tokens.access_token, tokens.id_token,
                       expires_at=tokens.expires_at)  # a fresh id: the pre-login id is never promoted (THREATS 7)
+    if not session.username:  # never stored: once the provider is fixed, the next attempt is a fresh login
+        return _nameless(app)
     await ctx.outpost.store.put(session)
     await _catch_up(ctx, session)
     try:
@@ -274,11 +282,16 @@ async def forward_auth(request: web.Request) -> web.StreamResponse:
     ctx = await context_or_error(outpost, request, app, skip_match=skip_match)
     if isinstance(ctx, web.Response):
         return ctx
-    session = ctx.session
-    identity = Identity(session.client_id, session.sub, session.expires_at) if session else None
-    verdict = decide(Request(flavour, target, fw.classify(target.method, request.headers), skip_match, identity,
-                             time.time()), client_id=app.client_id, access=app.access)
+    verdict = decide(Request(flavour, target, fw.classify(target.method, request.headers), skip_match,
+                             identity_of(ctx.session), time.time()), client_id=app.client_id, access=app.access)
     return await respond(ctx, with_credentials(ctx, verdict), target)
+
+
+def identity_of(session: Session | None) -> Identity | None:
+    """What decide() looks at in a session."""
+    if session is None:
+        return None
+    return Identity(session.client_id, session.sub, session.expires_at, session.username)
 
 
 def _routed_elsewhere(outpost: ProxyOutpost, request: web.Request, flavour: str, app: AppConfig,
@@ -318,6 +331,8 @@ async def respond(ctx: Context, verdict: Verdict, target: fw.Target) -> web.Stre
         return await _callback(ctx, dict(parse_qsl(target.query, keep_blank_values=True)))
     if verdict is Verdict.HANDLE_SIGN_OUT:
         return await _sign_out(ctx)
+    if verdict is Verdict.IDENTITY_INCOMPLETE:
+        return _nameless(app)
     if verdict is Verdict.FORBIDDEN_403:
         return _text(403, f"access to {app.app_name or app.name!r} denied")
     if verdict is Verdict.UNAUTHORIZED_401:

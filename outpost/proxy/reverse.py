@@ -34,10 +34,11 @@ from outpost.proxy.forward_auth import (
     Context,
     ProxyOutpost,
     context_or_error,
+    identity_of,
     respond,
     with_credentials,
 )
-from outpost.proxy.policy import Identity, Request, Verdict, decide
+from outpost.proxy.policy import Request, Verdict, decide
 from protocols import forward as fw
 
 LOGGER = logging.getLogger("gatehouse.outpost.proxy.reverse")
@@ -109,10 +110,9 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     if isinstance(ctx, web.Response):
         return ctx
     session = ctx.session
-    identity = Identity(session.client_id, session.sub, session.expires_at) if session else None
     verdict = with_credentials(ctx, decide(
-        Request("proxy", target, fw.classify(request.method, request.headers), skip_match, identity, time.time()),
-        client_id=app.client_id, access=app.access))
+        Request("proxy", target, fw.classify(request.method, request.headers), skip_match, identity_of(session),
+                time.time()), client_id=app.client_id, access=app.access))
     if verdict is Verdict.LOGIN_REDIRECT:
         redirect = fw.redirect_for_start(app.external_host, target, path, domain_mode=app.domain_mode,
                                          cookie_domain=app.cookie_domain)
