@@ -66,6 +66,9 @@ class ProxyOutpost:
         for config in apps.configs:
             for error in config.skip.errors:
                 LOGGER.error("provider %r: %s (this line never matches)", config.name, error)
+            if hdr.USERNAME_SCOPE not in config.scopes:
+                LOGGER.warning("provider %r does not request the %r scope: its logins will name no one and be "
+                               "answered 500; give it the default scope mappings", config.name, hdr.USERNAME_SCOPE)
         self.apps = apps
         self.jwks = oauth.JWKSCache()
         self.header_cache.clear()  # secrets or endpoints may have changed; identities are re-checked
