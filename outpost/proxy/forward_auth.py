@@ -171,10 +171,18 @@ def _clear_cookie(response: web.StreamResponse, app: AppConfig) -> None:
 
 
 def _login(ctx: Context, redirect: str) -> web.Response:
-    """302 into the core's authorize endpoint; the browser keeps (or gets) a signed pre-login id."""
-    prelogin = ctx.cookie_id if ctx.cookie_id and ctx.session is None else new_session_id()
-    response = _redirect(oauth.authorize_url(ctx.app, prelogin, redirect))
-    _set_cookie(response, ctx.app, prelogin, oauth.STATE_TTL)
+    """302 into the core's authorize endpoint, the login bound to the browser's signed cookie.
+
+    A browser with a live session keeps its cookie untouched (authentik's /start adds the login state to the
+    session it has): a start link (a bookmark, a second tab, another site's link) never signs the user out;
+    a login that completes replaces the session (``_callback``), an abandoned one leaves it. Any other browser
+    keeps its pre-login id (or gets a new one) for STATE_TTL."""
+    app = ctx.app
+    if ctx.cookie_id and ctx.session is not None and not ctx.header_auth and not ctx.session.expired():
+        return _redirect(oauth.authorize_url(app, ctx.cookie_id, redirect))
+    prelogin = ctx.cookie_id or new_session_id()
+    response = _redirect(oauth.authorize_url(app, prelogin, redirect))
+    _set_cookie(response, app, prelogin, oauth.STATE_TTL)
     return response
 
 
@@ -196,6 +204,8 @@ async def _callback(ctx: Context, query: dict[str, str]) -> web.StreamResponse:
     if not session.username:  # never stored: once the provider is fixed, the next attempt is a fresh login
         return _nameless(app)
     await ctx.outpost.store.put(session)
+    if ctx.session is not None and not ctx.header_auth:
+        await ctx.outpost.store.delete(ctx.session.id)  # the session this login replaces (/start while signed in)
     await _catch_up(ctx, session)
     try:
         target = fw.validate_redirect(state.redirect, app.external_host, cookie_domain=app.cookie_domain,
@@ -230,9 +240,12 @@ async def _catch_up(ctx: Context, session: Session) -> None:
 
 
 async def _sign_out(ctx: Context) -> web.StreamResponse:
+    """Always ends at the provider's end-session endpoint (the core's invalidation flow), with the
+    id_token_hint when this browser has a session here. Without one authentik's outpost starts a new login,
+    which succeeds silently while the core session lives: the user who clicked "sign out" stayed signed in."""
     app = ctx.app
     if ctx.session is None or ctx.header_auth:
-        response = _redirect(fw.start_location(app.external_host, app.external_host))
+        response = _redirect(oauth.end_session_url(app, ""))
     else:
         await ctx.outpost.store.delete_by_sub(ctx.session.sub)
         await ctx.outpost.store.delete(ctx.session.id)
