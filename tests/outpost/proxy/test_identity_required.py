@@ -9,17 +9,13 @@ import logging
 import time
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-import outpost.proxy as proxy
 from outpost.proxy.policy import Identity, Request, Verdict, decide
-from outpost.proxy.reverse import add_catch_all
 from outpost.proxy.session import Session, new_session_id, sign_cookie
 from protocols import forward as fw
 from protocols.forward import RequestClass
 
-from .conftest import provider_json
+from .conftest import provider_json, start_echo, start_outpost
 from .fake_idp import FakeIdP
 
 HOST = "ext.t.goauthentik.io"
@@ -42,19 +38,9 @@ def test_decide_refuses_an_identity_without_username():
 
 @pytest.fixture
 async def env():
-    async def echo(request):
-        return web.json_response({"path": request.path_qs, "headers": dict(request.headers)})
-
-    upstream_app = web.Application()
-    upstream_app.router.add_route("*", "/{tail:.*}", echo)
-    upstream = TestServer(upstream_app, host="127.0.0.1")
-    await upstream.start_server()
+    upstream = await start_echo()
     idp = await FakeIdP(alg="RS256").start()
-    app = web.Application()
-    outpost = proxy.setup(app)
-    add_catch_all(app)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
+    client, outpost = await start_outpost()
     common = {"oidc_configuration": idp.oidc_configuration(), "client_id": idp.client_id,
               "client_secret": idp.client_secret, "scopes_to_request": NO_PROFILE}
     outpost.update([provider_json(name="nameless-fwd", **common),

@@ -11,15 +11,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-import outpost.proxy as proxy
-from outpost.proxy.reverse import add_catch_all
 from outpost.proxy.session import Session, new_session_id, sign_cookie
 
-from .conftest import provider_json
+from .conftest import provider_json, start_echo, start_outpost
 
 HOST = "ext.t.goauthentik.io"
 PROXIED = "proxied.example.com"
@@ -32,20 +28,8 @@ ATTACKS = ["/admin/..%2Fpublic/x", "/admin/..%2fpublic/x", "/admin/%2e%2e%2Fpubl
 @pytest.fixture
 async def env():
     seen: list[str] = []
-
-    async def echo(request):
-        seen.append(request.raw_path)
-        return web.json_response({"raw_path": request.raw_path})
-
-    upstream_app = web.Application()
-    upstream_app.router.add_route("*", "/{tail:.*}", echo)
-    upstream = TestServer(upstream_app, host="127.0.0.1")
-    await upstream.start_server()
-    app = web.Application()
-    outpost = proxy.setup(app)
-    add_catch_all(app)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
+    upstream = await start_echo(seen)
+    client, outpost = await start_outpost()
     outpost.update([
         provider_json(skip_path_regex=SKIP),
         provider_json(pk=2, name="proxied", client_id="proxied-client", mode="proxy", skip_path_regex=SKIP,

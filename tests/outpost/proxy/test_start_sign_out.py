@@ -15,12 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-import outpost.proxy as proxy
-
-from .conftest import provider_json
+from .conftest import provider_json, start_outpost
 from .fake_idp import FakeIdP
 
 HOST = "ext.t.goauthentik.io"
@@ -30,10 +26,7 @@ FWD = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": HOST}
 @pytest.fixture
 async def env():
     idp = await FakeIdP(alg="RS256").start()
-    app = web.Application()
-    outpost = proxy.setup(app)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
+    client, outpost = await start_outpost()
     outpost.update([provider_json(oidc_configuration=idp.oidc_configuration(), client_id=idp.client_id,
                                   client_secret=idp.client_secret)], outpost_name="test-outpost")
     yield idp, client, outpost
