@@ -8,6 +8,7 @@ path it judged (no re-encoding, no dot-segment resolution by the HTTP client). R
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -93,3 +94,16 @@ async def test_proxy_mode_keeps_a_signed_in_users_raw_path(env):
     for target in ("/public/%2e%2e/admin", "/x%3By", "/a/../b", "/%7Eu"):
         r = await get(client, target, {"Host": PROXIED, "Cookie": cookie})
         assert r.status == 200 and seen[-1] == target, (target, seen)
+
+
+async def test_proxy_mode_refuses_a_target_it_cannot_forward_as_judged(env):
+    """An absolute-form request target (RFC 9112 §3.2.2) would make the upstream URL ambiguous: 400, naming
+    the target, never the upstream."""
+    client, _, seen = env
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(f"GET http://{PROXIED}/public/x HTTP/1.1\r\nHost: {PROXIED}\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400") and b"origin-form" in answer, answer[:300]
+    assert seen == []
