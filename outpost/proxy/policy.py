@@ -140,11 +140,12 @@ def decide(request: Request, *, client_id: str, access: Access | None) -> Verdic
              and identity.expires_at > request.now)
     if valid:
         assert identity is not None
-        if request.skip_match and (access is not None and not access.allows(identity.sub) or not identity.username):
+        allowed = access is None or access.allows(identity.sub)
+        if allowed and identity.username:
+            return Verdict.ALLOW
+        if request.skip_match:
             return Verdict.ALLOW_UNAUTHENTICATED_PATH
-        if access is not None and not access.allows(identity.sub):
-            return Verdict.FORBIDDEN_403
-        return Verdict.ALLOW if identity.username else Verdict.IDENTITY_INCOMPLETE
+        return Verdict.IDENTITY_INCOMPLETE if allowed else Verdict.FORBIDDEN_403
     if request.skip_match:
         return Verdict.ALLOW_UNAUTHENTICATED_PATH
     if request.request_class is RequestClass.API or request.flavour == "nginx":
