@@ -107,3 +107,13 @@ async def test_proxy_mode_refuses_a_target_it_cannot_forward_as_judged(env):
     writer.close()
     assert answer.startswith(b"HTTP/1.1 400") and b"origin-form" in answer, answer[:300]
     assert seen == []
+
+
+async def test_proxy_mode_passes_any_method_token(env):
+    """WebDAV and other extension methods (RFC 9110 §9.1: a token) go upstream on a public path as before."""
+    client, _, seen = env
+    url = URL(str(client.make_url("/public/dav")), encoded=True)
+    for method in ("PROPFIND", "VERSION-CONTROL"):
+        r = await client.session.request(method, url, headers={"Host": PROXIED}, allow_redirects=False)
+        assert r.status == 200, (method, r.status)
+    assert seen == ["/public/dav", "/public/dav"]
