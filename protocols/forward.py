@@ -329,7 +329,7 @@ def from_request_target(scheme: str, host: Host, raw_target: str, method: str) -
     """Proxy mode: the application's own request, whose raw request-target (RFC 9112 §3.2, origin-form only) is
     judged and then forwarded to the upstream byte for byte (``Target.path_and_query``). Raises BadTarget for
     another form (absolute, authority, asterisk), non-ASCII, whitespace or control characters. The method is
-    the HTTP server's, already a token (WebDAV's ``VERSION-CONTROL`` included), and goes upstream as is."""
+    the one the HTTP server parsed (WebDAV's ``PROPFIND``, ``MKCOL``...) and goes upstream as is."""
     if not raw_target.isascii():
         raise BadTarget(f"request target {raw_target!r} is not ASCII; percent-encode it")
     path, query = _split_request_uri(raw_target, "request target")
