@@ -176,9 +176,12 @@ def _login(ctx: Context, redirect: str) -> web.Response:
     A browser with a live session keeps its cookie untouched (authentik's /start adds the login state to the
     session it has): a start link (a bookmark, a second tab, another site's link) never signs the user out;
     a login that completes replaces the session (``_callback``), an abandoned one leaves it. Any other browser
-    keeps its pre-login id (or gets a new one) for STATE_TTL."""
+    keeps its pre-login id (or gets a new one) for STATE_TTL -- so does one whose session cookie would expire
+    (its Max-Age is the token's) before the login could come back."""
     app = ctx.app
-    if ctx.cookie_id and ctx.session is not None and not ctx.header_auth and not ctx.session.expired():
+    session = ctx.session
+    if ctx.cookie_id and session is not None and not ctx.header_auth and \
+            session.expires_at - time.time() > oauth.STATE_TTL:
         return _redirect(oauth.authorize_url(app, ctx.cookie_id, redirect))
     prelogin = ctx.cookie_id or new_session_id()
     response = _redirect(oauth.authorize_url(app, prelogin, redirect))

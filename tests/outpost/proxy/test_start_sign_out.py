@@ -10,11 +10,14 @@
 
 from __future__ import annotations
 
+import time
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+
+from outpost.proxy.session import Session, new_session_id, sign_cookie
 
 from .conftest import provider_json, start_outpost
 from .fake_idp import FakeIdP
@@ -132,3 +135,19 @@ async def test_sign_out_with_a_session_ends_it_and_goes_to_end_session(env):
                          allow_redirects=False)
     assert r.status == 302 and r.headers["Location"].startswith(idp.url("/end-session") + "?id_token_hint=")
     assert (await auth(client, "/page", cookie)).status == 302
+
+
+async def test_start_with_a_session_about_to_expire_gets_a_pre_login_id(env):
+    """The session cookie's Max-Age is the token's: one that would expire before a login (STATE_TTL) could come
+    back is replaced by a pre-login id, so the callback still finds the browser's binding."""
+    idp, client, outpost = env
+    app = outpost.apps.lookup(HOST)
+    session = Session(new_session_id(), app.client_id, {"sub": "s", "preferred_username": "a"}, "tok",
+                      expires_at=time.time() + 60)
+    await outpost.store.put(session)
+    cookie = f"{app.cookie_name}={sign_cookie(session.id, cookie_secret=app.cookie_secret, client_id=app.client_id)}"
+    r = await start(client, cookie)
+    pre = set_cookies(r)[app.cookie_name]
+    assert pre.split(".")[0] != session.id
+    r = await callback(idp, client, r.headers["Location"], f"{app.cookie_name}={pre}")
+    assert r.status == 302 and r.headers["Location"] == f"https://{HOST}/next"
