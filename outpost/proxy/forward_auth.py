@@ -175,14 +175,17 @@ def _login(ctx: Context, redirect: str) -> web.Response:
 
     A browser with a live session keeps its cookie untouched (authentik's /start adds the login state to the
     session it has): a start link (a bookmark, a second tab, another site's link) never signs the user out;
-    a login that completes replaces the session (``_callback``), an abandoned one leaves it. Any other browser
-    keeps its pre-login id (or gets a new one) for STATE_TTL -- so does one whose session cookie would expire
-    (its Max-Age is the token's) before the login could come back."""
+    a login that completes replaces the session (``_callback``), an abandoned one leaves it. Should the
+    cookie (its Max-Age is the token's) expire before the login can come back, the same value is re-sent for
+    STATE_TTL: the binding survives, and an expired session still counts for nothing (decide() reads its
+    expiry). Any other browser keeps its pre-login id (or gets a new one) for STATE_TTL."""
     app = ctx.app
     session = ctx.session
-    if ctx.cookie_id and session is not None and not ctx.header_auth and \
-            session.expires_at - time.time() > oauth.STATE_TTL:
-        return _redirect(oauth.authorize_url(app, ctx.cookie_id, redirect))
+    if ctx.cookie_id and session is not None and not ctx.header_auth and not session.expired():
+        response = _redirect(oauth.authorize_url(app, ctx.cookie_id, redirect))
+        if session.expires_at - time.time() < oauth.STATE_TTL:
+            _set_cookie(response, app, ctx.cookie_id, oauth.STATE_TTL)
+        return response
     prelogin = ctx.cookie_id or new_session_id()
     response = _redirect(oauth.authorize_url(app, prelogin, redirect))
     _set_cookie(response, app, prelogin, oauth.STATE_TTL)
