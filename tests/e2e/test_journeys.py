@@ -8,11 +8,13 @@ external host is the proxy's ``http://app.test:<port>``), bound to the group ``s
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -227,6 +229,17 @@ def test_start_link_keeps_the_session(site, stack, browser, observe):
                                                                     for h in browser.hops[-5:]])
 
 
+def confirm_sign_out(browser: Browser, page: httpx.Response) -> httpx.Response:
+    """Without an id_token_hint the core may ask before ending the session (OpenID Connect RP-Initiated Logout
+    §2; its "Sign out?" page): submit that form as the user would. Any other page is returned as it is."""
+    form = re.search(r'<form method="post" action="([^"]+)">', page.text)
+    if form is None or "end-session" not in form.group(1):
+        return page
+    fields = {html.unescape(k): html.unescape(v)
+              for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)}
+    return browser.follow(urljoin(str(page.request.url), html.unescape(form.group(1))), method="POST", data=fields)
+
+
 def test_sign_out_without_an_outpost_session_still_signs_out(site, stack, browser, observe):
     """sign_out when the outpost has no session for this browser (its cookie expired or cleared, another
     application signed out first) goes to the provider's end-session, which ends the core session -- not into
@@ -238,7 +251,7 @@ def test_sign_out_without_an_outpost_session_still_signs_out(site, stack, browse
     assert r.status_code == 302, f"{r.status_code} {r.text[:200]}\n{debug(site, stack, browser)}"
     assert r.headers["location"] == f"{stack.core_url}/application/o/{site.app.slug}/end-session/", \
         r.headers["location"]
-    final = browser.follow_from(r)
+    final = confirm_sign_out(browser, browser.follow_from(r))
     assert final.status_code == 200 and "signed out" in final.text.lower(), \
         f"{final.status_code} {final.text[:300]}\n{browser.trail()}"
     page = browser.follow(site.url("/"))  # the core asks for credentials again: really signed out
