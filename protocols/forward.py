@@ -186,8 +186,13 @@ class Target:
         return f"{self.scheme}://{self.host.netloc}"
 
     @property
+    def path_and_query(self) -> str:
+        """The origin-form request target, still percent-encoded as received."""
+        return self.path + (f"?{self.query}" if self.query else "")
+
+    @property
     def url(self) -> str:
-        return f"{self.origin}{self.path}" + (f"?{self.query}" if self.query else "")
+        return f"{self.origin}{self.path_and_query}"
 
     def query_flag(self, name: str) -> bool:
         """``?name=true`` (value case-insensitive), as authentik's callback/logout markers (reference §2.3)."""
@@ -320,6 +325,17 @@ def from_envoy(headers: Mapping[str, str], request: AuthRequest) -> Target:
     return Target(scheme, parse_host(request.host, scheme), path, query, _method(request.method, "method"))
 
 
+def from_request_target(scheme: str, host: Host, raw_target: str, method: str) -> Target:
+    """Proxy mode: the application's own request, whose raw request-target (RFC 9112 §3.2, origin-form only) is
+    judged and then forwarded to the upstream byte for byte (``Target.path_and_query``). Raises BadTarget for
+    another form (absolute, authority, asterisk), non-ASCII, whitespace or control characters. The method is
+    the one the HTTP server parsed (WebDAV's ``PROPFIND``, ``MKCOL``...) and goes upstream as is."""
+    if not raw_target.isascii():
+        raise BadTarget(f"request target {raw_target!r} is not ASCII; percent-encode it")
+    path, query = _split_request_uri(raw_target, "request target")
+    return Target(scheme, host, path, query, method)
+
+
 Extractor = Callable[[Mapping[str, str], AuthRequest], Target]
 FLAVOURS: dict[str, Extractor] = {
     "traefik": from_x_forwarded,
@@ -360,13 +376,10 @@ def is_outpost_path(path: str) -> bool:
 
 # --- path normalisation and unauthenticated paths (THREATS 4) -------------------------------------------
 
-def normalize_path(raw_path: str) -> str:
-    """The path an unauthenticated-path rule is matched against.
-
-    Query and fragment dropped; percent-decoding done exactly once; ``.``/``..`` segments and repeated
-    slashes resolved (RFC 3986 §5.2.4). Raises PathError on anything a server could read differently from
-    us: NUL or control characters, backslashes (raw or encoded), a percent-encoded ``%`` (double encoding),
-    invalid UTF-8, or a path that is not absolute."""
+def _decoded(raw_path: str) -> str:
+    """The path of a request target (query and fragment dropped) percent-decoded exactly once. Raises PathError
+    on anything a server could decode differently from us: NUL or control characters, backslashes (raw or
+    encoded), a percent-encoded ``%`` (double encoding), invalid UTF-8, or a path that is not absolute."""
     path = raw_path.split("#", 1)[0].split("?", 1)[0]
     if not path.startswith("/"):
         raise PathError(f"path {raw_path!r} is not absolute")
@@ -378,6 +391,14 @@ def normalize_path(raw_path: str) -> str:
         raise PathError(f"path {raw_path!r} is not valid UTF-8 once decoded") from None
     if "\\" in decoded or _CONTROL.search(decoded) or "%" in decoded and re.search(r"%[0-9a-fA-F]{2}", decoded):
         raise PathError(f"path {raw_path!r} decodes to a backslash, control character or another escape")
+    return decoded
+
+
+def normalize_path(raw_path: str) -> str:
+    """Where a path leads once every server has resolved it: decoded once (``_decoded``), ``.``/``..`` segments
+    and repeated slashes resolved (RFC 3986 §5.2.4). Used to recognise the outpost's own paths in any spelling
+    (``is_outpost_path``); unauthenticated-path rules use the stricter ``judged_path``."""
+    decoded = _decoded(raw_path)
     if decoded.startswith("//"):
         decoded = "/" + decoded.lstrip("/")
     resolved = posixpath.normpath(decoded)
@@ -386,6 +407,40 @@ def normalize_path(raw_path: str) -> str:
     if decoded.endswith("/") and resolved != "/":
         resolved += "/"
     return resolved
+
+
+_SEPARATOR_ESCAPE = re.compile(r"%(2[fF]|5[cC])")
+
+
+def judged_path(raw_path: str) -> str:
+    """The path an unauthenticated-path rule is matched against (THREATS 4; issue 8 item 6): the raw path
+    decoded once, and only when that decoding is the one every server makes of it. The upstream receives the
+    raw path (the reverse proxies pass ``$request_uri`` on; proxy mode forwards it byte for byte), so a rule may
+    only let through a path that cannot lead anywhere else. Raises PathError -- the path then needs a login
+    like any other request -- for:
+
+    * an encoded ``/`` or ``\\`` (``%2F``, ``%5C``) or a raw ``\\``: a separator to one server, part of a segment to
+      another (``/admin/..%2Fpublic/x`` is ``/public/x`` decoded, and ``/admin/...`` to a router on the raw path);
+    * a ``.`` or ``..`` segment, raw or encoded: resolved by some servers and proxies, passed on by others
+      (browsers never send them);
+    * ``;``, raw or encoded: path parameters that Java servers strip (``/public/..;/admin/x`` is ``/admin/x``
+      to Tomcat);
+    * an empty segment (``//``): collapsed by some servers, kept by others;
+    * and everything ``_decoded`` refuses (control characters, double encoding, invalid UTF-8).
+
+    authentik matches its skip regexes against the decoded path without these checks."""
+    path = raw_path.split("#", 1)[0].split("?", 1)[0]
+    if _SEPARATOR_ESCAPE.search(path):
+        raise PathError(f"path {raw_path!r} contains an encoded slash or backslash")
+    decoded = _decoded(raw_path)
+    if ";" in decoded:
+        raise PathError(f"path {raw_path!r} carries ';' path parameters")
+    segments = decoded.split("/")[1:]
+    if any(segment in (".", "..") for segment in segments):
+        raise PathError(f"path {raw_path!r} has a dot segment")
+    if "" in segments[:-1]:
+        raise PathError(f"path {raw_path!r} has an empty segment ('//')")
+    return decoded
 
 
 @dataclass(frozen=True)
@@ -412,12 +467,12 @@ class SkipRules:
         return cls(tuple(patterns), tuple(errors))
 
     def match_target(self, target: Target, *, full_url: bool) -> bool:
-        """Does ``target`` match? Against the normalised path, or in forward_domain mode (``full_url``) against
-        ``scheme://host/normalised-path`` as authentik does. An unnormalisable path never matches."""
+        """Does ``target`` match? Against ``judged_path``, or in forward_domain mode (``full_url``) against
+        ``scheme://host/judged-path`` as authentik does. A path judged_path refuses never matches."""
         if not self.patterns:
             return False
         try:
-            path = normalize_path(target.path)
+            path = judged_path(target.path)
         except PathError:
             return False
         subject = f"{target.origin}{path}" if full_url else path

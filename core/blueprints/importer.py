@@ -287,7 +287,7 @@ class Importer:
         obj.save()
         for name, pks in m2m.items():
             _check_exist(obj._meta.get_field(name).related_model, pks, name)
-            getattr(obj, name).set(pks)
+            getattr(obj, name).set(_with_kept(obj, name, pks))
         _specials_after_save(obj, {v.name: v.value for v in merged.values() if v.kind == "special"})
         return obj
 
@@ -309,13 +309,23 @@ class Importer:
             obj.save()
         for name, pks in m2m.items():
             manager = getattr(obj, name)
-            if set(manager.values_list("pk", flat=True)) != set(pks):
+            wanted = _with_kept(obj, name, pks)
+            if set(manager.values_list("pk", flat=True)) != set(wanted):
                 _check_exist(obj._meta.get_field(name).related_model, pks, name)
-                manager.set(pks)
+                manager.set(wanted)
                 changed.append(name)
         if _specials_after_save(obj, specials):
             changed.append("groups")
         return bool(changed)
+
+
+def _with_kept(obj: models.Model, name: str, pks: list) -> list:
+    """``pks`` plus what the model always keeps in that relation (``kept_relations``: a proxy provider's
+    default scope mappings, core/providers/proxy/models.py). authentik's serializer adds those after setting
+    the listed ones; adding them here too means an unchanged blueprint compares equal and writes nothing."""
+    kept = getattr(obj, "kept_relations", None)
+    extra = kept(name) if callable(kept) else set()
+    return [*pks, *(pk for pk in extra if pk not in set(pks))]
 
 
 def _pk(pk_field, value: Any, name: str) -> Any:

@@ -66,6 +66,9 @@ class ProxyOutpost:
         for config in apps.configs:
             for error in config.skip.errors:
                 LOGGER.error("provider %r: %s (this line never matches)", config.name, error)
+            if hdr.USERNAME_SCOPE not in config.scopes:
+                LOGGER.warning("provider %r does not request the %r scope: its logins will name no one and be "
+                               "answered 500; give it the default scope mappings", config.name, hdr.USERNAME_SCOPE)
         self.apps = apps
         self.jwks = oauth.JWKSCache()
         self.header_cache.clear()  # secrets or endpoints may have changed; identities are re-checked
@@ -102,6 +105,12 @@ def _redirect(location: str) -> web.Response:
 
 def _text(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message, content_type="text/plain")
+
+
+def _nameless(app: AppConfig) -> web.Response:
+    """A login whose claims name no one: 500 and one log line naming the provider and the missing scope."""
+    LOGGER.error("%s", hdr.missing_username(app))
+    return _text(500, "configuration error: the login carries no username")
 
 
 @dataclass
@@ -162,10 +171,24 @@ def _clear_cookie(response: web.StreamResponse, app: AppConfig) -> None:
 
 
 def _login(ctx: Context, redirect: str) -> web.Response:
-    """302 into the core's authorize endpoint; the browser keeps (or gets) a signed pre-login id."""
-    prelogin = ctx.cookie_id if ctx.cookie_id and ctx.session is None else new_session_id()
-    response = _redirect(oauth.authorize_url(ctx.app, prelogin, redirect))
-    _set_cookie(response, ctx.app, prelogin, oauth.STATE_TTL)
+    """302 into the core's authorize endpoint, the login bound to the browser's signed cookie.
+
+    A browser with a live session keeps its cookie untouched (authentik's /start adds the login state to the
+    session it has): a start link (a bookmark, a second tab, another site's link) never signs the user out;
+    a login that completes replaces the session (``_callback``), an abandoned one leaves it. Should the
+    cookie (its Max-Age is the token's) expire before the login can come back, the same value is re-sent for
+    STATE_TTL: the binding survives, and an expired session still counts for nothing (decide() reads its
+    expiry). Any other browser keeps its pre-login id (or gets a new one) for STATE_TTL."""
+    app = ctx.app
+    session = ctx.session
+    if ctx.cookie_id and session is not None and not ctx.header_auth and not session.expired():
+        response = _redirect(oauth.authorize_url(app, ctx.cookie_id, redirect))
+        if session.expires_at - time.time() < oauth.STATE_TTL:
+            _set_cookie(response, app, ctx.cookie_id, oauth.STATE_TTL)
+        return response
+    prelogin = ctx.cookie_id or new_session_id()
+    response = _redirect(oauth.authorize_url(app, prelogin, redirect))
+    _set_cookie(response, app, prelogin, oauth.STATE_TTL)
     return response
 
 
@@ -184,7 +207,11 @@ async def _callback(ctx: Context, query: dict[str, str]) -> web.StreamResponse:
         return response
     session = Session(new_session_id(), app.client_id, tokens.claims, tokens.access_token, tokens.id_token,
                       expires_at=tokens.expires_at)  # a fresh id: the pre-login id is never promoted (THREATS 7)
+    if not session.username:  # never stored: once the provider is fixed, the next attempt is a fresh login
+        return _nameless(app)
     await ctx.outpost.store.put(session)
+    if ctx.session is not None and not ctx.header_auth:
+        await ctx.outpost.store.delete(ctx.session.id)  # the session this login replaces (/start while signed in)
     await _catch_up(ctx, session)
     try:
         target = fw.validate_redirect(state.redirect, app.external_host, cookie_domain=app.cookie_domain,
@@ -219,9 +246,12 @@ async def _catch_up(ctx: Context, session: Session) -> None:
 
 
 async def _sign_out(ctx: Context) -> web.StreamResponse:
+    """Always ends at the provider's end-session endpoint (the core's invalidation flow), with the
+    id_token_hint when this browser has a session here. Without one authentik's outpost starts a new login,
+    which succeeds silently while the core session lives: the user who clicked "sign out" stayed signed in."""
     app = ctx.app
     if ctx.session is None or ctx.header_auth:
-        response = _redirect(fw.start_location(app.external_host, app.external_host))
+        response = _redirect(oauth.end_session_url(app, ""))
     else:
         await ctx.outpost.store.delete_by_sub(ctx.session.sub)
         await ctx.outpost.store.delete(ctx.session.id)
@@ -274,11 +304,16 @@ async def forward_auth(request: web.Request) -> web.StreamResponse:
     ctx = await context_or_error(outpost, request, app, skip_match=skip_match)
     if isinstance(ctx, web.Response):
         return ctx
-    session = ctx.session
-    identity = Identity(session.client_id, session.sub, session.expires_at) if session else None
-    verdict = decide(Request(flavour, target, fw.classify(target.method, request.headers), skip_match, identity,
-                             time.time()), client_id=app.client_id, access=app.access)
+    verdict = decide(Request(flavour, target, fw.classify(target.method, request.headers), skip_match,
+                             identity_of(ctx.session), time.time()), client_id=app.client_id, access=app.access)
     return await respond(ctx, with_credentials(ctx, verdict), target)
+
+
+def identity_of(session: Session | None) -> Identity | None:
+    """What decide() looks at in a session."""
+    if session is None:
+        return None
+    return Identity(session.client_id, session.sub, session.expires_at, session.username)
 
 
 def _routed_elsewhere(outpost: ProxyOutpost, request: web.Request, flavour: str, app: AppConfig,
@@ -318,6 +353,8 @@ async def respond(ctx: Context, verdict: Verdict, target: fw.Target) -> web.Stre
         return await _callback(ctx, dict(parse_qsl(target.query, keep_blank_values=True)))
     if verdict is Verdict.HANDLE_SIGN_OUT:
         return await _sign_out(ctx)
+    if verdict is Verdict.IDENTITY_INCOMPLETE:
+        return _nameless(app)
     if verdict is Verdict.FORBIDDEN_403:
         return _text(403, f"access to {app.app_name or app.name!r} denied")
     if verdict is Verdict.UNAUTHORIZED_401:

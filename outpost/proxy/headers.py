@@ -104,6 +104,21 @@ def identity_headers(app: AppConfig, claims: Mapping[str, Any], raw_token: str, 
     return out
 
 
+USERNAME_SCOPE = "profile"  # the scope whose mapping yields preferred_username (OIDC Core §5.4)
+
+
+def missing_username(app: AppConfig) -> str:
+    """Why a login of ``app`` names no one, for the log line that goes with the 500 (issue 8 item 2)."""
+    if USERNAME_SCOPE not in app.scopes:
+        return (f"provider {app.name!r}: the login's claims carry no preferred_username because the provider "
+                f"does not request the {USERNAME_SCOPE!r} scope (scopes_to_request: {' '.join(app.scopes) or 'none'});"
+                " give it the default scope mappings (authentik default OAuth Mapping: OpenID 'profile'); "
+                "answering 500, never a 2xx without identity")
+    return (f"provider {app.name!r}: the login's claims carry no preferred_username although the "
+            f"{USERNAME_SCOPE!r} scope is requested: its scope mapping returns none; answering 500, never a 2xx "
+            "without identity")
+
+
 def empty_identity_headers() -> list[tuple[str, str]]:
     """Every identity header, empty: sent on an unauthenticated-path 2xx so a proxy that copies headers
     only when present (Caddy before GHSA-7r4p-vjf4-gxv4) still overwrites client-sent copies."""

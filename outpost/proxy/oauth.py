@@ -2,10 +2,12 @@
 authorization code + PKCE S256 (RFC 7636) + nonce (OIDC Core §3.1.2.1), and a ``state`` that expires.
 
 * ``state`` = JWT HS256 signed with the provider's ``cookie_secret``: ``iss`` goauthentik.io/outpost/<client>,
-  ``sid`` = the pre-login id from the browser's signed cookie (binds the callback to that browser), the
-  post-login ``redirect`` (carried here, not in a shared session slot: authentik #6886), ``nonce``, a random
-  ``state`` and ``exp`` (10 minutes).
-* The PKCE verifier is never sent to the browser: it is derived as HMAC(cookie_secret, pre-login id, state
+  ``sid`` = sha256 of the id in the browser's signed cookie (binds the callback to that browser: a pre-login
+  id, or the session of a signed-in user who starts another login, which keeps its cookie until the login
+  completes; the digest keeps session ids out of authorize URLs and logs), the post-login ``redirect``
+  (carried here, not in a shared session slot: authentik #6886), ``nonce``, a random ``state`` and ``exp``
+  (10 minutes).
+* The PKCE verifier is never sent to the browser: it is derived as HMAC(cookie_secret, cookie id, state
   nonce), so only this outpost, given the browser's HttpOnly cookie, can redeem the code. Whoever sees the
   callback URL (code + state) still lacks it.
 * The token response is verified with PyJWT: HS256 with ``client_secret`` when the provider advertises HS256
@@ -76,11 +78,18 @@ class State:
     exp: int
 
 
+def browser_binding(cookie_id: str) -> str:
+    """What the state carries of the browser's cookie id: its sha256 (the ids are 256-bit random)."""
+    return hashlib.sha256(cookie_id.encode()).hexdigest()
+
+
 def authorize_url(app: AppConfig, prelogin_id: str, redirect: str, *, now: float | None = None) -> str:
-    """The 302 target that starts a login (authorization request, RFC 6749 §4.1.1 + PKCE + nonce)."""
+    """The 302 target that starts a login (authorization request, RFC 6749 §4.1.1 + PKCE + nonce).
+    ``prelogin_id``: the id in the browser's signed cookie the login is bound to."""
     now = int(time.time() if now is None else now)
     nonce = secrets.token_urlsafe(24)
-    state = jwt.encode({"iss": state_issuer(app), "sid": prelogin_id, "state": secrets.token_urlsafe(32),
+    state = jwt.encode({"iss": state_issuer(app), "sid": browser_binding(prelogin_id),
+                        "state": secrets.token_urlsafe(32),
                         "redirect": redirect, "nonce": nonce, "iat": now, "exp": now + STATE_TTL},
                        app.cookie_secret, algorithm="HS256")
     params = {
@@ -101,7 +110,8 @@ def authorize_url(app: AppConfig, prelogin_id: str, redirect: str, *, now: float
 
 def parse_state(app: AppConfig, token: str | None, prelogin_id: str | None) -> State:
     """Verify the callback's ``state``: our signature, our issuer, unexpired, and issued to this browser
-    (its ``sid`` equals the pre-login id in the browser's signed cookie). Raises OAuthError(400)."""
+    (its ``sid`` is the digest of the id in the browser's signed cookie). ``State.sid`` is that cookie id.
+    Raises OAuthError(400)."""
     if not token or len(token) > 8192:
         raise OAuthError("missing or oversized state")
     if not prelogin_id:
@@ -114,10 +124,10 @@ def parse_state(app: AppConfig, token: str | None, prelogin_id: str | None) -> S
     values = [claims.get(k) for k in ("sid", "redirect", "nonce", "state")]
     if not all(isinstance(v, str) for v in values):
         raise OAuthError("invalid state: malformed claims")
-    sid, redirect, nonce, rand = values
-    if not hmac.compare_digest(sid, prelogin_id):
+    binding, redirect, nonce, rand = values
+    if not hmac.compare_digest(binding, browser_binding(prelogin_id)):
         raise OAuthError("state was issued to another browser session")
-    return State(sid, redirect, nonce, rand, int(claims["exp"]))
+    return State(prelogin_id, redirect, nonce, rand, int(claims["exp"]))
 
 
 @dataclass(frozen=True)

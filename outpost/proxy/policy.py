@@ -47,6 +47,7 @@ class Verdict(Enum):
     LOGIN_REDIRECT = "login_redirect"  # 302 into the login (Traefik/Caddy/Envoy: authorize; proxy: /start)
     UNAUTHORIZED_401 = "unauthorized"  # nginx (its config maps 401 to /start), XHR/JSON/preflight
     FORBIDDEN_403 = "forbidden"  # signed in, but the user may not use this application (now)
+    IDENTITY_INCOMPLETE = "identity_incomplete"  # signed in, but the claims name no one: 500, never 2xx
     HANDLE_CALLBACK = "handle_callback"  # the OIDC callback marker is in the target
     HANDLE_SIGN_OUT = "handle_sign_out"  # the logout marker / sign-out path is in the target
     BAD_REQUEST = "bad_request"  # garbage forwarded headers
@@ -98,11 +99,13 @@ def _subjects(value: Any, name: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Identity:
-    """What the decision needs from a session: for which application it was issued, who, until when."""
+    """What the decision needs from a session: for which application it was issued, who, until when, and the
+    name the identity headers will carry (``preferred_username``; empty when the provider's scopes lack it)."""
 
     client_id: str
     sub: str
     expires_at: float  # unix time
+    username: str
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,10 @@ def decide(request: Request, *, client_id: str, access: Access | None) -> Verdic
     """The verdict for one request to the application whose OAuth client is ``client_id``.
 
     Order: unusable target -> markers (callback, sign-out) -> a valid session for this application
-    (ALLOW or FORBIDDEN_403, except on an unauthenticated path) -> unauthenticated path -> 401 for clients
-    that cannot follow a redirect and for nginx -> login redirect. A target path under
-    /outpost.goauthentik.io gets no special pass (THREATS 2)."""
+    (FORBIDDEN_403 when the access lists refuse it, IDENTITY_INCOMPLETE when its claims carry no username --
+    a 2xx always names the user, DESIGN.md §2 -- else ALLOW; an unauthenticated path is served either way)
+    -> unauthenticated path -> 401 for clients that cannot follow a redirect and for nginx -> login
+    redirect. A target path under /outpost.goauthentik.io gets no special pass (THREATS 2)."""
     target = request.target
     if isinstance(target, TargetError):
         return Verdict.CONFIG_ERROR if isinstance(target, MissingTarget) else Verdict.BAD_REQUEST
@@ -136,9 +140,12 @@ def decide(request: Request, *, client_id: str, access: Access | None) -> Verdic
              and identity.expires_at > request.now)
     if valid:
         assert identity is not None
-        if access is None or access.allows(identity.sub):
+        allowed = access is None or access.allows(identity.sub)
+        if allowed and identity.username:
             return Verdict.ALLOW
-        return Verdict.ALLOW_UNAUTHENTICATED_PATH if request.skip_match else Verdict.FORBIDDEN_403
+        if request.skip_match:
+            return Verdict.ALLOW_UNAUTHENTICATED_PATH
+        return Verdict.IDENTITY_INCOMPLETE if allowed else Verdict.FORBIDDEN_403
     if request.skip_match:
         return Verdict.ALLOW_UNAUTHENTICATED_PATH
     if request.request_class is RequestClass.API or request.flavour == "nginx":

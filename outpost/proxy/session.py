@@ -95,6 +95,12 @@ class Session:
         return sub if isinstance(sub, str) else ""
 
     @property
+    def username(self) -> str:
+        """``preferred_username`` (X-authentik-username); empty when the provider's scopes do not carry it."""
+        name = self.claims.get("preferred_username")
+        return name if isinstance(name, str) else ""
+
+    @property
     def sid(self) -> str:
         sid = self.claims.get("sid")
         return sid if isinstance(sid, str) else ""

@@ -8,11 +8,13 @@ external host is the proxy's ``http://app.test:<port>``), bound to the group ``s
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -198,6 +200,64 @@ def test_sign_out_ends_the_session(site, stack, browser, observe):
         r = replay.get(site.url("/"))
         assert r.status_code == 302 and r.headers.get("x-upstream") is None, f"{r.status_code} {r.text[:200]}"
     observe(site.kind, "real outpost: sign_out hops", [f"{h.status} {urlsplit(h.url).path}" for h in browser.hops[-6:]])
+
+
+def test_start_link_keeps_the_session(site, stack, browser, observe):
+    """A signed-in user who opens a start link (a bookmark, a second tab, another site's link) stays signed in
+    (authentik keeps the session and only adds the login state; issue 8 item 12). Abandoned: the session
+    works as before. Completed (silently, the core session lives): the session is replaced, the old cookie
+    value no longer works anywhere."""
+    gus = stack.user(f"gus-{site.kind}", PASSWORD, [GROUP])
+    signed_in(site, stack, browser, gus["username"])
+    old = browser.cookie(site.app.cookie_name)
+    start = browser.get(site.url("/outpost.goauthentik.io/start?rd=") + site.url("/after-start"))
+    assert start.status_code == 302 and "/application/o/authorize/" in start.headers["location"], \
+        f"{start.status_code} {start.headers.get('location')}\n{debug(site, stack, browser)}"
+    assert browser.cookie(site.app.cookie_name) == old, "the start link replaced the session cookie"
+    r = browser.get(site.url("/still-in"))  # abandoned login: still signed in
+    assert r.status_code == 200 and single(r.json(), "X-authentik-username") == gus["username"], \
+        f"{r.status_code} {r.text[:200]}\n{debug(site, stack, browser)}"
+    final = browser.follow_from(start)  # the login completes without a form: the core session lives
+    assert final.status_code == 200 and final.json()["path"] == "/after-start", browser.trail()
+    new = browser.cookie(site.app.cookie_name)
+    assert new and new != old
+    with Browser() as replay:
+        replay.cookies.set(site.app.cookie_name, old, domain="app.test")
+        r = replay.get(site.url("/"))
+        assert r.status_code == 302 and r.headers.get("x-upstream") is None, f"{r.status_code} {r.text[:200]}"
+    observe(site.kind, "real outpost: start while signed in, hops", [f"{h.status} {urlsplit(h.url).path}"
+                                                                    for h in browser.hops[-5:]])
+
+
+def confirm_sign_out(browser: Browser, page: httpx.Response) -> httpx.Response:
+    """Without an id_token_hint the core may ask before ending the session (OpenID Connect RP-Initiated Logout
+    §2; its "Sign out?" page): submit that form as the user would. Any other page is returned as it is."""
+    form = re.search(r'<form method="post" action="([^"]+)">', page.text)
+    if form is None or "end-session" not in form.group(1):
+        return page
+    fields = {html.unescape(k): html.unescape(v)
+              for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)}
+    return browser.follow(urljoin(str(page.request.url), html.unescape(form.group(1))), method="POST", data=fields)
+
+
+def test_sign_out_without_an_outpost_session_still_signs_out(site, stack, browser, observe):
+    """sign_out when the outpost has no session for this browser (its cookie expired or cleared, another
+    application signed out first) goes to the provider's end-session, which ends the core session -- not into
+    a new login that would silently succeed and leave the user signed in (issue 8 item 12)."""
+    fay = stack.user(f"fay-{site.kind}", PASSWORD, [GROUP])
+    signed_in(site, stack, browser, fay["username"])
+    browser.cookies.delete(site.app.cookie_name)
+    r = browser.get(site.url("/outpost.goauthentik.io/sign_out"))
+    assert r.status_code == 302, f"{r.status_code} {r.text[:200]}\n{debug(site, stack, browser)}"
+    assert r.headers["location"] == f"{stack.core_url}/application/o/{site.app.slug}/end-session/", \
+        r.headers["location"]
+    final = confirm_sign_out(browser, browser.follow_from(r))
+    assert final.status_code == 200 and "signed out" in final.text.lower(), \
+        f"{final.status_code} {final.text[:300]}\n{browser.trail()}"
+    page = browser.follow(site.url("/"))  # the core asks for credentials again: really signed out
+    assert urlsplit(str(page.request.url)).path.startswith("/if/flow/"), browser.trail()
+    observe(site.kind, "real outpost: sign_out without an outpost session, hops",
+            [f"{h.status} {urlsplit(h.url).path}" for h in browser.hops[-4:]])
 
 
 @pytest.mark.parametrize("headers", [{"Accept": "application/json"}, {"X-Requested-With": "XMLHttpRequest"}],

@@ -15,6 +15,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from tests.e2e.support.browser import Browser
+from tests.e2e.support.live import raw, reached
 from tests.e2e.support.stack import App, Stack, login, until
 from tests.e2e.support.upstream import header_values
 
@@ -142,3 +143,18 @@ def test_outpost_restart_keeps_the_session(stack, proxied, users, browser):
     stack.wait_served(proxied.external_url)
     r = browser.get(proxied.external_url + "/after")
     assert header_values(echo_of(r), "X-authentik-username") == ["gina"], stack.standalone.tail()
+
+
+def test_proxy_mode_forwards_the_request_target_byte_for_byte(stack, proxied, users, browser):
+    """The upstream receives exactly the request target the outpost judged (issue 8 item 6, THREATS 4): the
+    outpost's HTTP client no longer resolves ``%2e%2e`` or decodes ``%3B`` / ``%2F`` on the way (before, a
+    signed-in request for ``/public/%2e%2e/admin`` reached the upstream as ``/admin``). Anonymous, the same
+    targets get the login, never the upstream."""
+    login(browser, proxied.external_url + "/", "gina", PASSWORD)
+    cookie = ("Cookie", f"{proxied.cookie_name}={browser.cookie(proxied.cookie_name)}")
+    host = ("Host", proxied.external_url.split("://", 1)[1])
+    for target in ("/public/%2e%2e/admin", "/x%3By", "/a/../b", "/%7Eu", "/q?next=%2F..%2Fadmin", "/a%2Fb"):
+        r = raw(stack.standalone.port, "GET", target, [host, cookie])
+        assert r.status == 200 and reached(r) and r.json()["raw_path"] == target, f"{target}: {r}"
+        anonymous = raw(stack.standalone.port, "GET", target, [host])
+        assert anonymous.status == 302 and not reached(anonymous), f"anonymous {target}: {anonymous}"

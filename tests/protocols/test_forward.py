@@ -166,14 +166,46 @@ def target(path, host="ext.t.goauthentik.io", scheme="https"):
 
 @pytest.mark.parametrize("path,expected", [
     ("/skip", True), ("/skip/foo", True), ("/skipped", True), ("/foo/skip", False), ("/", False),
-    ("/skip?x", True), ("/foo?/skip", False), ("/foo#/skip", False), ("//skip", True),
-    ("/foo/../skip", True), ("/skip/../admin", False), ("/skip/%2e%2e/admin", False),
+    ("/skip?x", True), ("/foo?/skip", False), ("/foo#/skip", False), ("/sk%69p/x", True),
+    # Unlike authentik (and before issue 8 item 6), a path that only matches once dot segments or empty
+    # segments are resolved needs a login: the upstream gets the raw path and may read it otherwise.
+    ("//skip", False), ("/foo/../skip", False), ("/skip/../admin", False), ("/skip/%2e%2e/admin", False),
     ("/skip/..%2Fadmin", False), ("/skip%2F..%2Fadmin", False), ("/skip\\..\\admin", False),
     ("/skip/%00", False), ("/skip/%252e%252e/admin", False),
 ])
 def test_skip_fixture(path, expected):
     """authentik's fixture skip regex ``/skip.*`` on external host https://ext.t.goauthentik.io."""
     assert SkipRules.compile("/skip.*").match_target(target(path), full_url=False) is expected
+
+
+# Issue 8 item 6: each is judged by the skip rule as a public path by some reading, while the upstream (which
+# gets the raw path) or a server in front of it reads a private one.
+CONFUSED_PUBLIC = [
+    "/admin/..%2Fpublic/x", "/admin/..%2fpublic/x", "/admin/%2e%2e%2Fpublic/x", "/admin%2F..%2Fpublic/x",
+    "/admin/../public/x", "/admin/%2e%2e/public/x", "/admin/.%2e/public/x", "/public/..;/admin/x",
+    "/public/..%3B/admin/x", "/public;/x", "/public/x;jsessionid=1", "/public/%3b/x", "/public%2Fx",
+    "/public%5Cx", "/public/x%5C..%5Cadmin", "/public\\x", "/public/./x", "/public/%2e/x", "//public/x",
+    "/public//x", "/public/x/.", "/public/x/..", "/public/%2E%2E", "/./public/x",
+]
+
+
+@pytest.mark.parametrize("path", CONFUSED_PUBLIC)
+def test_skip_never_matches_an_ambiguous_path(path):
+    rules = SkipRules.compile("^/public/.*$")
+    assert not rules.match_target(target(path), full_url=False), path
+    assert not SkipRules.compile("^https://ext.t.goauthentik.io/public/.*$").match_target(target(path), full_url=True)
+    with pytest.raises(fw.PathError):
+        fw.judged_path(path)
+
+
+@pytest.mark.parametrize("path,judged", [
+    ("/public/x", "/public/x"), ("/public/", "/public/"), ("/public/a%21b", "/public/a!b"),
+    ("/%70ublic/x", "/public/x"), ("/public/caf%C3%A9", "/public/café"), ("/public/x?a=/../b", "/public/x"),
+    ("/public/x.y", "/public/x.y"), ("/public/...", "/public/..."), ("/public/.well-known", "/public/.well-known"),
+])
+def test_judged_path_is_the_raw_path_decoded_once(path, judged):
+    assert fw.judged_path(path) == judged
+    assert SkipRules.compile("^/public/.*$").match_target(target(path), full_url=False)
 
 
 def test_skip_anchored():

@@ -17,15 +17,6 @@ from core.oidc.models import ScopeMapping
 from core.providers.proxy.models import ProxyMode, ProxyProvider
 from core.system.base_url import request_base
 
-# The scopes authentik's set_oauth_defaults() attaches to every proxy provider.
-DEFAULT_SCOPE_MANAGED = [
-    "goauthentik.io/providers/oauth2/scope-openid",
-    "goauthentik.io/providers/oauth2/scope-profile",
-    "goauthentik.io/providers/oauth2/scope-email",
-    "goauthentik.io/providers/oauth2/scope-entitlements",
-    "goauthentik.io/providers/proxy/scope-proxy",
-]
-
 
 def _validate_http_url(value: str, field: str) -> str:
     parts = urlsplit(value or "")
@@ -85,18 +76,6 @@ class ProxyProviderSerializer(ProviderSerializer):
             raise serializers.ValidationError({"cookie_domain": [
                 "cookie_domain is required in forward_domain mode, e.g. example.com"]})
         return attrs
-
-    def _defaults(self, instance: ProxyProvider) -> ProxyProvider:
-        """authentik's set_oauth_defaults(): the callback redirect URIs (model save) and default scopes."""
-        scopes = ScopeMapping.objects.filter(managed__in=DEFAULT_SCOPE_MANAGED)
-        instance.property_mappings.add(*scopes)
-        return instance
-
-    def create(self, validated_data):
-        return self._defaults(super().create(validated_data))
-
-    def update(self, instance, validated_data):
-        return self._defaults(super().update(instance, validated_data))
 
 
 class ProxyProviderViewSet(viewsets.ModelViewSet):

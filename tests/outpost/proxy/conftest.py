@@ -1,8 +1,12 @@
 """Provider JSON as /api/v3/outposts/proxy/ returns it (authentik's fixture: reference §7)."""
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+import outpost.proxy as proxy
 from outpost.proxy.apps import AppConfig
+from outpost.proxy.reverse import add_catch_all
 
 EXT = "https://ext.t.goauthentik.io"
 
@@ -34,3 +38,29 @@ def provider_json(**overrides):
 @pytest.fixture
 def app_config():
     return AppConfig.from_json(provider_json(), outpost_name="test-outpost")
+
+
+async def start_echo(seen: list | None = None) -> TestServer:
+    """An upstream that answers JSON of the raw path and headers it received (appending the raw path to
+    ``seen``); close it when done."""
+    async def echo(request):
+        if seen is not None:
+            seen.append(request.raw_path)
+        return web.json_response({"raw_path": request.raw_path, "path": request.path_qs,
+                                  "headers": dict(request.headers)})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def start_outpost(**setup) -> tuple[TestClient, proxy.ProxyOutpost]:
+    """The proxy outpost (forward auth and proxy mode) behind an aiohttp test client; close the client."""
+    app = web.Application()
+    outpost = proxy.setup(app, **setup)
+    add_catch_all(app)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    return client, outpost

@@ -300,7 +300,7 @@ async def test_proxy_cookie_session_strips_authorization(proxy_env):
     _, client, outpost, _ = proxy_env
     app = outpost.apps.lookup(HOST)
     from outpost.proxy.session import new_session_id, sign_cookie
-    s = Session(new_session_id(), app.client_id, {"sub": "u1"}, "tok", expires_at=time.time() + 60)
+    s = Session(new_session_id(), app.client_id, {"sub": "u1", "preferred_username": "u1"}, "tok", expires_at=time.time() + 60)
     await outpost.store.put(s)
     cookie = f"{app.cookie_name}={sign_cookie(s.id, cookie_secret=app.cookie_secret, client_id=app.client_id)}"
     r = await client.get("/", headers={"Host": HOST, "Cookie": cookie, "Authorization": "Bearer x"})

@@ -63,15 +63,15 @@ def test_state_checks():
         (q["state"], new_session_id()),  # another browser
         (q["state"], None),  # cookie gone
         (None, pre), ("", pre), ("garbage", pre), ("x" * 9000, pre),
-        (jwt.encode({"iss": "goauthentik.io/outpost/test-client", "sid": pre, "nonce": "n", "redirect": "/",
+        (jwt.encode({"iss": "goauthentik.io/outpost/test-client", "sid": oauth.browser_binding(pre), "nonce": "n", "redirect": "/",
                      "state": "s", "exp": int(time.time()) + 60}, "wrong-secret", algorithm="HS256"), pre),
-        (jwt.encode({"iss": "goauthentik.io/outpost/test-client", "sid": pre, "nonce": "n", "redirect": "/",
+        (jwt.encode({"iss": "goauthentik.io/outpost/test-client", "sid": oauth.browser_binding(pre), "nonce": "n", "redirect": "/",
                      "state": "s", "exp": int(time.time()) - 1}, app.cookie_secret, algorithm="HS256"), pre),
-        (jwt.encode({"iss": "goauthentik.io/outpost/test-client", "sid": pre, "nonce": "n", "redirect": "/",
+        (jwt.encode({"iss": "goauthentik.io/outpost/test-client", "sid": oauth.browser_binding(pre), "nonce": "n", "redirect": "/",
                      "state": "s"}, app.cookie_secret, algorithm="HS256"), pre),  # no exp (authentik's quirk)
-        (jwt.encode({"iss": "goauthentik.io/outpost/other", "sid": pre, "nonce": "n", "redirect": "/",
+        (jwt.encode({"iss": "goauthentik.io/outpost/other", "sid": oauth.browser_binding(pre), "nonce": "n", "redirect": "/",
                      "state": "s", "exp": int(time.time()) + 60}, app.cookie_secret, algorithm="HS256"), pre),
-        (jwt.encode({"iss": "goauthentik.io/outpost/test-client", "sid": pre, "nonce": "n", "redirect": "/",
+        (jwt.encode({"iss": "goauthentik.io/outpost/test-client", "sid": oauth.browser_binding(pre), "nonce": "n", "redirect": "/",
                      "state": "s", "exp": int(time.time()) + 60}, "", algorithm="none"), pre),
     ]:
         with pytest.raises(OAuthError) as exc:

@@ -19,7 +19,7 @@ def req(target=None, *, flavour="traefik", cls=RequestClass.NAVIGATION, skip=Fal
 
 
 def me(sub="alice", client=CLIENT, exp=NOW + 60):
-    return Identity(client, sub, exp)
+    return Identity(client, sub, exp, sub)
 
 
 def test_target_errors():

@@ -5,7 +5,9 @@ Map (THREATS number -> tests; tests in this file unless a module is named):
 1.  Fail open: test_store_exception_is_500_never_2xx, test_no_snapshot_400, test_malformed_access_not_served,
     test_idp_down_during_header_auth_502; test_forward_auth: test_missing_headers_500, test_unknown_host_400,
     test_bad_cookies_never_2xx; test_header_auth: test_bearer_refused_401_never_2xx, test_idp_unreachable_502;
-    test_reverse: test_upstream_down_502; test_websocket: test_upstream_refuses_502.
+    test_reverse: test_upstream_down_502; test_websocket: test_upstream_refuses_502;
+    test_identity_required (a login or token whose claims name no user: 500 in every flavour and proxy mode,
+    never stored at the callback; issue 8 item 2).
 2.  Spoofed target: test_untrusted_peer_forwarded_headers_400, test_no_trusted_networks_trusts_no_one,
     test_proxy_forwarded_host_only_from_trusted_peer, test_outpost_path_target_gains_nothing;
     test_forward_auth: test_nginx (X-Original-URI never read), test_unknown_host_400,
@@ -16,7 +18,10 @@ Map (THREATS number -> tests; tests in this file unless a module is named):
     tests/protocols/test_forward.py: test_client_chain.
 4.  Path and host confusion: test_proxy_path_confusion_never_skips, test_host_compared_case_insensitively;
     test_forward_auth: test_skip_path_sends_empty_identity_headers; tests/protocols/test_forward.py:
-    test_normalize_path*, test_skip_anchored, test_in_cookie_domain, test_hosts_equal.
+    test_normalize_path*, test_skip_anchored, test_in_cookie_domain, test_hosts_equal,
+    test_skip_never_matches_an_ambiguous_path; test_path_judged (paths public only once decoded or resolved,
+    or to a Java server -- ``/admin/..%2Fpublic/x``, ``/public/..;/admin/x`` -- get the login in every flavour
+    and proxy mode; proxy mode forwards the judged target byte for byte; issue 8 item 6).
 5.  Header smuggling: test_connection_cannot_strip_identity_or_basic_auth, test_websocket:
     test_frames_both_ways_with_identity_headers; test_reverse: test_authenticated_gets_headers_and_spoofs_stripped,
     test_skip_path_strips_client_identity; test_headers: test_strip_client_identity_every_spelling,
@@ -26,7 +31,10 @@ Map (THREATS number -> tests; tests in this file unless a module is named):
     test_domain_mode_redirects.
 7.  Session fixation and loops: test_fixated_prelogin_cookie_never_becomes_a_session; test_forward_auth:
     test_full_login_then_identity_headers (id rotated in log_in), test_callback_from_another_browser_400,
-    test_sign_out (cookie and server-side session cleared); test_oauth: test_state_checks.
+    test_sign_out (cookie and server-side session cleared); test_oauth: test_state_checks;
+    test_start_sign_out (a start link keeps a signed-in session, a completed login replaces and deletes it,
+    the session id never appears in the authorize URL; sign_out without a session still reaches the
+    provider's end-session; issue 8 item 12).
 8.  Cross-application tokens: test_forward_auth: test_cross_application_cookie_refused; test_header_auth:
     test_bearer_issued_for_another_application_refused, test_basic_id_token_verified; test_policy:
     test_cross_application_session_refused.
