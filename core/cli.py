@@ -78,12 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         from outpost.cli import main as outpost_main  # standalone outposts do not load Django
 
         return outpost_main(argv[1:])
+    from core.config import data_dir_problem, resolve_data_dir
+
     command, asked_for_help = argv[0], _wants_help(argv)
     if not asked_for_help and command not in QUIET:
-        from core.config import data_dir_problem, resolve_data_dir
-
         where = resolve_data_dir(os.environ)
-        print(f"gatehouse: {where.describe()}", file=sys.stderr)
+        if command != "server":  # the server says it in its JSON log (below), one object per line
+            print(f"gatehouse: {where.describe()}", file=sys.stderr)
         problem = data_dir_problem(os.environ, may_create=command in STARTS)
         if problem:  # before the settings are read: reading them makes the directory and a secret key
             return _fail(problem)
@@ -98,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import execute_from_command_line
 
     django.setup()
+    if command == "server" and not asked_for_help:
+        import logging
+
+        logging.getLogger("gatehouse.server").info(resolve_data_dir(os.environ).describe())
     if not asked_for_help:
         problem = _database_problems(command)
         if problem:

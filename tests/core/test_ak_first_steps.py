@@ -19,9 +19,9 @@ import time
 
 import pytest
 
-from tests.support.server import REPO, core_env, create_database, drop_database, free_port
+from tests.support.ak import ak, one_error_line, operator_env
+from tests.support.server import REPO, free_port
 
-AK = [sys.executable, "-m", "core.cli"]
 EMBEDDED_BLUEPRINT = """version: 1
 metadata: {name: newcomer - app on the embedded outpost}
 entries:
@@ -45,29 +45,8 @@ entries:
 
 @pytest.fixture
 def ak_env(tmp_path):
-    """An operator's environment: a data directory of its own and, on PostgreSQL, a fresh database."""
-    env = core_env(tmp_path / "data")
-    env["TMPDIR"] = str(tmp_path)
-    database = None
-    if env.get("AUTHENTIK_POSTGRESQL__HOST"):
-        database = env["AUTHENTIK_POSTGRESQL__NAME"] = create_database(env)
-    yield env
-    if database:
-        drop_database(env, database)
-
-
-def ak(env, *args, cwd=REPO, timeout=180):
-    return subprocess.run([*AK, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def one_line_error(result) -> str:
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    # Besides the error: the line naming the data directory, and the one saying a wait began.
-    lines = [line for line in result.stderr.splitlines()
-             if line.strip() and not line.startswith("gatehouse: data directory") and "waiting up to" not in line]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+    with operator_env(tmp_path) as env:
+        yield env
 
 
 # --- item 18: unmigrated database; `ak migrate` completes the instance -------------------------------------
@@ -80,7 +59,7 @@ def test_commands_on_an_unmigrated_database_say_what_to_run(ak_env, tmp_path, ar
     blueprint = tmp_path / "bp.yaml"
     blueprint.write_text(EMBEDDED_BLUEPRINT)
     result = ak(ak_env, *[a.format(bp=blueprint) for a in args])
-    line = one_line_error(result)
+    line = one_error_line(result)
     assert "not migrated" in line and "ak migrate" in line, line
 
 
@@ -110,7 +89,7 @@ def test_a_missing_data_directory_is_refused_not_created(ak_env, tmp_path):
     env = {**ak_env, "AUTHENTIK_DATA_DIR": str(missing)}
     env.pop("AUTHENTIK_POSTGRESQL__HOST", None)  # the SQLite case: the data directory is the database
     result = ak(env, "create_admin_group", "akadmin", cwd=tmp_path)
-    line = one_line_error(result)
+    line = one_error_line(result)
     assert str(missing) in line and "ak migrate" in line, line
     assert not missing.exists() and not missing.parent.exists()
 
@@ -146,7 +125,7 @@ def test_an_installed_copy_without_the_variable_uses_the_working_directory(monke
 def test_create_admin_group_without_a_username_says_what_it_needs(ak_env):
     assert ak(ak_env, "migrate").returncode == 0
     result = ak(ak_env, "create_admin_group")
-    line = one_line_error(result)
+    line = one_error_line(result)
     assert "username" in line and "ak create_recovery_key" in line, line
 
 
@@ -159,7 +138,7 @@ def test_redis_unreachable_at_start_is_one_message_after_a_bounded_wait(ak_env, 
     env = {**ak_env, "AUTHENTIK_REDIS__HOST": "127.0.0.1", "AUTHENTIK_REDIS__PORT": str(port)}
     started = time.monotonic()
     result = ak(env, *command, "--wait", "2")
-    line = one_line_error(result)
+    line = one_error_line(result)
     assert f"AUTHENTIK_REDIS__HOST:PORT=127.0.0.1:{port}" in line and "within 2 s" in line, line
     assert time.monotonic() - started < 120  # bounded (the subprocess timeout would say so otherwise)
 
@@ -170,5 +149,5 @@ def test_postgresql_unreachable_at_start_is_one_message_after_a_bounded_wait(ak_
     env = {**ak_env, "AUTHENTIK_POSTGRESQL__HOST": "127.0.0.1", "AUTHENTIK_POSTGRESQL__PORT": str(port)}
     env.pop("AUTHENTIK_REDIS__HOST", None)
     result = ak(env, *command, "--wait", "2")
-    line = one_line_error(result)
+    line = one_error_line(result)
     assert f"AUTHENTIK_POSTGRESQL__HOST:PORT=127.0.0.1:{port}" in line and "within 2 s" in line, line

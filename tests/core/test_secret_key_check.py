@@ -18,23 +18,10 @@ from django.test import override_settings
 
 from core.crypto import key_check
 from core.crypto.models import SecretKeyCheck
-from tests.support.server import REPO, SECRET_KEY, core_env, create_database, drop_database, start_core
+from tests.support.ak import ak, one_error_line, operator_env
+from tests.support.server import REPO, SECRET_KEY, start_core
 
-AK = [sys.executable, "-m", "core.cli"]
 OTHER_KEY = "another-secret-key-after-the-restore-0123456789abcdef"
-
-
-def ak(env, *args, timeout=180):
-    return subprocess.run([*AK, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def the_error(result) -> str:
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines()
-             if line.strip() and not line.startswith("gatehouse: data directory") and "waiting up to" not in line]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 # --- the check value ---------------------------------------------------------------------------------------
@@ -66,7 +53,7 @@ def test_a_restored_database_under_another_key_does_not_start(tmp_path):
         core.env["AUTHENTIK_SECRET_KEY"] = OTHER_KEY
         for command in (("server", "--wait", "1"), ("worker", "--once", "--wait", "1"), ("migrate",),
                         ("create_admin_group", "akadmin"), ("apply_blueprint", str(tmp_path / "none.yaml"))):
-            line = the_error(ak(core.env, *command))
+            line = one_error_line(ak(core.env, *command))
             assert "differs from the one this database" in line and "ak rotate_secret_key --yes" in line, command
         # The original key starts again.
         core.env["AUTHENTIK_SECRET_KEY"] = SECRET_KEY
@@ -78,11 +65,7 @@ def test_a_restored_database_under_another_key_does_not_start(tmp_path):
 
 @pytest.mark.e2e
 def test_a_database_made_before_the_check_gets_it_at_its_next_start(tmp_path):
-    env = core_env(tmp_path / "data")
-    database = None
-    if env.get("AUTHENTIK_POSTGRESQL__HOST"):
-        database = env["AUTHENTIK_POSTGRESQL__NAME"] = create_database(env)
-    try:
+    with operator_env(tmp_path) as env:
         migrate = ak(env, "migrate")
         assert migrate.returncode == 0, migrate.stderr
         assert "secret key check value recorded" in migrate.stdout
@@ -94,11 +77,8 @@ def test_a_database_made_before_the_check_gets_it_at_its_next_start(tmp_path):
         assert drop.returncode == 0, drop.stderr
         again = ak(env, "migrate")  # what every start runs
         assert "secret key check value recorded" in again.stdout, again.stdout + again.stderr
-        line = the_error(ak({**env, "AUTHENTIK_SECRET_KEY": OTHER_KEY}, "create_admin_group", "akadmin"))
+        line = one_error_line(ak({**env, "AUTHENTIK_SECRET_KEY": OTHER_KEY}, "create_admin_group", "akadmin"))
         assert "differs from the one this database" in line
-    finally:
-        if database:
-            drop_database(env, database)
 
 
 @pytest.mark.e2e

@@ -14,22 +14,12 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from core.accounts.models import Application, Group, Token, TokenIntents, User
+from core.accounts.models import Group, Token, TokenIntents, User
 from core.events.models import Event
 from core.policies import expression
 from core.policies.engine import evaluate, user_has_access
 from core.policies.models import ExpressionPolicy, PolicyBinding
 from core.policies.types import PolicyRequest
-
-
-@pytest.fixture
-def app(db) -> Application:
-    return Application.objects.create(name="Wiki", slug="wiki")
-
-
-@pytest.fixture
-def alice(db) -> User:
-    return User.objects.create_user("alice", "alice@example.com", "pw")
 
 
 def _bind(app, source: str, name: str, timeout: int = 1) -> PolicyBinding:
