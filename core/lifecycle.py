@@ -6,6 +6,10 @@ so, like authentik (its ``lifecycle/ak`` writes ``$TMPDIR/authentik-mode``), eac
 the container's temporary directory at start. A server is healthy when it answers ``/-/health/live/``; a
 worker when its last heartbeat promised another one that is not overdue and the database (and Redis, when
 configured) answer, which is what authentik documents for ``ak healthcheck`` in the worker container.
+
+The same checks serve the start of ``ak server``, ``ak worker`` and ``ak migrate`` (a bounded wait for the
+database and Redis, one line naming the variable to fix) and every ``ak`` command that needs a migrated
+database (core/cli.py).
 """
 
 from __future__ import annotations
