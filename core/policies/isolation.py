@@ -331,6 +331,22 @@ def _split(context: dict) -> tuple[dict, Any]:
     return dict(context), None
 
 
+def _sent(pool: _Pool, payload: bytes) -> _Evaluator:
+    """An evaluator that took the job; an idle one that died meanwhile (its parent thread ended) is replaced."""
+    for attempt in (1, 2):
+        evaluator = pool.acquire()
+        try:
+            evaluator.link.send_bytes(payload)
+        except OSError:
+            pool.release(evaluator, healthy=False)
+            if attempt == 2:
+                raise EvaluatorFailed("the expression's process could not be started") from None
+            continue
+        evaluator.jobs += 1
+        return evaluator
+    raise AssertionError("unreachable")
+
+
 def run(source: str, request, timeout: float):
     """Evaluate ``source`` for ``request`` in an evaluator; apply what it changed; return its result.
 
@@ -345,11 +361,9 @@ def run(source: str, request, timeout: float):
     except Exception as exc:  # noqa: BLE001
         raise EvaluatorFailed(f"the request cannot be passed to the expression's process: {exc}") from None
     pool = _pool()
-    evaluator = pool.acquire()
+    evaluator = _sent(pool, payload)
     healthy = False
     try:
-        evaluator.jobs += 1
-        evaluator.link.send_bytes(payload)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not evaluator.link.poll(remaining):

@@ -148,3 +148,19 @@ def test_an_expression_reaches_the_database_as_the_readme_says(alice):
               "return [row.everyone for row in rows] == ['alice']")
     result = expression.evaluate(source, PolicyRequest(user=alice), timeout=10)
     assert result.passing is True
+
+
+@pytest.mark.django_db
+def test_an_idle_evaluator_that_died_is_replaced(alice):
+    import os
+    import signal
+
+    from core.policies import isolation
+
+    source = "return [n for n in (1, 2)] == [1, 2]"
+    assert expression.evaluate(source, PolicyRequest(user=alice), timeout=10).passing
+    pool = isolation._pool()
+    for evaluator in list(pool.idle):
+        os.kill(evaluator.pid, signal.SIGKILL)
+        os.waitpid(evaluator.pid, 0)
+    assert expression.evaluate(source, PolicyRequest(user=alice), timeout=10).passing
