@@ -67,7 +67,8 @@ def mismatch_message(database: str) -> str:
     return (f"the secret key (AUTHENTIK_SECRET_KEY, or when it is unset the data directory's secret_key file) "
             f"differs from the one this database ({database}) was made with. Start with the original key. Only if "
             "it is truly lost: `ak rotate_secret_key --yes` re-keys the outpost tokens (standalone outposts then "
-            "need their new token) and ends every login session; nothing else in the database depends on the key")
+            "need their new token) and ends every login session; API tokens keep working, but keys kept for "
+            "view_key cannot be shown again")
 
 
 def ensure(secret_key: str, database: str) -> str | None:

@@ -141,3 +141,18 @@ def test_rotate_re_keys_derived_tokens_ends_sessions_and_rewrites_the_check():
         assert "GET /api/v3/core/tokens/" in out.getvalue()  # a standalone outpost needs its new token
         assert not AuthenticatedSession.objects.exists()
         assert key_check.matches(OTHER_KEY) is True
+
+
+@pytest.mark.django_db
+def test_rotate_with_the_key_the_database_was_made_with_changes_nothing():
+    from core.accounts.models import Token
+    from core.outposts.models import Outpost
+    from core.outposts.service import ensure_identity
+
+    key = ensure_identity(Outpost.objects.create(name="remote", type="proxy")).readable_key
+    key_check.record("the-key-this-database-was-made-with-0123")
+    out = StringIO()
+    with override_settings(SECRET_KEY="the-key-this-database-was-made-with-0123"):
+        call_command("rotate_secret_key", "--yes", stdout=out)
+        assert "nothing to rotate" in out.getvalue()
+        assert Token.authenticate(key, ("api",)) is not None
