@@ -19,6 +19,10 @@ DEFAULT_TRUSTED_PROXY_CIDRS = (
 )
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off", "")
+# authentik's code falls back to 127.0.0.1:9901 for listen.debug_py (authentik/lib/debug.py): debugpy runs any
+# code it is sent, so it listens on loopback unless AUTHENTIK_LISTEN__DEBUG_PY says otherwise.
+DEFAULT_DEBUG_PY = "127.0.0.1:9901"
+DATA_DIR_NAME = "data"
 
 
 class ConfigError(ValueError):
@@ -80,6 +84,60 @@ class Bootstrap:
 
 
 @dataclass(frozen=True)
+class DataDir:
+    """Where the data directory is and why there: which command may create it depends on that."""
+
+    path: Path
+    origin: str  # "AUTHENTIK_DATA_DIR", "checkout" or "working directory"
+
+    @property
+    def how(self) -> str:
+        return {"AUTHENTIK_DATA_DIR": "from AUTHENTIK_DATA_DIR",
+                "checkout": "the source checkout's; AUTHENTIK_DATA_DIR chooses another",
+                }.get(self.origin, "relative to the working directory; AUTHENTIK_DATA_DIR makes it fixed")
+
+    def describe(self) -> str:
+        return f"data directory {self.path} ({self.how})"
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this code runs from (pyproject.toml beside the ``core`` package), else None
+    (an installed wheel, as in the container image)."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "core" / "config.py").is_file() else None
+
+
+def resolve_data_dir(env: Mapping[str, str]) -> DataDir:
+    """AUTHENTIK_DATA_DIR (relative to the working directory); unset: ``data`` in the source checkout, so an
+    ``ak`` command run from another directory finds the same database; installed without a checkout (the
+    image sets AUTHENTIK_DATA_DIR=/data): ``./data`` in the working directory, as before."""
+    raw = env.get("AUTHENTIK_DATA_DIR", "").strip()
+    if raw:
+        return DataDir(Path(raw).expanduser().absolute(), "AUTHENTIK_DATA_DIR")
+    root = checkout_root()
+    if root is not None:
+        return DataDir(root / DATA_DIR_NAME, "checkout")
+    return DataDir(Path(DATA_DIR_NAME).absolute(), "working directory")
+
+
+def data_dir_problem(env: Mapping[str, str], may_create: bool) -> str | None:
+    """A data directory that does not exist, for a command that must not create it, is refused when it matters:
+    on SQLite it holds the database, and without AUTHENTIK_SECRET_KEY it holds the key. (Reading the
+    configuration creates the directory and a new key; an ``ak`` command run from the wrong directory then
+    worked on a new empty database.)"""
+    where = resolve_data_dir(env)
+    if may_create or where.path.is_dir():
+        return None
+    holds = [what for what, needed in (("the SQLite database", not env.get("AUTHENTIK_POSTGRESQL__HOST", "").strip()),
+                                       ("the secret key", not env.get("AUTHENTIK_SECRET_KEY", "").strip()))
+             if needed]
+    if not holds:
+        return None
+    return (f"no data directory at {where.path} ({where.how}); it would hold "
+            f"{' and '.join(holds)}: run `ak migrate` there first, or point AUTHENTIK_DATA_DIR at the existing one")
+
+
+@dataclass(frozen=True)
 class CoreConfig:
     data_dir: Path
     secret_key: str = field(repr=False)
@@ -101,6 +159,8 @@ class CoreConfig:
     # AUTHENTIK_WEB__BASE_URL (authentik 2026.8): the Base URL system setting's value while that is empty.
     base_url: str = ""
     allowed_hosts: tuple[str, ...] = ()  # AUTHENTIK_WEB__ALLOWED_HOSTS: more host names to answer (core/hosts.py)
+    listen_debug_py: ListenAddress = ListenAddress("127.0.0.1", 9901)
+    data_dir_origin: str = "AUTHENTIK_DATA_DIR"
 
     @property
     def database_label(self) -> str:
@@ -231,7 +291,8 @@ def load(env: Mapping[str, str] | None = None) -> CoreConfig:
     """
     env = os.environ if env is None else env
     r = _Reader(env)
-    data_dir = Path(r.str("AUTHENTIK_DATA_DIR", "data")).expanduser().absolute()
+    where = resolve_data_dir(env)
+    data_dir = where.path
 
     postgresql = None
     if r.str("AUTHENTIK_POSTGRESQL__HOST").strip():
@@ -290,6 +351,8 @@ def load(env: Mapping[str, str] | None = None) -> CoreConfig:
         web_threads=r.int("AUTHENTIK_WEB__THREADS", 4, 1, 64),
         base_url=r.base_url("AUTHENTIK_WEB__BASE_URL"),
         allowed_hosts=r.hosts("AUTHENTIK_WEB__ALLOWED_HOSTS"),
+        listen_debug_py=r.listen("AUTHENTIK_LISTEN__DEBUG_PY", DEFAULT_DEBUG_PY),
+        data_dir_origin=where.origin,
     )
     secret_key = _secret_key(r, data_dir) if not r.problems else "x" * 50
     if r.problems:

@@ -6,6 +6,10 @@ so, like authentik (its ``lifecycle/ak`` writes ``$TMPDIR/authentik-mode``), eac
 the container's temporary directory at start. A server is healthy when it answers ``/-/health/live/``; a
 worker when its last heartbeat promised another one that is not overdue and the database (and Redis, when
 configured) answer, which is what authentik documents for ``ak healthcheck`` in the worker container.
+
+The same checks serve the start of ``ak server``, ``ak worker`` and ``ak migrate`` (a bounded wait for the
+database and Redis, one line naming the variable to fix) and every ``ak`` command that needs a migrated
+database (core/cli.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MODES = ("server", "worker")
@@ -110,4 +115,81 @@ def redis_problem(url: str | None) -> str | None:
         return f"redis unreachable: {exc}"
     finally:
         client.close()
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Before a command uses the database: reachable (with a bounded wait at start), migrated, the right secret key
+
+SERVICE_WAIT_S = 30.0  # authentik's lifecycle/wait_for_db.py: 30 attempts a second apart, then exit 1
+RETRY_EVERY_S = 1.0
+
+
+def database_target(config) -> str:
+    """The database for people: the variables that name it, or the SQLite file."""
+    if config.postgresql:
+        pg = config.postgresql
+        return f"PostgreSQL {pg.name!r} at AUTHENTIK_POSTGRESQL__HOST:PORT={pg.host}:{pg.port}"
+    return f"SQLite {config.data_dir / 'gatehouse.sqlite3'}"
+
+
+def _unreachable(config, what: str, reason: str, waited: float) -> str:
+    within = f"within {waited:g} s" if waited else "(no wait)"
+    if what == "redis":
+        target = f"AUTHENTIK_REDIS__HOST:PORT={config.redis.host}:{config.redis.port}"
+        return (f"Redis at {target} did not answer {within}: {reason}; start Redis or fix AUTHENTIK_REDIS__HOST, "
+                "__PORT, __PASSWORD")
+    return (f"the database, {database_target(config)}, did not answer {within}: {reason}; start PostgreSQL "
+            "or fix AUTHENTIK_POSTGRESQL__HOST, __PORT, __USER, __PASSWORD, __NAME")
+
+
+def wait_for_services(config, seconds: float, database: bool = True, redis: bool = True,
+                      announce: Callable[[str], None] | None = None,
+                      clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                      ) -> str | None:
+    """Wait up to ``seconds`` for the database (``SELECT 1``) and Redis (``PING``, when configured) to answer,
+    retrying once a second (containers start together). None when both answer, else one line naming the
+    variable to fix, what failed and how long it waited. ``announce`` gets one line when the wait begins."""
+    deadline = clock() + seconds
+    announced = False
+    while True:
+        failed = []
+        if database and config.postgresql:  # SQLite is a file: nothing to wait for
+            problem = database_problem()
+            if problem:
+                failed.append(("database", problem.removeprefix("database unreachable: ")))
+        if redis and config.redis:
+            problem = redis_problem(config.redis.url)
+            if problem:
+                failed.append(("redis", problem.removeprefix("redis unreachable: ")))
+        if not failed:
+            return None
+        what, reason = failed[0]
+        if clock() >= deadline:
+            return _unreachable(config, what, reason, seconds)
+        if announce and not announced:
+            announce(f"waiting up to {seconds:g} s for " + " and ".join(
+                "Redis" if w == "redis" else "the database" for w, _ in failed) + f": {reason}")
+            announced = True
+        sleep(max(0.0, min(RETRY_EVERY_S, deadline - clock())))
+
+
+def schema_problem(config) -> str | None:
+    """None when every migration is applied, else one line saying what to run (never touches an absent SQLite
+    file: connecting would create it)."""
+    from django.db import DatabaseError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    if not config.postgresql and not (config.data_dir / "gatehouse.sqlite3").exists():
+        return f"the database ({database_target(config)}) is not migrated (no file yet): run `ak migrate` first"
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as exc:
+        connection.close()
+        text = str(exc).strip()
+        return f"the database ({database_target(config)}) cannot be read: {text.splitlines()[0] if text else exc!r}"
+    if pending:
+        return (f"the database ({database_target(config)}) is not migrated ({len(pending)} migrations not "
+                "applied): run `ak migrate` first")
     return None

@@ -386,15 +386,24 @@ def _host_notes_sync(config: CoreConfig) -> tuple[tuple[str, ...], list[tuple[st
 
 
 def _start_debugger(config: CoreConfig) -> None:
+    """debugpy runs whatever code a client sends: it listens where AUTHENTIK_LISTEN__DEBUG_PY says (loopback
+    unless told otherwise, authentik's own fallback), and the log says where."""
     if not config.debugger:
         return
     try:
         import debugpy
     except ImportError:
-        LOGGER.warning("AUTHENTIK_DEBUGGER=true but debugpy is not installed (pip install 'gatehouse[debug]')")
+        LOGGER.warning("AUTHENTIK_DEBUGGER=true but debugpy is not installed: in the checkout run "
+                       "pip install -e '.[debug]'")
         return
-    debugpy.listen(("0.0.0.0", 9901))  # noqa: S104 - the debugger port authentik documents
-    LOGGER.info("debugger listening", extra={"address": "0.0.0.0:9901"})
+    listen = config.listen_debug_py
+    try:
+        debugpy.listen((listen.host, listen.port))
+    except (OSError, RuntimeError) as exc:
+        raise StartupError(f"cannot start the debugger on AUTHENTIK_LISTEN__DEBUG_PY={listen}: {exc}; set "
+                           "AUTHENTIK_LISTEN__DEBUG_PY to a free host:port or AUTHENTIK_DEBUGGER=false") from None
+    LOGGER.warning("debugger listening: anyone who reaches this address can run code in the server",
+                   extra={"address": str(listen), "variable": "AUTHENTIK_LISTEN__DEBUG_PY"})
 
 
 def config_summary(config: CoreConfig) -> dict:
@@ -469,6 +478,7 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
         LOGGER.info("listening", extra={
             "http": str(config.listen_http), "https": str(config.listen_https),
             "metrics": str(config.listen_metrics), "database": config.database_label,
+            "data_dir": str(config.data_dir),
             "cache": "redis" if config.redis else "memory",
             "startup_ms": round((time.monotonic() - started) * 1000)})
         await stop.wait()
@@ -490,20 +500,46 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def run(config: CoreConfig, prepare: bool = True, migrate: bool = True) -> int:
-    """Run the server in this thread until SIGTERM/SIGINT; returns the process exit code."""
+def _services_problem(config: CoreConfig, prepare: bool, wait: float) -> str | None:
+    """Before serving: Redis (always: the session store and the outpost fan-out need it) and, when preparing,
+    the database answer within ``wait`` seconds; with --no-prepare, a reachable database made with another
+    secret key still stops the start."""
+    from core import lifecycle
+
+    problem = lifecycle.wait_for_services(config, wait, database=prepare,
+                                          announce=lambda line: LOGGER.warning(line))
+    if problem or prepare:
+        return problem
+    from django.conf import settings
+
+    from core.crypto import key_check
+
+    if lifecycle.database_problem() is None and key_check.matches(settings.SECRET_KEY) is False:
+        return key_check.mismatch_message(lifecycle.database_target(config))
+    return None
+
+
+def run(config: CoreConfig, prepare: bool = True, migrate: bool = True, wait: float | None = None) -> int:
+    """Run the server in this thread until SIGTERM/SIGINT; returns the process exit code.
+
+    ``wait``: how long Redis and the database may take to answer at start (default 30 s, as authentik)."""
     from django.db import DatabaseError
 
+    from core.crypto.key_check import SecretKeyMismatch
+    from core.lifecycle import SERVICE_WAIT_S, database_target
+
+    problem = _services_problem(config, prepare, SERVICE_WAIT_S if wait is None else wait)
+    if problem:
+        print(f"gatehouse: {problem}", file=sys.stderr)
+        return 1
     try:
         with asyncio.Runner(loop_factory=_new_loop) as runner:
             runner.run(serve(config, prepare=prepare, migrate=migrate))
-    except StartupError as exc:
+    except (StartupError, SecretKeyMismatch) as exc:
         print(f"gatehouse: {exc}", file=sys.stderr)
         return 1
     except DatabaseError as exc:
-        target = (f"AUTHENTIK_POSTGRESQL__HOST={config.postgresql.host}:{config.postgresql.port}"
-                  if config.postgresql else f"the SQLite file in AUTHENTIK_DATA_DIR={config.data_dir}")
-        print(f"gatehouse: cannot prepare the database ({target}): {exc}".rstrip(), file=sys.stderr)
+        print(f"gatehouse: cannot prepare the database ({database_target(config)}): {exc}".rstrip(),
+              file=sys.stderr)
         return 1
     return 0
-

@@ -94,7 +94,7 @@ if CONFIG.postgresql:
             "PASSWORD": _pg.password,
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {"sslmode": _pg.sslmode},
+            "OPTIONS": {"sslmode": _pg.sslmode, "connect_timeout": 10},  # an unanswering host: not the TCP timeout (2 min)
             "TEST": {"NAME": f"test_{_pg.name}"},
         }
     }

@@ -32,23 +32,41 @@ class ImportResult:
 
 
 def _rows(text: str, result: ImportResult) -> list[tuple[int, dict]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "username" not in header:
-        result.errors.append(f"line 1: the header must name a 'username' column (got {', '.join(header) or 'none'});"
-                             " expected e.g. username,email,name")
+    """The rows with the line each starts on. Malformed CSV (RFC 4180 §2: a quote that does not close where
+    its field ends) is one error naming the line where the broken record starts, never a field that swallows
+    the rows after it; no column of a user holds a line break, so a record spanning lines is malformed too."""
+    reader = csv.reader(io.StringIO(text), strict=True)
+    line = 1
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "username" not in header:
+            result.errors.append(f"line 1: the header must name a 'username' column (got {', '.join(header) or 'none'});"
+                                 " expected e.g. username,email,name")
+            return []
+        unknown = [h for h in header if h and h not in KNOWN]
+        if unknown:
+            result.errors.append(f"line 1: unknown column(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
+        rows = []
+        while True:
+            line = reader.line_num + 1
+            values = next(reader, None)
+            if values is None:
+                return rows
+            if not values:  # a blank line
+                continue
+            if reader.line_num != line:
+                result.errors.append(f"line {line}: a quoted field runs on to line {reader.line_num}; close the "
+                                     f'quote on line {line} (a quote left open swallows the rows after it)')
+                return []
+            if len(rows) >= MAX_ROWS:
+                result.errors.append(f"more than {MAX_ROWS} rows; split the file")
+                return rows
+            rows.append((line, {h: (values[i] if i < len(values) else "").strip()
+                                for i, h in enumerate(header) if h}))
+    except csv.Error as exc:
+        result.errors.append(f"line {line}: malformed CSV ({exc}); a field that starts with a quote must end "
+                             'with one, and a quote inside a quoted field is written twice ("")')
         return []
-    unknown = [h for h in header if h not in KNOWN]
-    if unknown:
-        result.errors.append(f"line 1: unknown column(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
-    reader.fieldnames = header
-    rows = []
-    for index, row in enumerate(reader, start=2):
-        if index - 1 > MAX_ROWS:
-            result.errors.append(f"more than {MAX_ROWS} rows; split the file")
-            break
-        rows.append((index, {k: (v or "").strip() for k, v in row.items() if k}))
-    return rows
 
 
 def import_users(text: str) -> ImportResult:

@@ -18,3 +18,16 @@ class CertificateKeyPair(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SecretKeyCheck(models.Model):
+    """One row: a check value of the secret key this database was made with (core/crypto/key_check.py).
+
+    Only an HMAC of a fixed text is kept, never the key: it tells whether a key matches, nothing else."""
+
+    salt = models.CharField(max_length=64)
+    value = models.CharField(max_length=64)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"secret key check of {self.created:%Y-%m-%d}"

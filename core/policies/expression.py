@@ -1,17 +1,24 @@
-"""Expression policies: an administrator's Python, run as the body of a function with few names.
+"""Expression policies: an administrator's Python, run as the body of a function with authentik's names.
 
-authentik runs the expression as a function body (``return`` allowed, the last value is the
-result) with ``request``, ``ak_is_group_member``, ``ak_message``, ``regex_match``, ``ip_address``,
-``ip_network`` and a few more in scope. authentik gives the full builtins; Gatehouse restricts:
-- builtins: a fixed safe set (no ``__import__``, ``open``, ``eval``, ``exec``, ``compile``,
-  ``getattr``, ``type``, ``globals``, ``vars``, ...);
-- no name or attribute that starts with an underscore (that is how sandboxes are escaped:
-  ``().__class__.__base__.__subclasses__()``), and no ``str.format`` (its fields reach attributes
-  by name), refused when compiling;
-- a deadline per evaluation (the binding's ``timeout``), enforced by a line tracer on the
-  expression's own frames, so ``while True: pass`` ends with an error instead of hanging a worker.
-Any exception becomes a failing result carrying the error; the engine then applies the binding's
-``failure_result`` and records a ``policy_exception`` event.
+authentik runs the expression as a function body (``return`` allowed, the last value is the result) with
+``request``, ``ak_is_group_member``, ``ak_message``, ``regex_match``, ``ip_address``, ``ip_network`` and a
+few more in scope, and gives it all of Python. This is not a sandbox either: through the objects it is
+handed an expression reaches the ORM and so any SQL the core's database role may run (with a PostgreSQL
+superuser role, ``COPY ... TO PROGRAM`` runs commands on the database host). Only superusers can write
+expressions (API, admin) and only operators can apply blueprints, as in authentik. What Gatehouse refuses
+when compiling are guard rails against mistakes, not a security boundary:
+- builtins: a fixed set (no ``__import__``, ``open``, ``eval``, ``exec``, ``compile``, ``getattr``,
+  ``type``, ``globals``, ``vars``, ...);
+- no name or attribute that starts with an underscore, and no ``str.format`` (its fields reach attributes
+  by name); no ``import``, ``global``.
+
+The binding's timeout is real. An expression that is provably short (straight-line code: no loop, no
+comprehension, no lambda, no repetition operator, only the calls in SHORT_CALLS / SHORT_METHODS) runs in the
+calling thread, as cheap as before. Any other runs in a forked evaluator process that is killed at the
+timeout, its database queries run on the caller's connection and are cancelled with it
+(core/policies/isolation.py), so ``while True: pass``, ``sum(range(10**15))``, a backtracking regex and a
+slow query all end at the timeout. Any exception (the timeout included) fails the evaluation; the engine
+then applies the binding's ``failure_result`` and records a ``policy_exception`` event naming the policy.
 """
 
 from __future__ import annotations
@@ -21,10 +28,9 @@ import functools
 import ipaddress
 import logging
 import re
-import sys
-import time
 from collections.abc import Callable
 
+from core.policies import isolation
 from core.policies.types import PolicyRequest, PolicyResult
 
 LOGGER = logging.getLogger("gatehouse.policies.expression")
@@ -47,7 +53,7 @@ class ExpressionError(ValueError):
 
 
 class ExpressionTimeout(Exception):
-    pass
+    """The expression ran past its binding's timeout and was stopped."""
 
 
 class _Checker(ast.NodeVisitor):
@@ -77,6 +83,111 @@ class _Checker(ast.NodeVisitor):
     visit_Nonlocal = visit_Global
 
 
+# Calls a short expression may make: each does a bounded amount of work (a query or two at most).
+SHORT_CALLS = frozenset({
+    "ak_is_group_member", "ak_message", "ak_user_has_authenticator", "list_flatten", "ip_address", "ip_network",
+    "bool", "str", "int", "float", "len", "isinstance", "abs", "min", "max", "list", "tuple", "dict", "set",
+    "sorted", "any", "all",
+})
+SHORT_METHODS = frozenset({
+    "get", "keys", "values", "items", "lower", "upper", "casefold", "title", "capitalize", "strip", "lstrip",
+    "rstrip", "startswith", "endswith", "split", "rsplit", "join", "removeprefix", "removesuffix",
+    "all_groups", "group_attributes", "debug", "info", "warning", "error",
+})
+SHORT_OPERATORS = (ast.Add, ast.Sub, ast.Div, ast.FloorDiv, ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift)
+MAX_SHORT_OPERATIONS = 8  # `s = s + s` eight times is 256 times the data, not 2**40
+LONG_NODES = (ast.While, ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+              ast.Lambda, ast.AsyncFunctionDef, ast.ClassDef, ast.Starred, ast.Await, ast.Yield, ast.YieldFrom)
+
+
+class _Shape(ast.NodeVisitor):
+    """Is the expression provably short? Straight-line code whose every call is one of a fixed set (or a
+    function it defines and calls only from its top level, as the scope-mapping wrapper does), with no
+    repetition operator (``*``, ``**``, ``%``, ``<<``) and no name of that set rebound."""
+
+    def __init__(self):
+        self.short, self.depth, self.operations, self.local = True, -1, 0, set()
+
+    def generic_visit(self, node):
+        if isinstance(node, LONG_NODES):
+            self.short = False
+        if self.short:
+            super().generic_visit(node)
+
+    def visit_FunctionDef(self, node):
+        self.depth += 1
+        if self.depth > 1 or node.decorator_list or node.args.defaults or node.args.kw_defaults:
+            self.short = False
+        if self.depth == 1:
+            names = {a.arg for a in (*node.args.args, *node.args.kwonlyargs, node.args.vararg, node.args.kwarg) if a}
+            if names & (SHORT_CALLS | self.local):
+                self.short = False
+            self.local.add(node.name)
+        self.generic_visit(node)
+        self.depth -= 1
+
+    def visit_Call(self, node):
+        func = node.func
+        if isinstance(func, ast.Name):
+            allowed = func.id in SHORT_CALLS or (func.id in self.local and self.depth == 0)
+        else:
+            allowed = isinstance(func, ast.Attribute) and func.attr in SHORT_METHODS
+        if not allowed:
+            self.short = False
+        self.generic_visit(node)
+
+    def _operation(self, op):
+        self.operations += 1
+        if not isinstance(op, SHORT_OPERATORS) or self.operations > MAX_SHORT_OPERATIONS:
+            self.short = False
+
+    def visit_BinOp(self, node):
+        self._operation(node.op)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        self._operation(node.op)
+        self.generic_visit(node)
+
+    def visit_FormattedValue(self, node):
+        if node.format_spec is not None:  # f"{x:>999999999}"
+            self.short = False
+        self.generic_visit(node)
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Store | ast.Del) and node.id in SHORT_CALLS | self.local:
+            self.short = False
+
+    def visit_Attribute(self, node):
+        if isinstance(node.ctx, ast.Store | ast.Del) and node.attr in SHORT_METHODS:
+            self.short = False
+        self.generic_visit(node)
+
+    def visit_ExceptHandler(self, node):
+        if node.name in SHORT_CALLS | self.local:
+            self.short = False
+        self.generic_visit(node)
+
+
+@functools.lru_cache(maxsize=256)
+def runs_in_process(source: str) -> bool:
+    """True when ``source`` is provably short and runs in the calling thread; else it runs in an evaluator
+    process that is killed at the timeout. Cached by source, like compile_expression."""
+    shape = _Shape()
+    try:
+        shape.visit(ast.parse(_function_text(source), FILENAME))
+    except SyntaxError:
+        return False
+    return shape.short
+
+
+def _function_text(source: str) -> str:
+    body = "\n".join(f"    {line}" for line in (source or "").splitlines()) or "    return False"
+    return "def expression(request, ak_is_group_member, ak_message, regex_match, regex_replace, ip_address, " \
+           "ip_network, ak_client_ip, ak_logger, ak_user_has_authenticator, list_flatten, ak_user_by, " \
+           "context):\n" + body + "\n"
+
+
 @functools.lru_cache(maxsize=256)
 def compile_expression(source: str) -> Callable:
     """Compile ``source`` as the body of ``def expression(...)``; raise ExpressionError if it is unusable.
@@ -84,30 +195,14 @@ def compile_expression(source: str) -> Callable:
     Cached by source (errors are not): parsing and checking dominated evaluating one policy for many users
     (the proxy outpost's access lists). The function is pure: it sees only its arguments and SAFE_BUILTINS.
     """
-    body = "\n".join(f"    {line}" for line in (source or "").splitlines()) or "    return False"
-    text = "def expression(request, ak_is_group_member, ak_message, regex_match, regex_replace, ip_address, " \
-           "ip_network, ak_client_ip, ak_logger, ak_user_has_authenticator, list_flatten, ak_user_by, " \
-           "context):\n" + body + "\n"
     try:
-        tree = ast.parse(text, FILENAME)
+        tree = ast.parse(_function_text(source), FILENAME)
     except SyntaxError as exc:
         raise ExpressionError(f"expression does not compile: {exc.msg} at line {(exc.lineno or 2) - 1}") from None
     _Checker().visit(tree)
     namespace: dict = {"__builtins__": SAFE_BUILTINS}
     exec(compile(tree, FILENAME, "exec"), namespace)  # noqa: S102 - restricted names, checked tree
     return namespace["expression"]
-
-
-def _tracer(deadline: float):
-    def local(frame, event, arg):
-        if event == "line" and time.monotonic() > deadline:
-            raise ExpressionTimeout("expression policy exceeded its timeout")
-        return local
-
-    def global_(frame, event, arg):
-        return local if frame.f_code.co_filename == FILENAME else None
-
-    return global_
 
 
 def _client_ip(http):
@@ -118,7 +213,19 @@ def _client_ip(http):
 
 
 def evaluate(source: str, request: PolicyRequest, timeout: float = 30) -> PolicyResult:
-    """Run the expression; truthy -> passing. Raises on any error (the engine applies failure_result)."""
+    """Run the expression; truthy -> passing. Raises on any error, ExpressionTimeout when it ran past
+    ``timeout`` seconds and was stopped (the engine applies failure_result)."""
+    compile_expression(source)  # a compile error is reported here, never in a process
+    if runs_in_process(source):
+        return evaluate_here(source, request)
+    try:
+        return isolation.run(source, request, timeout)
+    except isolation.EvaluatorTimeout as exc:
+        raise ExpressionTimeout(str(exc)) from None
+
+
+def evaluate_here(source: str, request: PolicyRequest) -> PolicyResult:
+    """Run the expression in this thread (no timeout: for short ones, and inside the evaluator process)."""
     messages: list[str] = []
     function = compile_expression(source)
 
@@ -155,12 +262,7 @@ def evaluate(source: str, request: PolicyRequest, timeout: float = 30) -> Policy
         ak_client_ip=_client_ip(http),
         ak_logger=LOGGER, ak_user_has_authenticator=ak_user_has_authenticator, list_flatten=list_flatten,
     )
-    previous = sys.gettrace()
-    sys.settrace(_tracer(time.monotonic() + timeout))
-    try:
-        result = function(**args)
-    finally:
-        sys.settrace(previous)
+    result = function(**args)
     if isinstance(result, PolicyResult):
         return PolicyResult(result.passing, (*messages, *result.messages))
     return PolicyResult(bool(result), tuple(str(m) for m in messages))

@@ -10,7 +10,7 @@ from core.accounts.models import Group, Token, User
 
 AK = [sys.executable, "-m", "core.cli"]
 COMMANDS = ["server", "worker", "migrate", "showmigrations", "create_recovery_key", "create_admin_group",
-            "apply_blueprint", "healthcheck"]
+            "apply_blueprint", "rotate_secret_key", "healthcheck"]
 
 
 def ak(*args, env=None, check=False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.accounts.models import Application, Group, User, UserTypes
+from core.accounts.models import Group, User, UserTypes
 from core.events.models import Event
 from core.policies import expression
 from core.policies.engine import evaluate, user_has_access
@@ -19,16 +19,6 @@ from core.policies.models import (
 from core.policies.types import HttpContext, PolicyRequest
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def app(db) -> Application:
-    return Application.objects.create(name="Wiki", slug="wiki")
-
-
-@pytest.fixture
-def alice(db) -> User:
-    return User.objects.create_user("alice", "alice@example.com", "pw")
 
 
 def _expr(source: str, name: str | None = None) -> ExpressionPolicy:

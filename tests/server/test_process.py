@@ -105,10 +105,10 @@ def test_ready_is_503_when_the_database_is_unreachable(core_factory):
 
 def test_start_fails_with_a_message_when_the_database_is_unreachable(tmp_path):
     env = core_env(tmp_path, {"AUTHENTIK_POSTGRESQL__HOST": "127.0.0.1", "AUTHENTIK_POSTGRESQL__PORT": str(free_port())})
-    result = subprocess.run([sys.executable, "-m", "core.cli", "server"], cwd=REPO, env=env,
+    result = subprocess.run([sys.executable, "-m", "core.cli", "server", "--wait", "1"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert "cannot prepare the database (AUTHENTIK_POSTGRESQL__HOST=127.0.0.1:" in result.stderr
+    assert "AUTHENTIK_POSTGRESQL__HOST:PORT=127.0.0.1:" in result.stderr and "within 1 s" in result.stderr
     assert "Traceback" not in result.stderr
 
 
