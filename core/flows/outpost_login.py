@@ -242,6 +242,8 @@ class _Run:
 
     def finished(self) -> Outcome:
         if self.session is None or self.user is None:
+            if not self.answered:  # ended before asking anything: a flow that does not apply, denied_action continue
+                return self.outcome(AuthResult.ACCESS_DENIED, f"flow {self.flow.slug!r} does not apply to this login")
             return self.outcome(AuthResult.FLOW_ERROR, f"flow {self.flow.slug!r} ended without logging the user in:"
                                 " it needs a user login stage")
         self.request.session.save()  # the auth keys the login wrote (a browser's session is saved by the middleware)
