@@ -1,4 +1,5 @@
-"""The provider-config viewsets the outposts poll, their ``check_access`` answer, and the LDAP/RADIUS ``authenticate`` call."""
+"""The provider-config viewsets the outposts poll, their ``check_access`` answer, and the LDAP/RADIUS
+``authenticate`` call."""
 
 from __future__ import annotations
 
