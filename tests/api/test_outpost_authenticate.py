@@ -363,6 +363,23 @@ def test_a_superuser_or_a_user_token_is_not_an_outpost(setup):
     assert APIClient().post(path, {}, format="json").status_code == 401
 
 
+def test_ldap_checks_the_application_its_configuration_names(setup):
+    """An LDAP provider that is also a backchannel provider of another application: the outpost's config names
+    that one (application_slug), and so does the call's access check."""
+    other = Application.objects.create(name="Portal", slug="portal")
+    other.backchannel_providers.add(setup["ldap"])
+    config = bearer(setup["ldap-key"]).get("/api/v3/outposts/ldap/").json()["results"][0]
+    assert config["application_slug"] == "portal"
+    assert answer(setup, "ldap", "bob").ok  # portal has no bindings; ldap-app (staff only) is not the one asked
+    PolicyBinding.objects.create(target=other, group=Group.objects.create(name="portal-users"), order=0)
+    assert answer(setup, "ldap", "bob").result is AuthResult.ACCESS_DENIED
+
+
+def test_ipv6_client_address(setup):
+    assert answer(setup, "radius", remote_ip="2001:db8::7").ok
+    assert AuthenticatedSession.objects.get().last_ip == "2001:db8::7"
+
+
 def test_a_provider_without_application_is_not_found(setup):
     Application.objects.filter(slug="ldap-app").delete()
     assert call(setup, "ldap").status_code == 404
