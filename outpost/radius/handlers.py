@@ -1,0 +1,237 @@
+"""The RADIUS outpost's rules: one datagram in, one reply (or nothing) out. Socket glue is server.py.
+
+Per datagram, in order (THREATS 15-17):
+1. The source address picks the client by longest prefix over all providers (protocols/radius/clients.py);
+   unknown -> silent drop (RFC 2865 §3), counted.
+2. The codec verifies it with that client's secret (lengths, Message-Authenticator required unless the
+   provider opts out, the accounting authenticator); any problem -> silent drop, counted.
+3. Status-Server (RFC 5997) is answered at once: Access-Accept on the authentication listener,
+   Accounting-Response on the accounting listener. Accounting-Request (accounting listener only) is answered
+   with Accounting-Response. A request on the wrong listener is dropped.
+4. Access-Request: a duplicate (same source address and port, Identifier and Request Authenticator; RFC 5080
+   §2.2.2) gets the cached reply, or nothing while the first is still being decided; it is never
+   authenticated twice. PAP goes to the core in one call (CoreLink.authenticate: the provider's flow, MFA as
+   ``password;123456``, then the application check). The core's answer decides Accept or Reject; a Reject
+   is sent after ``reject_delay`` (the core rate-limits failed logins per user and client; the delay costs
+   a guesser time, and the reply is never larger than the request's answer, so no amplification).
+   CHAP, MS-CHAP(v2) and EAP are rejected with a reason in the log (no network password yet).
+   The core away (link error) -> no answer, so the NAS fails over to its next server; the retransmit is
+   decided afresh.
+
+``remote_ip`` sent to the core is the NAS's address (the RADIUS client), not Calling-Station-Id: that one is
+whatever the NAS writes (a MAC address on Wi-Fi, a phone number on dial-up), so the core's per-client rate
+limit and its events name the device that asked.
+
+Every datagram gets one log line (nas, provider, user, method, code, result, reason, duration_ms), never a
+password or a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from protocols.radius.clients import ClientTable, build_table
+from protocols.radius.codec import Code, DecodeError, Request, decode_request, encode_reply
+
+LOGGER = logging.getLogger("gatehouse.outpost.radius")
+REJECT_DELAY = 1.0  # seconds before an Access-Reject
+CACHE_TTL = 30.0  # seconds a reply is kept for retransmits (RFC 5080 §2.2.2: "several seconds")
+CACHE_MAX = 16384  # entries; the oldest go first
+MS_CHAP2_RESPONSE = (311, 25)
+MS_CHAP_RESPONSE = (311, 1)
+
+
+@dataclass
+class _Entry:
+    expires: float
+    reply: bytes | None = None  # None while the first copy is being decided
+
+
+class ReplyCache:
+    """Replies by (source address, port, Identifier, Request Authenticator), kept ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = CACHE_TTL, size: int = CACHE_MAX, clock: Callable[[], float] = time.monotonic):
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
+
+    def _prune(self, now: float) -> None:
+        while self._entries:
+            key, entry = next(iter(self._entries.items()))
+            if entry.expires > now and len(self._entries) <= self.size:
+                break
+            del self._entries[key]
+
+    def begin(self, key: tuple) -> tuple[bool, bytes | None]:
+        """(True, None): new, decide it; (False, reply-or-None): a duplicate (answer it, or drop it)."""
+        now = self.clock()
+        self._prune(now)
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires > now:
+            return False, entry.reply
+        self._entries[key] = _Entry(expires=now + self.ttl)
+        return True, None
+
+    def finish(self, key: tuple, reply: bytes) -> None:
+        self._entries[key] = _Entry(expires=self.clock() + self.ttl, reply=reply)
+        self._entries.move_to_end(key)
+
+    def forget(self, key: tuple) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def method_of(request: Request) -> str:
+    if request.password is not None:
+        return "pap"
+    if request.has("CHAP-Password"):
+        return "chap"
+    if request.has("MS-CHAP2-Response") or request.has(MS_CHAP2_RESPONSE):
+        return "mschapv2"
+    if request.has("MS-CHAP-Response") or request.has(MS_CHAP_RESPONSE):
+        return "mschap"
+    if request.has("EAP-Message"):
+        return "eap"
+    return "none"
+
+
+def reply_attributes(raw: Any) -> tuple[list[tuple[str, Any]], list[str]]:
+    """The core's ``reply_attributes`` ([[name, value], ...] or [{"name": .., "value": ..}, ...]) as pairs;
+    malformed entries are skipped and named."""
+    pairs, problems = [], []
+    for item in raw or ():
+        if isinstance(item, dict):
+            item = (item.get("name"), item.get("value"))
+        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) \
+                and isinstance(item[1], (str, int, bytes)):
+            pairs.append((item[0], item[1]))
+        else:
+            problems.append(f"reply attribute {str(item)[:60]!r} is not [name, value]")
+    return pairs, problems
+
+
+class RadiusHandler:
+    """Decides replies. ``link`` needs ``authenticate(kind, provider_pk, username, password, remote_ip)``
+    and ``snapshot``/``on_refresh`` (outpost/core_link.py); ``metrics`` is optional (outpost/radius/metrics.py)."""
+
+    def __init__(self, link: Any, *, metrics: Any = None, reject_delay: float = REJECT_DELAY,
+                 cache: ReplyCache | None = None, clock: Callable[[], float] = time.monotonic):
+        self.link = link
+        self.metrics = metrics
+        self.reject_delay = reject_delay
+        self.cache = cache or ReplyCache()
+        self.clock = clock
+        self.table = ClientTable()
+        self._table_generation = -1
+
+    def refresh(self, snapshot: Any = None) -> None:
+        """Rebuild the client table from the link's snapshot (called on every configuration refresh)."""
+        snapshot = snapshot or getattr(self.link, "snapshot", None)
+        if snapshot is None:
+            return
+        self.table = build_table(snapshot.providers)
+        self._table_generation = snapshot.generation
+        for problem in self.table.problems:
+            LOGGER.warning(problem)
+
+    def _current_table(self) -> ClientTable:
+        snapshot = getattr(self.link, "snapshot", None)
+        if snapshot is not None and snapshot.generation != self._table_generation:
+            self.refresh(snapshot)
+        return self.table
+
+    async def handle(self, data: bytes, host: str, port: int, *, accounting: bool = False) -> bytes | None:
+        started = self.clock()
+        line: dict[str, Any] = {"nas": host, "listener": "accounting" if accounting else "authentication"}
+        try:
+            reply, result, reason = await self._handle(data, host, port, accounting, line)
+        except Exception:  # a bug must not kill the listener; fail closed: no answer
+            LOGGER.exception("radius request failed", extra=line)
+            reply, result, reason = None, "error", "internal error"
+        line.update(result=result, reason=reason, duration_ms=round((self.clock() - started) * 1000, 1))
+        LOGGER.info("radius request", extra=line)
+        if self.metrics is not None:
+            self.metrics.observe(line.get("code", "unknown"), line.get("method", "none"), result,
+                                 self.clock() - started)
+        return reply
+
+    async def _handle(self, data: bytes, host: str, port: int, accounting: bool,
+                      line: dict) -> tuple[bytes | None, str, str]:
+        client = self._current_table().lookup(host)
+        if client is None:
+            return None, "dropped", "unknown client"
+        line["provider"] = client.provider_name
+        try:
+            request = decode_request(data, client.secret,
+                                     require_message_authenticator=client.require_message_authenticator)
+        except DecodeError as exc:
+            return None, "dropped", f"{exc.reason}: {exc}"
+        line.update(code=request.code.name.lower().replace("_", "-"), user=request.user_name)
+        if request.code == Code.STATUS_SERVER:
+            code = Code.ACCOUNTING_RESPONSE if accounting else Code.ACCESS_ACCEPT
+            return encode_reply(request, code, client.secret), "answered", "status-server"
+        if request.code == Code.ACCOUNTING_REQUEST:
+            if not accounting:
+                return None, "dropped", "Accounting-Request on the authentication listener"
+            line["acct_status"] = request.get("Acct-Status-Type")
+            line["acct_session"] = request.get("Acct-Session-Id")
+            return encode_reply(request, Code.ACCOUNTING_RESPONSE, client.secret), "answered", "accounting"
+        if accounting:
+            return None, "dropped", "Access-Request on the accounting listener"
+        method = line["method"] = method_of(request)
+        key = (host, port, request.identifier, request.authenticator)
+        new, cached = self.cache.begin(key)
+        if not new:
+            if cached is None:
+                return None, "dropped", "duplicate of a request still being decided"
+            return cached, "duplicate", "answered from the reply cache"
+        try:
+            reply, result, reason = await self._access(request, client, host, method)
+        except BaseException:
+            self.cache.forget(key)  # the retransmit is decided afresh
+            raise
+        if reply is None:
+            self.cache.forget(key)
+        else:
+            self.cache.finish(key, reply)
+        return reply, result, reason
+
+    async def _access(self, request: Request, client: Any, host: str,
+                      method: str) -> tuple[bytes | None, str, str]:
+        if method != "pap":
+            return await self._reject(request, client, f"{method} is not supported (PAP only; no network "
+                                                       "password stored)")
+        if not request.user_name:
+            return await self._reject(request, client, "no User-Name")
+        try:
+            answer = await self.link.authenticate("radius", client.provider_pk, request.user_name,
+                                                  request.password or "", host)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the core away or a bad answer: no decision, so no answer
+            return None, "dropped", f"core: {type(exc).__name__}: {exc}"
+        result = str(getattr(answer, "result", ""))
+        reason = str(getattr(answer, "reason", "") or result)
+        if result != "ok":
+            return await self._reject(request, client, f"{result}: {reason}")
+        pairs, problems = reply_attributes(getattr(answer, "reply_attributes", ()))
+        for problem in problems:
+            LOGGER.warning(problem, extra={"provider": client.provider_name})
+        try:
+            reply = encode_reply(request, Code.ACCESS_ACCEPT, client.secret, pairs)
+        except ValueError as exc:  # a mapping produced something unencodable: accept without the attributes
+            LOGGER.warning("reply attributes dropped: %s", exc, extra={"provider": client.provider_name})
+            reply = encode_reply(request, Code.ACCESS_ACCEPT, client.secret)
+        return reply, "accept", reason
+
+    async def _reject(self, request: Request, client: Any, reason: str) -> tuple[bytes, str, str]:
+        if self.reject_delay > 0:
+            await asyncio.sleep(self.reject_delay)
+        return encode_reply(request, Code.ACCESS_REJECT, client.secret), "reject", reason

@@ -1,0 +1,265 @@
+"""outpost/radius/handlers.py with a fake core link (the real call: test_radius_e2e.py), and one pass through
+real UDP sockets on 127.0.0.1 (outpost/radius/server.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pyrad.packet import AcctPacket, AuthPacket
+
+from outpost.config import Listen
+from outpost.core_link import Snapshot
+from outpost.radius.handlers import RadiusHandler, ReplyCache
+from outpost.radius.metrics import RadiusMetrics
+from outpost.radius.server import listen
+from protocols.radius.codec import Code, dictionary, encode_request
+
+SECRET = b"outer-secret"
+INNER = b"inner-secret"
+
+
+@dataclass
+class Answer:
+    result: str
+    reason: str = ""
+    user: dict | None = None
+    reply_attributes: tuple = ()
+
+
+@dataclass
+class FakeLink:
+    providers: tuple
+    calls: list = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    fail: bool = False
+    reply_attributes: tuple = ()
+    on_refresh: list = field(default_factory=list)
+
+    @property
+    def snapshot(self):
+        return Snapshot(outpost={"name": "radius-outpost"}, providers=self.providers, generation=1)
+
+    async def authenticate(self, kind, provider_pk, username, password, remote_ip):
+        self.calls.append((kind, provider_pk, username, password, remote_ip))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail:
+            raise ConnectionError("core unreachable")
+        if password in ("pw", "pw;123456"):
+            return Answer("ok", "", {"username": username}, self.reply_attributes)
+        return Answer("invalid_credentials", "wrong password")
+
+
+def providers(**first):
+    return (
+        {"pk": 1, "name": "wide", "client_networks": "127.0.0.0/8, ::1/128", "shared_secret": SECRET.decode(),
+         "mfa_support": True, "require_message_authenticator": True, **first},
+        {"pk": 2, "name": "narrow", "client_networks": "127.0.0.9/32", "shared_secret": INNER.decode(),
+         "mfa_support": True, "require_message_authenticator": True},
+    )
+
+
+@pytest.fixture
+def link():
+    return FakeLink(providers())
+
+
+@pytest.fixture
+def handler(link):
+    return RadiusHandler(link, reject_delay=0, metrics=RadiusMetrics(CollectorRegistry()))
+
+
+def request(password="pw", *, secret=SECRET, ma=True, ident=5, extra=(), user="alice"):
+    return encode_request(Code.ACCESS_REQUEST, secret, ident, os.urandom(16),
+                          [("User-Name", user), ("NAS-Identifier", "ap"), *extra], password=password,
+                          message_authenticator=ma)
+
+
+def verified(sent: bytes, reply: bytes, secret=SECRET, cls=AuthPacket):
+    assert reply is not None, "no answer"
+    req = cls(packet=sent, secret=secret, dict=dictionary())
+    got = cls(packet=reply, secret=secret, dict=dictionary())
+    assert req.VerifyReply(got, reply, enforce_ma=True)
+    return got
+
+
+async def test_pap_accept_and_reject(handler, link):
+    data = request("pw")
+    assert verified(data, await handler.handle(data, "127.0.0.1", 4000)).code == Code.ACCESS_ACCEPT
+    assert link.calls == [("radius", 1, "alice", "pw", "127.0.0.1")]
+    data = request("nope")
+    assert verified(data, await handler.handle(data, "127.0.0.1", 4000)).code == Code.ACCESS_REJECT
+
+
+async def test_mfa_password_passed_whole(handler, link):
+    data = request("pw;123456")
+    assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == Code.ACCESS_ACCEPT
+    assert link.calls[-1][3] == "pw;123456"
+
+
+async def test_unknown_client_dropped(handler, link):
+    assert await handler.handle(request(), "10.0.0.1", 1) is None
+    assert await handler.handle(request(), "::2", 1) is None
+    assert link.calls == []
+
+
+async def test_ipv6_client(handler):
+    data = request()
+    assert verified(data, await handler.handle(data, "::1", 1)).code == Code.ACCESS_ACCEPT
+
+
+async def test_wrong_secret_missing_and_bad_message_authenticator_dropped(handler, link):
+    assert await handler.handle(request(secret=b"guess"), "127.0.0.1", 1) is None
+    assert await handler.handle(request(ma=False), "127.0.0.1", 1) is None
+    bad = bytearray(request())
+    at = bad.index(bytes([80, 18])) + 2
+    bad[at] ^= 0xFF
+    assert await handler.handle(bytes(bad), "127.0.0.1", 1) is None
+    assert link.calls == []
+
+
+async def test_message_authenticator_opt_out():
+    link = FakeLink(providers(require_message_authenticator=False))
+    handler = RadiusHandler(link, reject_delay=0)
+    data = request(ma=False)
+    reply = await handler.handle(data, "127.0.0.1", 1)
+    assert verified(data, reply).code == Code.ACCESS_ACCEPT  # still signed
+    assert await handler.handle(request(secret=b"guess"), "127.0.0.1", 1) is None  # present: still verified
+
+
+async def test_longest_prefix_secret(handler, link):
+    data = request(secret=INNER)
+    assert verified(data, await handler.handle(data, "127.0.0.9", 1), INNER).code == Code.ACCESS_ACCEPT
+    assert link.calls[-1][1] == 2
+    assert await handler.handle(request(secret=SECRET), "127.0.0.9", 1) is None
+
+
+async def test_status_server_on_both_listeners(handler, link):
+    data = encode_request(Code.STATUS_SERVER, SECRET, 1, os.urandom(16))
+    assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == Code.ACCESS_ACCEPT
+    reply = await handler.handle(data, "127.0.0.1", 1, accounting=True)
+    sent = AuthPacket(packet=data, secret=SECRET, dict=dictionary())
+    assert sent.VerifyReply(AcctPacket(packet=reply, secret=SECRET, dict=dictionary()), reply, enforce_ma=True)
+    assert link.calls == []
+
+
+async def test_accounting_only_on_accounting_listener(handler):
+    data = encode_request(Code.ACCOUNTING_REQUEST, SECRET, 3, b"", [
+        ("User-Name", "alice"), ("Acct-Status-Type", "Start"), ("Acct-Session-Id", "abc")])
+    reply = await handler.handle(data, "127.0.0.1", 1, accounting=True)
+    assert verified(data, reply, cls=AcctPacket).code == Code.ACCOUNTING_RESPONSE
+    assert await handler.handle(data, "127.0.0.1", 1) is None
+    assert await handler.handle(request(), "127.0.0.1", 1, accounting=True) is None
+
+
+async def test_duplicate_answered_from_cache(handler, link):
+    data = request()
+    first = await handler.handle(data, "127.0.0.1", 7)
+    second = await handler.handle(data, "127.0.0.1", 7)
+    assert first == second and len(link.calls) == 1
+    # another source port is another request
+    await handler.handle(data, "127.0.0.1", 8)
+    assert len(link.calls) == 2
+
+
+async def test_duplicate_in_flight_dropped(handler, link):
+    link.gate = asyncio.Event()
+    data = request()
+    first = asyncio.create_task(handler.handle(data, "127.0.0.1", 7))
+    for _ in range(100):
+        if link.calls:
+            break
+        await asyncio.sleep(0.01)
+    assert await handler.handle(data, "127.0.0.1", 7) is None
+    link.gate.set()
+    reply = await asyncio.wait_for(first, 10)
+    assert verified(data, reply).code == Code.ACCESS_ACCEPT
+    assert await handler.handle(data, "127.0.0.1", 7) == reply
+    assert len(link.calls) == 1
+
+
+async def test_core_away_no_answer_and_retransmit_retried(handler, link):
+    link.fail = True
+    data = request()
+    assert await handler.handle(data, "127.0.0.1", 7) is None
+    link.fail = False
+    assert verified(data, await handler.handle(data, "127.0.0.1", 7)).code == Code.ACCESS_ACCEPT
+    assert len(link.calls) == 2
+
+
+async def test_chap_rejected_without_core(handler, link, caplog):
+    data = encode_request(Code.ACCESS_REQUEST, SECRET, 1, os.urandom(16), [
+        ("User-Name", "alice"), ("CHAP-Password", b"\x01" + b"x" * 16)])
+    with caplog.at_level(logging.INFO, "gatehouse.outpost.radius"):
+        assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == Code.ACCESS_REJECT
+    assert link.calls == []
+    assert "chap is not supported" in caplog.records[-1].reason
+
+
+async def test_reply_attributes_in_accept(handler, link):
+    link.reply_attributes = (["Tunnel-Type:1", "VLAN"], ["Tunnel-Medium-Type:1", "IEEE-802"],
+                             {"name": "Tunnel-Private-Group-Id:1", "value": "42"}, "junk")
+    data = request()
+    got = verified(data, await handler.handle(data, "127.0.0.1", 1))
+    assert got["Tunnel-Private-Group-Id"] == ["42"] and got["Tunnel-Type"] == ["VLAN"]
+
+
+async def test_garbage_then_still_answers(handler):
+    for junk in (b"", b"\x01", os.urandom(20), os.urandom(600), b"\x01\x00\xff\xff" + os.urandom(30)):
+        assert await handler.handle(junk, "127.0.0.1", 1) is None
+    data = request()
+    assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == Code.ACCESS_ACCEPT
+
+
+async def test_one_log_line_without_secrets(handler, caplog):
+    with caplog.at_level(logging.INFO, "gatehouse.outpost.radius"):
+        await handler.handle(request("pw"), "127.0.0.1", 1)
+        await handler.handle(request("hunter2-wrong"), "127.0.0.1", 1)
+    lines = [r for r in caplog.records if r.msg == "radius request"]
+    assert len(lines) == 2
+    assert (lines[0].result, lines[0].method, lines[0].user, lines[0].nas) == ("accept", "pap", "alice", "127.0.0.1")
+    assert lines[1].result == "reject" and "wrong password" in lines[1].reason
+    text = " ".join(str(vars(r)) for r in caplog.records)
+    assert "hunter2" not in text and SECRET.decode() not in text
+
+
+def test_reply_cache_expires_and_is_bounded():
+    now = [0.0]
+    cache = ReplyCache(ttl=5, size=3, clock=lambda: now[0])
+    assert cache.begin("a") == (True, None)
+    assert cache.begin("a") == (False, None)
+    cache.finish("a", b"r")
+    assert cache.begin("a") == (False, b"r")
+    now[0] = 6
+    assert cache.begin("a") == (True, None)
+    for key in "bcdef":
+        cache.begin(key)
+    assert len(cache) <= 4
+
+
+async def test_udp_listener_end_to_end(handler):
+    auth = await listen(Listen("127.0.0.1", 0), "AUTHENTIK_LISTEN__RADIUS", handler)
+    port = auth.transport.get_extra_info("sockname")[1]
+    try:
+        def exchange(data: bytes) -> bytes | None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(0.5)
+                sock.sendto(data, ("127.0.0.1", port))
+                try:
+                    return sock.recv(4096)
+                except TimeoutError:
+                    return None
+
+        data = request()
+        assert verified(data, await asyncio.to_thread(exchange, data)).code == Code.ACCESS_ACCEPT
+        assert await asyncio.to_thread(exchange, b"garbage") is None
+        data = request("bad")
+        assert verified(data, await asyncio.to_thread(exchange, data)).code == Code.ACCESS_REJECT
+    finally:
+        await auth.close()
