@@ -181,7 +181,7 @@ class RadiusHandler:
             if not accounting:
                 return None, "dropped", "Accounting-Request on the authentication listener"
             line["acct_status"] = request.get("Acct-Status-Type")
-            line["acct_session"] = request.get("Acct-Session-Id")
+            line["accounting_id"] = request.get("Acct-Session-Id")
             return encode_reply(request, Code.ACCOUNTING_RESPONSE, client.secret), "answered", "accounting"
         if accounting:
             return None, "dropped", "Access-Request on the accounting listener"
