@@ -15,8 +15,8 @@ Per datagram, in order (THREATS 15-17):
    is sent after ``reject_delay`` (the core rate-limits failed logins per user and client; the delay costs
    a guesser time, and the reply is never larger than the request's answer, so no amplification).
    CHAP, MS-CHAP(v2) and EAP are rejected with a reason in the log (no network password yet).
-   The core away (link error) -> no answer, so the NAS fails over to its next server; the retransmit is
-   decided afresh.
+   The core away or its flow failing comes back from CoreLink.authenticate as ``flow_error``: a reject.
+   Should the link raise instead (a bug), there is no answer and the retransmit is decided afresh.
 
 ``remote_ip`` sent to the core is the NAS's address (the RADIUS client), not Calling-Station-Id: that one is
 whatever the NAS writes (a MAC address on Wi-Fi, a phone number on dial-up), so the core's per-client rate
@@ -215,7 +215,7 @@ class RadiusHandler:
                                                   request.password or "", host)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the core away or a bad answer: no decision, so no answer
+        except Exception as exc:  # the link raised (it answers flow_error for the core away): no decision
             return None, "dropped", f"core: {type(exc).__name__}: {exc}"
         result = str(getattr(answer, "result", ""))
         reason = str(getattr(answer, "reason", "") or result)
