@@ -80,6 +80,12 @@ class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet)
     outpost_actions = {"list", "retrieve", "authenticate"}
     outpost_kind = "radius"
 
+    def answer_extras(self, provider, user) -> dict:
+        """The Access-Accept's reply attributes (VLAN by group; core/providers/radius/reply.py)."""
+        from core.providers.radius.reply import reply_attributes
+
+        return {"reply_attributes": reply_attributes(user)}
+
     @check_access_schema("RadiusCheckAccess", {"attributes": serializers.CharField(allow_blank=True)})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def check_access(self, request, pk=None):

@@ -68,13 +68,18 @@ class World:
     def pap(self, user: str, password: str, *, secret: bytes = WIDE, source: str = "127.0.0.2",
             ma: bool = True) -> int | None:
         """The reply code, or None for no answer (pyrad verifies the reply and its Message-Authenticator)."""
+        reply = self.pap_reply(user, password, secret=secret, source=source, ma=ma)
+        return None if reply is None else reply.code
+
+    def pap_reply(self, user: str, password: str, *, secret: bytes = WIDE, source: str = "127.0.0.2",
+                  ma: bool = True):
         client = self.pyrad(secret, source)
         # pyrad's client adds a Message-Authenticator unless told not to
         request = client.CreateAuthPacket(code=AccessRequest, User_Name=user, NAS_Identifier="e2e",
                                           message_authenticator=ma)
         request["User-Password"] = request.PwCrypt(password)
         try:
-            return client.SendPacket(request).code
+            return client.SendPacket(request)
         except Timeout:
             return None
 
@@ -276,6 +281,20 @@ def test_mfa_password_and_code(world):
     assert world.pap("mfa-user", f"{PASSWORD};000000" if world.totp.now() != "000000" else
                      f"{PASSWORD};111111") == AccessReject
     assert world.pap("mfa-user", f"{PASSWORD};{world.totp.now()}") == AccessAccept
+
+
+def test_vlan_by_group_in_the_accept(world):
+    vlan = world.call("POST", "/core/groups/", json={"name": "vlan-42", "attributes": {
+        "radius_reply_attributes": [["Tunnel-Type:1", "VLAN"], ["Tunnel-Medium-Type:1", "IEEE-802"],
+                                    ["Tunnel-Private-Group-Id:1", "42"]]}})
+    world.call("PATCH", f"/core/users/{world.users['dave']['pk']}/", json={"groups": [world.group_pk, vlan["pk"]]})
+    reply = world.pap_reply("dave", PASSWORD)
+    assert reply is not None and reply.code == AccessAccept
+    assert (reply["Tunnel-Type"], reply["Tunnel-Medium-Type"], reply["Tunnel-Private-Group-Id"]) == (
+        ["VLAN"], ["IEEE-802"], ["42"])
+    assert "Tunnel-Private-Group-Id:1 = \"42\"" in world.radtest("dave", PASSWORD)
+    alice = world.pap_reply("alice", PASSWORD)
+    assert alice.code == AccessAccept and "Tunnel-Type" not in alice
 
 
 def test_duplicate_answered_once(world):
