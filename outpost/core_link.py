@@ -39,6 +39,7 @@ from protocols.outpost import (
     HELLO_INTERVAL,
     INSTANCES_PATH,
     MAX_FRAME_BYTES,
+    RADIUS_ACCOUNTING_PATH,
     AuthAnswer,
     AuthRequest,
     AuthResult,
@@ -394,6 +395,26 @@ class CoreLink:
             return AuthAnswer.from_json(body)
         except ProtocolError as exc:
             return AuthAnswer(AuthResult.FLOW_ERROR, f"the core's answer is not an AuthAnswer: {exc}")
+
+    # -- RADIUS accounting --------------------------------------------------------------------------------
+    async def radius_accounting(self, provider_pk: int, record: dict, *, timeout: float = AUTHENTICATE_TIMEOUT) -> bool:
+        """POST one Accounting-Request's fields (protocols/outpost.py ``RADIUS_ACCOUNTING_PATH``) for the core to
+        record as an event. True once the core stored it; False for anything else (the caller then sends no
+        Accounting-Response, RFC 2866 §4.1, and the NAS sends it again). Never raises for the network."""
+        if self._session is None:
+            raise LinkError("the link is not started: call start() first")
+        path = RADIUS_ACCOUNTING_PATH.format(pk=int(provider_pk))
+        try:
+            async with self._session.post(urljoin(self.base, path.lstrip("/")), json=record,
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                status = resp.status
+                text = "" if status == 201 else (await resp.text())[:200]
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            LOGGER.warning("accounting not recorded: core unreachable", extra={"reason": describe_link_error(exc)})
+            return False
+        if status != 201:
+            LOGGER.warning("accounting not recorded", extra={"status": status, "reason": text})
+        return status == 201
 
     # -- websocket ------------------------------------------------------------------------------------
     async def _run(self) -> None:

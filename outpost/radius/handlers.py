@@ -6,8 +6,10 @@ Per datagram, in order (THREATS 15-17):
 2. The codec verifies it with that client's secret (lengths, Message-Authenticator required unless the
    provider opts out, the accounting authenticator); any problem -> silent drop, counted.
 3. Status-Server (RFC 5997) is answered at once: Access-Accept on the authentication listener,
-   Accounting-Response on the accounting listener. Accounting-Request (accounting listener only) is answered
-   with Accounting-Response. A request on the wrong listener is dropped.
+   Accounting-Response on the accounting listener. Accounting-Request (accounting listener only) is sent to
+   the core (CoreLink.radius_accounting: an event) and answered with Accounting-Response once recorded;
+   not recorded -> no answer (RFC 2866 §4.1), the NAS resends. Retransmits are answered from the reply
+   cache as below. A request on the wrong listener is dropped.
 4. Access-Request: a duplicate (same source address and port, Identifier and Request Authenticator; RFC 5080
    §2.2.2) gets the cached reply, or nothing while the first is still being decided; it is never
    authenticated twice. PAP goes to the core in one call (CoreLink.authenticate: the provider's flow, MFA as
@@ -117,6 +119,34 @@ def reply_attributes(raw: Any) -> tuple[list[tuple[str, Any]], list[str]]:
     return pairs, problems
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def accounting_record(request: Request, nas: str) -> dict:
+    """The fields of an Accounting-Request the core records (RADIUS_ACCOUNTING_PATH); octets include the
+    Gigawords (RFC 2869 §5.1, §5.2)."""
+    def octets(name: str, gigawords: str) -> int | None:
+        low, high = _int(request.get(name)), _int(request.get(gigawords)) or 0
+        return None if low is None else (high << 32) + low
+
+    def text(name: str) -> str:
+        value = request.get(name)
+        return "" if value is None else str(value)[:253]
+
+    return {"status": text("Acct-Status-Type") or "unknown", "session_id": text("Acct-Session-Id"),
+            "username": request.user_name[:253], "nas": nas, "nas_identifier": text("NAS-Identifier"),
+            "nas_ip_address": text("NAS-IP-Address"), "nas_port": _int(request.get("NAS-Port")),
+            "calling_station_id": text("Calling-Station-Id"), "called_station_id": text("Called-Station-Id"),
+            "framed_ip_address": text("Framed-IP-Address"),
+            "input_octets": octets("Acct-Input-Octets", "Acct-Input-Gigawords"),
+            "output_octets": octets("Acct-Output-Octets", "Acct-Output-Gigawords"),
+            "input_packets": _int(request.get("Acct-Input-Packets")),
+            "output_packets": _int(request.get("Acct-Output-Packets")),
+            "session_time": _int(request.get("Acct-Session-Time")),
+            "terminate_cause": text("Acct-Terminate-Cause"), "delay_time": _int(request.get("Acct-Delay-Time"))}
+
+
 class RadiusHandler:
     """Decides replies. ``link`` needs ``authenticate(kind, provider_pk, username, password, remote_ip)``
     and ``snapshot``/``on_refresh`` (outpost/core_link.py); ``metrics`` is optional (outpost/radius/metrics.py)."""
@@ -182,18 +212,24 @@ class RadiusHandler:
                 return None, "dropped", "Accounting-Request on the authentication listener"
             line["acct_status"] = request.get("Acct-Status-Type")
             line["accounting_id"] = request.get("Acct-Session-Id")
-            return encode_reply(request, Code.ACCOUNTING_RESPONSE, client.secret), "answered", "accounting"
+            return await self._once(request, host, port, self._accounting(request, client, host))
         if accounting:
             return None, "dropped", "Access-Request on the accounting listener"
         method = line["method"] = method_of(request)
-        key = (host, port, request.identifier, request.authenticator)
+        return await self._once(request, host, port, self._access(request, client, host, method))
+
+    async def _once(self, request: Request, host: str, port: int, decide) -> tuple[bytes | None, str, str]:
+        """Run ``decide`` (a coroutine) unless this is a retransmit: then the cached reply, or nothing while the
+        first copy is still being decided (RFC 5080 §2.2.2)."""
+        key = (host, port, request.code, request.identifier, request.authenticator)
         new, cached = self.cache.begin(key)
         if not new:
+            decide.close()
             if cached is None:
                 return None, "dropped", "duplicate of a request still being decided"
             return cached, "duplicate", "answered from the reply cache"
         try:
-            reply, result, reason = await self._access(request, client, host, method)
+            reply, result, reason = await decide
         except BaseException:
             self.cache.forget(key)  # the retransmit is decided afresh
             raise
@@ -202,6 +238,21 @@ class RadiusHandler:
         else:
             self.cache.finish(key, reply)
         return reply, result, reason
+
+    async def _accounting(self, request: Request, client: Any, host: str) -> tuple[bytes | None, str, str]:
+        """Record, then answer (RFC 2866 §4.1: no Accounting-Response unless recorded; the NAS resends)."""
+        recorder = getattr(self.link, "radius_accounting", None)
+        if recorder is None:
+            return None, "dropped", "accounting: the core link cannot record"
+        try:
+            stored = await recorder(client.provider_pk, accounting_record(request, host))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return None, "dropped", f"accounting: {type(exc).__name__}: {exc}"
+        if not stored:
+            return None, "dropped", "accounting: the core did not record it"
+        return encode_reply(request, Code.ACCOUNTING_RESPONSE, client.secret), "answered", "accounting recorded"
 
     async def _access(self, request: Request, client: Any, host: str,
                       method: str) -> tuple[bytes | None, str, str]:

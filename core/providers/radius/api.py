@@ -6,8 +6,10 @@ from __future__ import annotations
 import ipaddress
 
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
@@ -72,12 +74,34 @@ class RadiusOutpostConfigSerializer(serializers.ModelSerializer):
         return str(obj.certificate_id) if obj.certificate_id else None
 
 
+class RadiusAccountingSerializer(serializers.Serializer):
+    """One Accounting-Request (RFC 2866) as the RADIUS outpost reads it; ``nas`` is the address it came from."""
+
+    status = serializers.CharField(max_length=40)
+    session_id = serializers.CharField(max_length=253, allow_blank=True, required=False, default="")
+    username = serializers.CharField(max_length=253, allow_blank=True, required=False, default="")
+    nas = serializers.IPAddressField()
+    nas_identifier = serializers.CharField(max_length=253, allow_blank=True, required=False, default="")
+    nas_ip_address = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+    nas_port = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    calling_station_id = serializers.CharField(max_length=253, allow_blank=True, required=False, default="")
+    called_station_id = serializers.CharField(max_length=253, allow_blank=True, required=False, default="")
+    framed_ip_address = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+    input_octets = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    output_octets = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    input_packets = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    output_packets = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    session_time = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    terminate_cause = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+    delay_time = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+
+
 class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet):
     queryset = (RadiusProvider.objects
                 .filter(Q(application__isnull=False) | Q(backchannel_application__isnull=False)).distinct()
                 .select_related("application", "authorization_flow"))
     serializer_class = RadiusOutpostConfigSerializer
-    outpost_actions = {"list", "retrieve", "authenticate"}
+    outpost_actions = {"list", "retrieve", "authenticate", "accounting"}
     outpost_kind = "radius"
 
     def answer_extras(self, provider, user) -> dict:
@@ -85,6 +109,36 @@ class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet)
         from core.providers.radius.reply import reply_attributes
 
         return {"reply_attributes": reply_attributes(user)}
+
+    @extend_schema(request=RadiusAccountingSerializer, responses={201: None}, filters=False)
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def accounting(self, request, pk=None):
+        """Record one Accounting-Request (start, interim-update, stop, accounting-on/off) as a
+        ``custom_radius_accounting`` event: the NAS as client_ip, the user when the name is a user's, the rest
+        (session id, bytes, time, cause) in the context. Only the provider's own outpost is answered (Bearer
+        outpost token); 201 once stored, so the outpost answers the NAS only then (RFC 2866 §4.1)."""
+        from core.accounts.models import User
+        from core.api.permissions import request_outpost
+        from core.events.record import record
+        from protocols.outpost import RADIUS_ACCOUNTING_EVENT
+
+        outpost = request_outpost(request)
+        if outpost is None:
+            raise PermissionDenied("accounting answers only the outpost that uses the RADIUS provider: send its "
+                                   "token as Authorization: Bearer <outpost token>")
+        provider = RadiusProvider.objects.filter(pk=pk, outposts=outpost).first() if str(pk).isdigit() else None
+        if provider is None:
+            raise NotFound(f"no RADIUS provider with pk {pk!r} on outpost {outpost.name!r}")
+        data = RadiusAccountingSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        nas = fields.pop("nas")
+        user = User.objects.filter(username=fields["username"]).first() if fields["username"] else None
+        app = application_of(provider) or provider.backchannel_application.first()
+        record(RADIUS_ACCOUNTING_EVENT, user=user, client_ip=nas, app=app.slug if app else "",
+               provider=provider.name, outpost=outpost.name,
+               **{k: v for k, v in fields.items() if v not in (None, "")})
+        return Response(status=201)
 
     @check_access_schema("RadiusCheckAccess", {"attributes": serializers.CharField(allow_blank=True)})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])

@@ -40,6 +40,8 @@ class FakeLink:
     fail: bool = False
     reply_attributes: tuple = ()
     on_refresh: list = field(default_factory=list)
+    accounting: list = field(default_factory=list)
+    record_ok: bool = True
 
     @property
     def snapshot(self):
@@ -54,6 +56,10 @@ class FakeLink:
         if password in ("pw", "pw;123456"):
             return Answer("ok", "", {"username": username}, self.reply_attributes)
         return Answer("invalid_credentials", "wrong password")
+
+    async def radius_accounting(self, provider_pk, record):
+        self.accounting.append((provider_pk, record))
+        return self.record_ok
 
 
 def providers(**first):
@@ -149,13 +155,31 @@ async def test_status_server_on_both_listeners(handler, link):
     assert link.calls == []
 
 
-async def test_accounting_only_on_accounting_listener(handler):
+async def test_accounting_recorded_then_answered_once(handler, link):
     data = encode_request(Code.ACCOUNTING_REQUEST, SECRET, 3, b"", [
-        ("User-Name", "alice"), ("Acct-Status-Type", "Start"), ("Acct-Session-Id", "abc")])
+        ("User-Name", "alice"), ("Acct-Status-Type", "Stop"), ("Acct-Session-Id", "abc"),
+        ("Acct-Input-Octets", 5), ("Acct-Input-Gigawords", 1), ("Acct-Output-Octets", 7),
+        ("Acct-Session-Time", 60), ("Acct-Terminate-Cause", "User-Request"), ("Calling-Station-Id", "aa-bb")])
+    assert await handler.handle(data, "127.0.0.1", 1) is None  # not on the authentication listener
     reply = await handler.handle(data, "127.0.0.1", 1, accounting=True)
     assert verified(data, reply, cls=AcctPacket).code == Code.ACCOUNTING_RESPONSE
-    assert await handler.handle(data, "127.0.0.1", 1) is None
+    assert await handler.handle(data, "127.0.0.1", 1, accounting=True) == reply  # a retransmit
+    assert len(link.accounting) == 1
+    pk, record = link.accounting[0]
+    assert pk == 1 and record["status"] == "Stop" and record["session_id"] == "abc"
+    assert record["input_octets"] == (1 << 32) + 5 and record["output_octets"] == 7
+    assert record["session_time"] == 60 and record["terminate_cause"] == "User-Request"
+    assert record["nas"] == "127.0.0.1" and record["username"] == "alice"
     assert await handler.handle(request(), "127.0.0.1", 1, accounting=True) is None
+
+
+async def test_accounting_not_recorded_not_answered(handler, link):
+    link.record_ok = False
+    data = encode_request(Code.ACCOUNTING_REQUEST, SECRET, 4, b"", [("Acct-Status-Type", "Start")])
+    assert await handler.handle(data, "127.0.0.1", 1, accounting=True) is None
+    link.record_ok = True
+    assert await handler.handle(data, "127.0.0.1", 1, accounting=True) is not None  # the resend is recorded
+    assert len(link.accounting) == 2
 
 
 async def test_duplicate_answered_from_cache(handler, link):

@@ -312,10 +312,22 @@ def test_duplicate_answered_once(world):
     assert "answered from the reply cache" in log
 
 
-def test_accounting_answered(world):
-    out = world.radclient("User-Name = alice, Acct-Status-Type = Start, Acct-Session-Id = e2e-1",
-                          secret=NARROW, kind="acct")
+def test_accounting_start_and_stop_recorded_as_events(world):
+    out = world.radclient("User-Name = alice, Acct-Status-Type = Start, Acct-Session-Id = e2e-1, "
+                          "NAS-Identifier = switch-1", secret=NARROW, kind="acct")
     assert "Received Accounting-Response" in out
+    out = world.radclient("User-Name = alice, Acct-Status-Type = Stop, Acct-Session-Id = e2e-1, "
+                          "Acct-Input-Octets = 1000, Acct-Output-Octets = 2000, Acct-Session-Time = 42, "
+                          "Acct-Terminate-Cause = User-Request", secret=NARROW, kind="acct")
+    assert "Received Accounting-Response" in out
+    events = world.call("GET", "/events/events/", params={"action": "custom_radius_accounting",
+                                                          "username": "alice"})["results"]
+    by_status = {e["context"]["status"]: e for e in events if e["context"].get("session_id") == "e2e-1"}
+    assert set(by_status) == {"Start", "Stop"}
+    stop = by_status["Stop"]["context"]
+    assert (stop["input_octets"], stop["output_octets"], stop["session_time"]) == (1000, 2000, 42)
+    assert by_status["Stop"]["client_ip"] == "127.0.0.1" and by_status["Start"]["context"]["nas_identifier"] == \
+        "switch-1"
 
 
 def test_deactivated_user_rejected_on_next_request(world):
