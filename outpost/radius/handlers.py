@@ -189,7 +189,7 @@ class RadiusHandler:
         LOGGER.info("radius request", extra=line)
         if self.metrics is not None:
             self.metrics.observe(line.get("code", "unknown"), line.get("method", "none"), result,
-                                 self.clock() - started)
+                                 self.clock() - started, reason)
         return reply
 
     async def _handle(self, data: bytes, host: str, port: int, accounting: bool,

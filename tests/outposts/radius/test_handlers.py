@@ -77,8 +77,13 @@ def link():
 
 
 @pytest.fixture
-def handler(link):
-    return RadiusHandler(link, reject_delay=0, metrics=RadiusMetrics(CollectorRegistry()))
+def registry():
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def handler(link, registry):
+    return RadiusHandler(link, reject_delay=0, metrics=RadiusMetrics(registry))
 
 
 def request(password="pw", *, secret=SECRET, ma=True, ident=5, extra=(), user="alice"):
@@ -109,10 +114,19 @@ async def test_mfa_password_passed_whole(handler, link):
     assert link.calls[-1][3] == "pw;123456"
 
 
-async def test_unknown_client_dropped(handler, link):
+async def test_unknown_client_dropped_and_counted(handler, link, registry):
     assert await handler.handle(request(), "10.0.0.1", 1) is None
     assert await handler.handle(request(), "::2", 1) is None
     assert link.calls == []
+    value = registry.get_sample_value
+    assert value("gatehouse_outpost_radius_dropped_total", {"reason": "unknown_client"}) == 2
+    await handler.handle(b"junk", "127.0.0.1", 1)
+    await handler.handle(request(ma=False), "127.0.0.1", 1)
+    await handler.handle(request(), "127.0.0.1", 1)
+    assert value("gatehouse_outpost_radius_dropped_total", {"reason": "length"}) == 1
+    assert value("gatehouse_outpost_radius_dropped_total", {"reason": "message_authenticator_missing"}) == 1
+    assert value("gatehouse_outpost_radius_requests_total",
+                 {"code": "access-request", "method": "pap", "result": "accept"}) == 1
 
 
 async def test_ipv6_client(handler):
@@ -287,3 +301,40 @@ async def test_udp_listener_end_to_end(handler):
         assert verified(data, await asyncio.to_thread(exchange, data)).code == Code.ACCESS_REJECT
     finally:
         await auth.close()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+async def test_udp_listener_ipv6(handler):
+    if not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    auth = await listen(Listen("::1", 0), "AUTHENTIK_LISTEN__RADIUS", handler)
+    port = auth.transport.get_extra_info("sockname")[1]
+    try:
+        def exchange(data: bytes) -> bytes | None:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(2)
+                sock.sendto(data, ("::1", port))
+                return sock.recv(4096)
+
+        data = request()
+        assert verified(data, await asyncio.to_thread(exchange, data)).code == Code.ACCESS_ACCEPT
+    finally:
+        await auth.close()
+
+
+async def test_listen_error_names_the_variable(handler):
+    first = await listen(Listen("127.0.0.1", 0), "AUTHENTIK_LISTEN__RADIUS", handler)
+    port = first.transport.get_extra_info("sockname")[1]
+    try:
+        with pytest.raises(OSError, match="AUTHENTIK_LISTEN__RADIUS_ACCOUNTING=127.0.0.1:"):
+            await listen(Listen("127.0.0.1", port), "AUTHENTIK_LISTEN__RADIUS_ACCOUNTING", handler)
+    finally:
+        await first.close()
