@@ -204,6 +204,8 @@ class RadiusHandler:
         except DecodeError as exc:
             return None, "dropped", f"{exc.reason}: {exc}"
         line.update(code=request.code.name.lower().replace("_", "-"), user=request.user_name)
+        if request.has("NAS-Identifier"):
+            line["nas_identifier"] = str(request.get("NAS-Identifier"))[:64]
         if request.code == Code.STATUS_SERVER:
             code = Code.ACCOUNTING_RESPONSE if accounting else Code.ACCESS_ACCEPT
             return encode_reply(request, code, client.secret), "answered", "status-server"
