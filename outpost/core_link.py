@@ -396,6 +396,11 @@ class CoreLink:
         except ProtocolError as exc:
             return AuthAnswer(AuthResult.FLOW_ERROR, f"the core's answer is not an AuthAnswer: {exc}")
 
+    async def provider_configs(self, kind: str) -> list[dict]:
+        """The configs of this outpost's providers of ``kind`` (``CONFIG_PATHS``), whatever the outpost's type:
+        the embedded (proxy) outpost also serves RADIUS providers (outpost/radius/__init__.py)."""
+        return await self._all_pages(CONFIG_PATHS[kind])
+
     # -- RADIUS accounting --------------------------------------------------------------------------------
     async def radius_accounting(self, provider_pk: int, record: dict, *, timeout: float = AUTHENTICATE_TIMEOUT) -> bool:
         """POST one Accounting-Request's fields (protocols/outpost.py ``RADIUS_ACCOUNTING_PATH``) for the core to
