@@ -1,4 +1,5 @@
-"""The read-only provider-config viewsets the outposts poll, and their ``check_access`` answer."""
+"""The provider-config viewsets the outposts poll, their ``check_access`` answer, and the LDAP/RADIUS
+``authenticate`` call."""
 
 from __future__ import annotations
 
@@ -69,17 +70,22 @@ class OutpostConfigViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Re
     def scope_outpost(self, qs, outpost):
         return qs.filter(outposts=outpost)
 
+    def bound_provider(self, outpost, pk, *related: str):
+        """The provider ``pk`` when it is bound to ``outpost``; else 404 (the same whether it exists or not)."""
+        found = (self.queryset.model.objects.filter(pk=pk, outposts=outpost).select_related(*related).first()
+                 if str(pk).isdigit() else None)
+        if found is None:
+            raise NotFound(f"no {self.queryset.model._meta.verbose_name} with pk {pk!r} on outpost {outpost.name!r}")
+        return found
+
     def access_for(self, request, pk):
         """(provider, application, passing, messages) for ``request.user`` and ``?app_slug=``, asked by the
         provider's outpost."""
         outpost = asking_outpost(request)
-        kind = self.queryset.model._meta.verbose_name
         if outpost is None:
             raise PermissionDenied("check_access answers only the outpost that uses the provider: it sends its "
                                    "token in X-authentik-outpost-token with the user's session")
-        provider = self.queryset.model.objects.filter(pk=pk, outposts=outpost).first() if str(pk).isdigit() else None
-        if provider is None:
-            raise NotFound(f"no {kind} with pk {pk!r} on outpost {outpost.name!r}")
+        provider = self.bound_provider(outpost, pk)
         slug = request.query_params.get("app_slug", "")
         if not slug:
             raise ValidationError({"app_slug": ["required: the slug of the application that uses this provider"]})
@@ -138,11 +144,11 @@ class OutpostAuthenticateMixin:
         if outpost is None:
             raise PermissionDenied(f"authenticate answers only the outpost that uses the {kind}: send its token as "
                                    "Authorization: Bearer <outpost token>")
-        provider = (self.queryset.model.objects.filter(pk=pk, outposts=outpost)
-                    .select_related("authorization_flow").first() if str(pk).isdigit() else None)
-        if provider is None:
-            raise NotFound(f"no {kind} with pk {pk!r} on outpost {outpost.name!r}")
-        app = Application.objects.filter(Q(provider=provider) | Q(backchannel_providers=provider)).first()
+        provider = self.bound_provider(outpost, pk, "authorization_flow")
+        # The application the outpost's configuration names (application_slug), so this check and authentik's
+        # check_access?app_slug= agree.
+        slug = self.serializer_class().get_application_slug(provider)
+        app = Application.objects.filter(slug=slug).first() if slug else None
         if app is None:
             raise NotFound(f"no application uses provider {provider.name!r}: add one, then bind again")
         if request.content_type != "application/json":

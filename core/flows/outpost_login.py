@@ -54,7 +54,7 @@ from django.http import HttpRequest
 from core.accounts.models import Application, AuthenticatedSession, User
 from core.accounts.sessions import session_store
 from core.events.record import record
-from core.flows.executor import FlowResult, execute
+from core.flows.executor import Executor, FlowResult, execute
 from core.flows.models import Flow
 from core.flows.planner import SESSION_KEY_PLAN, FlowRequest
 from core.flows.views import apply
@@ -141,6 +141,7 @@ class _Run:
             user_agent=call.user_agent[:512], host=call.host, base_url=f"{call.scheme}://{call.host}",
             path=f"/api/v3/flows/executor/{flow.slug}/", query={f"goauthentik.io/outpost/{call.kind}": "true"},
             outpost_user=call.outpost_user)
+        self.executor = Executor(flow, self.req)  # one per run: users and stages load once, as in one request
         self.user: User | None = None
         self.session: AuthenticatedSession | None = None
 
@@ -154,7 +155,7 @@ class _Run:
     def step(self, method: str, answer: dict) -> FlowResult:
         req = dataclasses.replace(self.req, method=method, data=answer)
         with transaction.atomic():
-            result = execute(self.flow, req, self.request.session.get(SESSION_KEY_PLAN))
+            result = execute(self.flow, req, self.request.session.get(SESSION_KEY_PLAN), executor=self.executor)
         self.timings.update(result.effects.timings)
         return result
 
@@ -223,9 +224,11 @@ class _Run:
     def refuse_login(self, result: FlowResult) -> Outcome | None:
         """The application access check, made when the user-login stage wants to log the user in and before
         the session opens: a refused user gets no session. None: the user may use the application."""
-        user = User.objects.filter(pk=result.effects.login.user_pk).first()
+        user = self.executor.users.get(result.effects.login.user_pk) or \
+            User.objects.filter(pk=result.effects.login.user_pk).first()
         if user is None:
             return self.outcome(AuthResult.FLOW_ERROR, "the user to log in no longer exists")
+        self.user = user
         context = PolicyRequest(user=user, http_request=self.req.http_context(), obj=self.application)
         passing, messages = user_has_access(user, self.application, context)
         if passing:
@@ -235,11 +238,12 @@ class _Run:
 
     def opened(self, result: FlowResult) -> None:
         key = self.request.session.session_key
-        self.user = User.objects.filter(pk=result.effects.login.user_pk).first()
         self.session = AuthenticatedSession.objects.filter(session_key=key).first() if key else None
 
     def finished(self) -> Outcome:
         if self.session is None or self.user is None:
+            if not self.answered:  # ended before asking anything: a flow that does not apply, denied_action continue
+                return self.outcome(AuthResult.ACCESS_DENIED, f"flow {self.flow.slug!r} does not apply to this login")
             return self.outcome(AuthResult.FLOW_ERROR, f"flow {self.flow.slug!r} ended without logging the user in:"
                                 " it needs a user login stage")
         self.request.session.save()  # the auth keys the login wrote (a browser's session is saved by the middleware)

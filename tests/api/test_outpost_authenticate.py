@@ -150,11 +150,49 @@ def test_flow_policy_denial_is_access_denied(setup, kind):
     assert got.result is AuthResult.ACCESS_DENIED, got
 
 
+def test_a_denying_flow_with_denied_action_continue_is_access_denied(setup):
+    fm.Flow.objects.filter(pk=setup["flow"].pk).update(denied_action="continue")
+    PolicyBinding.objects.create(target=setup["flow"], group=Group.objects.create(name="nobody-here"), order=0)
+    got = answer(setup, "ldap")
+    assert got.result is AuthResult.ACCESS_DENIED and "does not apply" in got.reason
+
+
+def test_flow_policies_see_the_outpost_query_and_the_client_address(setup):
+    """As with authentik's outposts: ``goauthentik.io/outpost/<kind>`` in the query, the delegated address."""
+    from core.policies.models import ExpressionPolicy
+
+    policy = ExpressionPolicy.objects.create(name="radius-from-the-lab", expression=(
+        "return request.http_request.query.get('goauthentik.io/outpost/radius') == 'true' "
+        "and ak_client_ip in ip_network('198.51.100.0/24')"))
+    PolicyBinding.objects.create(target=setup["flow"], policy=policy, order=0)
+    assert answer(setup, "radius").ok
+    assert answer(setup, "radius", remote_ip="203.0.113.1").result is AuthResult.ACCESS_DENIED
+    assert answer(setup, "ldap").result is AuthResult.ACCESS_DENIED
+
+
+def test_a_require_outpost_flow_answers_the_outpost_only(setup):
+    from django.test import Client
+
+    from tests.flows.conftest import Executor
+
+    fm.Flow.objects.filter(pk=setup["flow"].pk).update(authentication="require_outpost")
+    assert answer(setup, "ldap").ok
+    assert Executor(Client(), "bind-flow").get()["component"] == "ak-stage-access-denied"
+
+
 def test_a_deny_stage_after_the_password_is_access_denied(setup):
     fm.FlowStageBinding.objects.create(target=setup["flow"], stage=fm.DenyStage.objects.create(name="deny"),
                                        order=35)
     got = answer(setup, "ldap")
     assert got.result is AuthResult.ACCESS_DENIED, got
+
+
+def test_a_deny_stage_after_the_login_leaves_no_session(setup):
+    fm.FlowStageBinding.objects.create(target=setup["flow"], stage=fm.DenyStage.objects.create(name="deny"),
+                                       order=50)
+    got = answer(setup, "ldap")
+    assert got.result is AuthResult.ACCESS_DENIED and got.session_id is None
+    assert not AuthenticatedSession.objects.exists()
 
 
 def test_a_stage_outposts_cannot_answer_is_a_flow_error(setup):
@@ -323,6 +361,23 @@ def test_a_superuser_or_a_user_token_is_not_an_outpost(setup):
         assert call(setup, "ldap", key=key).status_code == 403
     path = AUTHENTICATE_PATHS["ldap"].format(pk=setup["ldap"].pk)
     assert APIClient().post(path, {}, format="json").status_code == 401
+
+
+def test_ldap_checks_the_application_its_configuration_names(setup):
+    """An LDAP provider that is also a backchannel provider of another application: the outpost's config names
+    that one (application_slug), and so does the call's access check."""
+    other = Application.objects.create(name="Portal", slug="portal")
+    other.backchannel_providers.add(setup["ldap"])
+    config = bearer(setup["ldap-key"]).get("/api/v3/outposts/ldap/").json()["results"][0]
+    assert config["application_slug"] == "portal"
+    assert answer(setup, "ldap", "bob").ok  # portal has no bindings; ldap-app (staff only) is not the one asked
+    PolicyBinding.objects.create(target=other, group=Group.objects.create(name="portal-users"), order=0)
+    assert answer(setup, "ldap", "bob").result is AuthResult.ACCESS_DENIED
+
+
+def test_ipv6_client_address(setup):
+    assert answer(setup, "radius", remote_ip="2001:db8::7").ok
+    assert AuthenticatedSession.objects.get().last_ip == "2001:db8::7"
 
 
 def test_a_provider_without_application_is_not_found(setup):
