@@ -233,9 +233,20 @@ def test_longest_prefix_secret_choice(world):
     assert world.raw(status_server(WIDE), source="127.0.0.2") is not None
 
 
-def test_unknown_client_gets_no_answer(world):
+def dropped(world, reason: str) -> float:
+    """``gatehouse_outpost_radius_dropped_total{reason=...}`` from the outpost's metrics listener."""
+    text = httpx.get(f"http://127.0.0.1:{world.outpost.metrics_port}/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(f'gatehouse_outpost_radius_dropped_total{{reason="{reason}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_unknown_client_gets_no_answer_and_is_counted(world):
+    before = dropped(world, "unknown_client")
     assert world.raw(status_server(WIDE), source="127.1.0.1") is None
     assert world.pap("alice", PASSWORD, source="127.1.0.1") is None
+    assert dropped(world, "unknown_client") >= before + 2  # pyrad may retransmit once
 
 
 def test_wrong_shared_secret_never_accepted(world):
