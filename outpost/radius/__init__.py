@@ -63,6 +63,9 @@ class EmbeddedView:
     async def radius_accounting(self, *args, **kwargs):
         return await self.link.radius_accounting(*args, **kwargs)
 
+    async def radius_challenge(self, *args, **kwargs):
+        return await self.link.radius_challenge(*args, **kwargs)
+
 
 def setup_embedded(app: web.Application, link: Any, listen_auth: Any, listen_accounting: Any) -> RadiusHandler:
     """RADIUS inside ``ak server``: nothing listens until a RADIUS provider is bound to the embedded outpost;

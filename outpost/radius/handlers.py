@@ -16,7 +16,9 @@ Per datagram, in order (THREATS 15-17):
    ``password;123456``, then the application check). The core's answer decides Accept or Reject; a Reject
    is sent after ``reject_delay`` (the core rate-limits failed logins per user and client; the delay costs
    a guesser time, and the reply is never larger than the request's answer, so no amplification).
-   CHAP, MS-CHAP(v2) and EAP are rejected with a reason in the log (no network password yet).
+   CHAP and MS-CHAPv2 go to the core too (CoreLink.radius_challenge: the proof is checked against the
+   user's network password, an app password; MS-CHAP2-Success and the MPPE keys come back for the Accept).
+   MS-CHAP (v1) and EAP are rejected with a reason in the log.
    The core away or its flow failing comes back from CoreLink.authenticate as ``flow_error``: a reject.
    Should the link raise instead (a bug), there is no answer and the retransmit is decided afresh.
 
@@ -258,11 +260,12 @@ class RadiusHandler:
 
     async def _access(self, request: Request, client: Any, host: str,
                       method: str) -> tuple[bytes | None, str, str]:
-        if method != "pap":
-            return await self._reject(request, client, f"{method} is not supported (PAP only; no network "
-                                                       "password stored)")
         if not request.user_name:
             return await self._reject(request, client, "no User-Name")
+        if method in ("chap", "mschapv2"):
+            return await self._challenge(request, client, host, method)
+        if method != "pap":
+            return await self._reject(request, client, f"{method} is not supported (PAP, CHAP and MS-CHAPv2 are)")
         try:
             answer = await self.link.authenticate("radius", client.provider_pk, request.user_name,
                                                   request.password or "", host)
@@ -284,7 +287,54 @@ class RadiusHandler:
             reply = encode_reply(request, Code.ACCESS_ACCEPT, client.secret)
         return reply, "accept", reason
 
-    async def _reject(self, request: Request, client: Any, reason: str) -> tuple[bytes, str, str]:
+    async def _reject(self, request: Request, client: Any, reason: str,
+                      attributes: tuple = ()) -> tuple[bytes, str, str]:
         if self.reject_delay > 0:
             await asyncio.sleep(self.reject_delay)
-        return encode_reply(request, Code.ACCESS_REJECT, client.secret), "reject", reason
+        return encode_reply(request, Code.ACCESS_REJECT, client.secret, attributes), "reject", reason
+
+    async def _challenge(self, request: Request, client: Any, host: str, method: str) -> tuple[bytes, str, str]:
+        """CHAP (RFC 2865 §5.3: CHAP-Challenge, else the Request Authenticator) or MS-CHAPv2 (RFC 2548 §2.3.2:
+        MS-CHAP-Challenge and MS-CHAP2-Response), checked by the core against the user's network password."""
+        body: dict[str, Any] = {"username": request.user_name, "remote_ip": host, "method": method}
+        if method == "chap":
+            proof = request.get("CHAP-Password") or b""
+            if len(proof) != 17:
+                return await self._reject(request, client, "chap: CHAP-Password is not 17 octets")
+            challenge = request.get("CHAP-Challenge") or request.authenticator
+            body.update(ident=proof[0], challenge=bytes(challenge).hex(), response=proof[1:].hex())
+            ident = proof[0]
+        else:
+            challenge = request.get("MS-CHAP-Challenge") or b""
+            proof = request.get("MS-CHAP2-Response") or b""
+            if len(challenge) != 16 or len(proof) != 50:
+                return await self._reject(request, client, "mschapv2: MS-CHAP-Challenge must be 16 octets and "
+                                                           "MS-CHAP2-Response 50")
+            ident = proof[0]
+            body.update(challenge=challenge.hex(), peer_challenge=proof[2:18].hex(), response=proof[26:50].hex())
+        recorder = getattr(self.link, "radius_challenge", None)
+        if recorder is None:
+            return await self._reject(request, client, f"{method}: the core link cannot check it")
+        answer = await recorder(client.provider_pk, body)
+        result, reason = str(answer.get("result", "")), str(answer.get("reason") or "")
+        if result != "ok":
+            error = (("MS-CHAP-Error", bytes([ident]) + b"E=691 R=0 V=3"),) if method == "mschapv2" else ()
+            return await self._reject(request, client, f"{result}: {reason}", error)
+        pairs, problems = reply_attributes(answer.get("reply_attributes"))
+        for problem in problems:
+            LOGGER.warning(problem, extra={"provider": client.provider_name})
+        if method == "mschapv2":
+            try:
+                success = bytes([ident]) + str(answer["authenticator_response"]).encode()
+                keys = bytes.fromhex(answer["mppe_send_key"]), bytes.fromhex(answer["mppe_recv_key"])
+            except (KeyError, ValueError, TypeError):
+                return await self._reject(request, client, "mschapv2: the core's answer lacks the keys")
+            pairs = [("MS-CHAP2-Success", success), ("MS-MPPE-Send-Key", keys[0]), ("MS-MPPE-Recv-Key", keys[1]),
+                     ("MS-MPPE-Encryption-Policy", 1), ("MS-MPPE-Encryption-Types", 6), *pairs]
+        try:
+            reply = encode_reply(request, Code.ACCESS_ACCEPT, client.secret, pairs)
+        except ValueError as exc:
+            LOGGER.warning("reply attributes dropped: %s", exc, extra={"provider": client.provider_name})
+            reply = encode_reply(request, Code.ACCESS_ACCEPT, client.secret, pairs[:5] if method == "mschapv2"
+                                 else ())
+        return reply, "accept", reason

@@ -4,6 +4,7 @@ real UDP sockets on 127.0.0.1 (outpost/radius/server.py)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
@@ -18,6 +19,7 @@ from outpost.core_link import Snapshot
 from outpost.radius.handlers import RadiusHandler, ReplyCache
 from outpost.radius.metrics import RadiusMetrics
 from outpost.radius.server import listen
+from protocols.radius import mschap
 from protocols.radius.codec import Code, dictionary, encode_request
 
 SECRET = b"outer-secret"
@@ -56,6 +58,24 @@ class FakeLink:
         if password in ("pw", "pw;123456"):
             return Answer("ok", "", {"username": username}, self.reply_attributes)
         return Answer("invalid_credentials", "wrong password")
+
+    async def radius_challenge(self, provider_pk, body):
+        """The core's side, with the network password "net-pw" for alice."""
+        self.calls.append(("challenge", provider_pk, body["username"], body["method"], body["remote_ip"]))
+        from protocols.radius import mschap
+
+        challenge, response = bytes.fromhex(body["challenge"]), bytes.fromhex(body["response"])
+        if body["method"] == "chap":
+            ok = mschap.chap_valid(body["ident"], b"net-pw", challenge, response)
+            return {"result": "ok" if ok else "invalid_credentials", "reason": "chap", "reply_attributes": []}
+        peer = bytes.fromhex(body["peer_challenge"])
+        if not mschap.verify_mschapv2("net-pw", challenge, peer, body["username"], response):
+            return {"result": "invalid_credentials", "reason": "mschapv2"}
+        send, recv = mschap.mppe_keys("net-pw", response)
+        return {"result": "ok", "reason": "mschapv2", "reply_attributes": [],
+                "authenticator_response": mschap.authenticator_response("net-pw", response, peer, challenge,
+                                                                        body["username"]),
+                "mppe_send_key": send.hex(), "mppe_recv_key": recv.hex()}
 
     async def radius_accounting(self, provider_pk, record):
         self.accounting.append((provider_pk, record))
@@ -231,13 +251,52 @@ async def test_core_away_no_answer_and_retransmit_retried(handler, link):
     assert len(link.calls) == 2
 
 
-async def test_chap_rejected_without_core(handler, link, caplog):
+def chap_request(password: str, ident: int = 9):
+    challenge = os.urandom(16)
+    proof = bytes([ident]) + hashlib.md5(bytes([ident]) + password.encode() + challenge).digest()  # noqa: S324
+    return encode_request(Code.ACCESS_REQUEST, SECRET, 1, os.urandom(16), [
+        ("User-Name", "alice"), ("CHAP-Password", proof), ("CHAP-Challenge", challenge)])
+
+
+async def test_chap_checked_by_the_core(handler, link):
+    data = chap_request("net-pw")
+    assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == Code.ACCESS_ACCEPT
+    assert link.calls[-1] == ("challenge", 1, "alice", "chap", "127.0.0.1")
+    data = chap_request("wrong")
+    assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == Code.ACCESS_REJECT
+
+
+def mschapv2_request(password: str, ident: int = 5, user: str = "alice"):
+    auth_challenge, peer = os.urandom(16), os.urandom(16)
+    nt = mschap.generate_nt_response(auth_challenge, peer, user, password)
+    response = bytes([ident, 0]) + peer + b"\x00" * 8 + nt
+    data = encode_request(Code.ACCESS_REQUEST, SECRET, 2, os.urandom(16), [
+        ("User-Name", user), ("MS-CHAP-Challenge", auth_challenge), ("MS-CHAP2-Response", response)])
+    return data, auth_challenge, peer, nt
+
+
+async def test_mschapv2_success_and_mppe_keys(handler, link):
+    data, auth_challenge, peer, nt = mschapv2_request("net-pw")
+    got = verified(data, await handler.handle(data, "127.0.0.1", 1))
+    assert got.code == Code.ACCESS_ACCEPT
+    expected = mschap.authenticator_response("net-pw", nt, peer, auth_challenge, "alice")
+    assert got["MS-CHAP2-Success"] == [bytes([5]) + expected.encode()]
+    # the MPPE keys are salt-encrypted with the secret (RFC 2548 §2.4.2); pyrad decrypts them
+    got.secret, got.authenticator = SECRET, AuthPacket(packet=data, secret=SECRET, dict=dictionary()).authenticator
+    send, recv = mschap.mppe_keys("net-pw", nt)
+    assert got["MS-MPPE-Send-Key"] == [send] and got["MS-MPPE-Recv-Key"] == [recv]
+    data, *_ = mschapv2_request("wrong")
+    got = verified(data, await handler.handle(data, "127.0.0.1", 1))
+    assert got.code == Code.ACCESS_REJECT and got["MS-CHAP-Error"] == [bytes([5]) + b"E=691 R=0 V=3"]
+
+
+async def test_other_methods_rejected_with_the_reason(handler, link, caplog):
     data = encode_request(Code.ACCESS_REQUEST, SECRET, 1, os.urandom(16), [
-        ("User-Name", "alice"), ("CHAP-Password", b"\x01" + b"x" * 16)])
+        ("User-Name", "alice"), ("MS-CHAP-Challenge", b"c" * 8), ("MS-CHAP-Response", b"r" * 50)])
     with caplog.at_level(logging.INFO, "gatehouse.outpost.radius"):
         assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == Code.ACCESS_REJECT
     assert link.calls == []
-    assert "chap is not supported" in caplog.records[-1].reason
+    assert "mschap is not supported" in caplog.records[-1].reason
 
 
 async def test_reply_attributes_in_accept(handler, link):
