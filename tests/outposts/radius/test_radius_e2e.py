@@ -113,8 +113,11 @@ class World:
         return done.stdout + done.stderr
 
     def radtest(self, user: str, password: str, secret: bytes = NARROW) -> str:
+        return self.radtest_method("pap", user, password, secret)
+
+    def radtest_method(self, method: str, user: str, password: str, secret: bytes = NARROW) -> str:
         need(shutil.which("radtest") is not None, "radtest (freeradius-utils)")
-        done = subprocess.run(["radtest", "-t", "pap", user, password, f"127.0.0.1:{self.auth_port}", "0",
+        done = subprocess.run(["radtest", "-t", method, user, password, f"127.0.0.1:{self.auth_port}", "0",
                                secret.decode()], capture_output=True, text=True, timeout=30)
         return done.stdout + done.stderr
 
@@ -304,6 +307,40 @@ def test_mfa_password_and_code(world):
     good = world.code()
     assert world.pap("mfa-user", f"{PASSWORD};{'000000' if good != '000000' else '111111'}") == AccessReject
     assert world.pap("mfa-user", f"{PASSWORD};{good}") == AccessAccept
+
+
+def network_password(world, username: str) -> str:
+    """``username``'s app password (made by the admin on first use), its key read back."""
+    identifier = f"{username}-radius"
+    if world.api.get(f"/api/v3/core/tokens/{identifier}/view_key/").status_code != 200:
+        world.call("POST", "/core/tokens/", json={"identifier": identifier, "intent": "app_password",
+                                                  "user": world.users[username]["pk"]})
+    return world.call("GET", f"/core/tokens/{identifier}/view_key/")["key"]
+
+
+def test_chap_with_a_network_password_radtest(world):
+    key = network_password(world, "alice")
+    assert "Received Access-Accept" in world.radtest_method("chap", "alice", key)
+    assert "Received Access-Reject" in world.radtest_method("chap", "alice", key + "x")
+    assert "Received Access-Reject" in world.radtest_method("chap", "alice", PASSWORD)  # not the account's
+
+
+def test_mschapv2_with_a_network_password_pyrad(world):
+    from protocols.radius import mschap
+
+    key = network_password(world, "alice")
+    client = world.pyrad(WIDE)
+    challenge, peer = os.urandom(16), os.urandom(16)
+    nt = mschap.generate_nt_response(challenge, peer, "alice", key)
+    request = client.CreateAuthPacket(code=AccessRequest, User_Name="alice")
+    request.AddAttribute("MS-CHAP-Challenge", challenge)
+    request.AddAttribute("MS-CHAP2-Response", bytes([7, 0]) + peer + b"\x00" * 8 + nt)
+    reply = client.SendPacket(request)
+    assert reply.code == AccessAccept
+    assert reply["MS-CHAP2-Success"] == [bytes([7]) + mschap.authenticator_response(
+        key, nt, peer, challenge, "alice").encode()]
+    reply.secret, reply.authenticator = WIDE, request.authenticator
+    assert reply["MS-MPPE-Send-Key"] == [mschap.mppe_keys(key, nt)[0]]
 
 
 def test_vlan_by_group_in_the_accept(world):
