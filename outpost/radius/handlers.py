@@ -16,9 +16,9 @@ Per datagram, in order (THREATS 15-17):
    ``password;123456``, then the application check). The core's answer decides Accept or Reject; a Reject
    is sent after ``reject_delay`` (the core rate-limits failed logins per user and client; the delay costs
    a guesser time, and the reply is never larger than the request's answer, so no amplification).
-   CHAP and MS-CHAPv2 go to the core too (CoreLink.radius_challenge: the proof is checked against the
-   user's network password, an app password; MS-CHAP2-Success and the MPPE keys come back for the Accept).
-   MS-CHAP (v1) and EAP are rejected with a reason in the log.
+   CHAP, MS-CHAP and MS-CHAPv2 go to the core too (CoreLink.radius_challenge: the proof is checked against
+   the user's network password, an app password; for MS-CHAPv2, MS-CHAP2-Success and the MPPE keys come
+   back for the Accept; MS-CHAP v1 gets no MPPE keys). EAP is rejected with a reason in the log.
    The core away or its flow failing comes back from CoreLink.authenticate as ``flow_error``: a reject.
    Should the link raise instead (a bug), there is no answer and the retransmit is decided afresh.
 
@@ -262,7 +262,7 @@ class RadiusHandler:
                       method: str) -> tuple[bytes | None, str, str]:
         if not request.user_name:
             return await self._reject(request, client, "no User-Name")
-        if method in ("chap", "mschapv2"):
+        if method in ("chap", "mschap", "mschapv2"):
             return await self._challenge(request, client, host, method)
         if method != "pap":
             return await self._reject(request, client, f"{method} is not supported (PAP, CHAP and MS-CHAPv2 are)")
@@ -304,6 +304,14 @@ class RadiusHandler:
             challenge = request.get("CHAP-Challenge") or request.authenticator
             body.update(ident=proof[0], challenge=bytes(challenge).hex(), response=proof[1:].hex())
             ident = proof[0]
+        elif method == "mschap":  # RFC 2548 §2.1.2: Ident, Flags (1: use the NT-Response), LM- and NT-Response
+            challenge = request.get("MS-CHAP-Challenge") or b""
+            proof = request.get("MS-CHAP-Response") or b""
+            if len(challenge) != 8 or len(proof) != 50 or not proof[1] & 1:
+                return await self._reject(request, client, "mschap: MS-CHAP-Challenge must be 8 octets and "
+                                                           "MS-CHAP-Response 50 with an NT-Response")
+            ident = proof[0]
+            body.update(challenge=challenge.hex(), response=proof[26:50].hex())
         else:
             challenge = request.get("MS-CHAP-Challenge") or b""
             proof = request.get("MS-CHAP2-Response") or b""
@@ -318,7 +326,7 @@ class RadiusHandler:
         answer = await recorder(client.provider_pk, body)
         result, reason = str(answer.get("result", "")), str(answer.get("reason") or "")
         if result != "ok":
-            error = (("MS-CHAP-Error", bytes([ident]) + b"E=691 R=0 V=3"),) if method == "mschapv2" else ()
+            error = (("MS-CHAP-Error", bytes([ident]) + b"E=691 R=0 V=3"),) if method != "chap" else ()
             return await self._reject(request, client, f"{result}: {reason}", error)
         pairs, problems = reply_attributes(answer.get("reply_attributes"))
         for problem in problems:

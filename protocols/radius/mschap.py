@@ -1,4 +1,5 @@
-"""CHAP (RFC 1994, RFC 2865 §2.2) and MS-CHAPv2 (RFC 2759) with MPPE keys (RFC 3079), sans-IO.
+"""CHAP (RFC 1994, RFC 2865 §2.2), MS-CHAP (RFC 2433) and MS-CHAPv2 (RFC 2759) with MPPE keys (RFC 3079),
+sans-IO.
 
 Hand-written where no library is at hand: MD4 (hashlib's OpenSSL 3 build has no MD4; the NT password hash
 needs it) and the 7-to-8-octet DES key spreading. DES itself is the ``cryptography`` package's (its
@@ -108,6 +109,11 @@ def authenticator_response(password: str, nt_response: bytes, peer_challenge: by
     challenge = challenge_hash(peer_challenge, authenticator_challenge, username)
     digest = hashlib.sha1(digest + challenge + MAGIC2).digest()  # noqa: S324
     return "S=" + digest.hex().upper()
+
+
+def verify_mschap(password: str, challenge: bytes, nt_response: bytes) -> bool:
+    """MS-CHAP (v1, RFC 2433 §A.5): the NT-Response is ChallengeResponse(8-octet challenge, NT hash)."""
+    return hmac.compare_digest(challenge_response(challenge, nt_password_hash(password)), nt_response)
 
 
 def verify_mschapv2(password: str, authenticator_challenge: bytes, peer_challenge: bytes, username: str,

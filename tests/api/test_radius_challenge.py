@@ -74,6 +74,16 @@ def test_mschapv2_answers_the_authenticator_response_and_keys(setup):  # noqa: F
     assert post(setup, mschapv2("alice", "wrong")).json()["result"] == "invalid_credentials"
 
 
+def test_mschap_v1(setup):  # noqa: F811
+    app_password(setup["alice"])
+    challenge = os.urandom(8)
+    for password, result in ((NETWORK_PASSWORD, "ok"), ("wrong", "invalid_credentials")):
+        nt = mschap.challenge_response(challenge, mschap.nt_password_hash(password))
+        body = {"username": "alice", "remote_ip": "192.0.2.20", "method": "mschap", "challenge": challenge.hex(),
+                "response": nt.hex()}
+        assert post(setup, body).json()["result"] == result
+
+
 def test_application_policies_and_inactive_users(setup):  # noqa: F811
     bob = User.objects.get(username="bob")  # not in the application's group
     app_password(bob, "bobs-network-password")

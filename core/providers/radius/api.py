@@ -124,7 +124,7 @@ class RadiusChallengeSerializer(serializers.Serializer):
 
     username = serializers.CharField(max_length=253)
     remote_ip = serializers.IPAddressField()
-    method = serializers.ChoiceField(choices=["chap", "mschapv2"])
+    method = serializers.ChoiceField(choices=["chap", "mschap", "mschapv2"])
     ident = serializers.IntegerField(min_value=0, max_value=255, required=False, default=0)
     challenge = HexField(1, 253)
     response = HexField(16, 24)
@@ -135,6 +135,9 @@ class RadiusChallengeSerializer(serializers.Serializer):
             if len(attrs["challenge"]) != 16 or len(attrs["response"]) != 24 or "peer_challenge" not in attrs:
                 raise serializers.ValidationError("mschapv2 needs a 16-octet challenge, a 16-octet peer_challenge "
                                                   "and the 24-octet NT-Response")
+        elif attrs["method"] == "mschap":
+            if len(attrs["challenge"]) != 8 or len(attrs["response"]) != 24:
+                raise serializers.ValidationError("mschap needs an 8-octet challenge and the 24-octet NT-Response")
         elif len(attrs["response"]) != 16:
             raise serializers.ValidationError({"response": ["chap: the response is 16 octets"]})
         return attrs

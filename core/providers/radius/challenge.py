@@ -1,4 +1,4 @@
-"""CHAP and MS-CHAPv2 for the RADIUS outpost: the proof is checked against the user's network password.
+"""CHAP, MS-CHAP and MS-CHAPv2 for the RADIUS outpost: the proof is checked against the user's network password.
 
 A network password is one of the user's app passwords (``Token`` intent ``app_password``, kept sealed with
 the secret key, shown to its owner; README "RADIUS outpost"): CHAP and MS-CHAP need the cleartext (or the NT
@@ -40,6 +40,8 @@ def _check(method: str, key: str, body: dict) -> dict | None:
     """None when ``key`` does not produce the proof; else the extras of the answer."""
     if method == "chap":
         return {} if mschap.chap_valid(body["ident"], key.encode(), body["challenge"], body["response"]) else None
+    if method == "mschap":  # v1: no MPPE keys are sent (MS-CHAP-MPPE-Keys needs the LM hash; see README)
+        return {} if mschap.verify_mschap(key, body["challenge"], body["response"]) else None
     if not mschap.verify_mschapv2(key, body["challenge"], body["peer_challenge"], body["username"],
                                   body["response"]):
         return None

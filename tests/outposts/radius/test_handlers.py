@@ -68,6 +68,9 @@ class FakeLink:
         if body["method"] == "chap":
             ok = mschap.chap_valid(body["ident"], b"net-pw", challenge, response)
             return {"result": "ok" if ok else "invalid_credentials", "reason": "chap", "reply_attributes": []}
+        if body["method"] == "mschap":
+            ok = mschap.verify_mschap("net-pw", challenge, response)
+            return {"result": "ok" if ok else "invalid_credentials", "reason": "mschap", "reply_attributes": []}
         peer = bytes.fromhex(body["peer_challenge"])
         if not mschap.verify_mschapv2("net-pw", challenge, peer, body["username"], response):
             return {"result": "invalid_credentials", "reason": "mschapv2"}
@@ -290,13 +293,24 @@ async def test_mschapv2_success_and_mppe_keys(handler, link):
     assert got.code == Code.ACCESS_REJECT and got["MS-CHAP-Error"] == [bytes([5]) + b"E=691 R=0 V=3"]
 
 
+async def test_mschap_v1(handler, link):
+    challenge = os.urandom(8)
+    for password, code in (("net-pw", Code.ACCESS_ACCEPT), ("wrong", Code.ACCESS_REJECT)):
+        nt = mschap.challenge_response(challenge, mschap.nt_password_hash(password))
+        data = encode_request(Code.ACCESS_REQUEST, SECRET, 1, os.urandom(16), [
+            ("User-Name", "alice"), ("MS-CHAP-Challenge", challenge),
+            ("MS-CHAP-Response", bytes([4, 1]) + b"\x00" * 24 + nt)])
+        assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == code
+    assert link.calls[-1] == ("challenge", 1, "alice", "mschap", "127.0.0.1")
+
+
 async def test_other_methods_rejected_with_the_reason(handler, link, caplog):
     data = encode_request(Code.ACCESS_REQUEST, SECRET, 1, os.urandom(16), [
-        ("User-Name", "alice"), ("MS-CHAP-Challenge", b"c" * 8), ("MS-CHAP-Response", b"r" * 50)])
+        ("User-Name", "alice"), ("EAP-Message", b"\x02\x01\x00\x0a\x01alice")])
     with caplog.at_level(logging.INFO, "gatehouse.outpost.radius"):
         assert verified(data, await handler.handle(data, "127.0.0.1", 1)).code == Code.ACCESS_REJECT
     assert link.calls == []
-    assert "mschap is not supported" in caplog.records[-1].reason
+    assert "eap is not supported" in caplog.records[-1].reason
 
 
 async def test_reply_attributes_in_accept(handler, link):

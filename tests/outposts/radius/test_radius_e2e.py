@@ -325,6 +325,12 @@ def test_chap_with_a_network_password_radtest(world):
     assert "Received Access-Reject" in world.radtest_method("chap", "alice", PASSWORD)  # not the account's
 
 
+def test_mschap_with_a_network_password_radtest(world):
+    key = network_password(world, "alice")
+    assert "Received Access-Accept" in world.radtest_method("mschap", "alice", key)
+    assert "Received Access-Reject" in world.radtest_method("mschap", "alice", key + "x")
+
+
 def test_mschapv2_with_a_network_password_pyrad(world):
     from protocols.radius import mschap
 

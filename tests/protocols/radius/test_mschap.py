@@ -1,4 +1,4 @@
-"""protocols/radius/mschap.py against the RFCs' own vectors: MD4 (RFC 1320 §A.5), MS-CHAPv2 (RFC 2759 §9.2),
+"""protocols/radius/mschap.py against the RFCs' own vectors: MD4 (RFC 1320 §A.5), MS-CHAP (RFC 2433 §B), MS-CHAPv2 (RFC 2759 §9.2),
 MPPE keys (RFC 3079 §3.5.3), and CHAP (RFC 1994)."""
 
 import hashlib
@@ -41,3 +41,11 @@ def test_chap():
     assert mschap.chap_valid(7, secret, challenge, response)
     assert not mschap.chap_valid(8, secret, challenge, response)
     assert not mschap.chap_valid(7, b"other", challenge, response)
+
+
+def test_mschap_v1_rfc2433():
+    challenge = bytes.fromhex("102DB5DF085D3041")
+    assert mschap.nt_password_hash("MyPw").hex().upper() == "FC156AF7EDCD6C0EDDE3337D427F4EAC"
+    nt = bytes.fromhex("4E9D3C8F9CFD385D5BF4D3246791956CA4C351AB409A3D61")
+    assert mschap.challenge_response(challenge, mschap.nt_password_hash("MyPw")) == nt
+    assert mschap.verify_mschap("MyPw", challenge, nt) and not mschap.verify_mschap("MyPW", challenge, nt)
