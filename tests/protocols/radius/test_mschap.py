@@ -1,5 +1,5 @@
-"""protocols/radius/mschap.py against the RFCs' own vectors: MD4 (RFC 1320 §A.5), MS-CHAP (RFC 2433 §B), MS-CHAPv2 (RFC 2759 §9.2),
-MPPE keys (RFC 3079 §3.5.3), and CHAP (RFC 1994)."""
+"""protocols/radius/mschap.py against the RFCs' own vectors: MD4 (RFC 1320 §A.5), MS-CHAP (RFC 2433 §B),
+MS-CHAPv2 (RFC 2759 §9.2), MPPE keys (RFC 3079 §3.5.3), and CHAP (RFC 1994)."""
 
 import hashlib
 
