@@ -265,7 +265,7 @@ class RadiusHandler:
         if method in ("chap", "mschap", "mschapv2"):
             return await self._challenge(request, client, host, method)
         if method != "pap":
-            return await self._reject(request, client, f"{method} is not supported (PAP, CHAP and MS-CHAPv2 are)")
+            return await self._reject(request, client, f"{method} is not supported (PAP, CHAP, MS-CHAP and MS-CHAPv2 are)")
         try:
             answer = await self.link.authenticate("radius", client.provider_pk, request.user_name,
                                                   request.password or "", host)
@@ -294,8 +294,9 @@ class RadiusHandler:
         return encode_reply(request, Code.ACCESS_REJECT, client.secret, attributes), "reject", reason
 
     async def _challenge(self, request: Request, client: Any, host: str, method: str) -> tuple[bytes, str, str]:
-        """CHAP (RFC 2865 §5.3: CHAP-Challenge, else the Request Authenticator) or MS-CHAPv2 (RFC 2548 §2.3.2:
-        MS-CHAP-Challenge and MS-CHAP2-Response), checked by the core against the user's network password."""
+        """CHAP (RFC 2865 §5.3: CHAP-Challenge, else the Request Authenticator), MS-CHAP or MS-CHAPv2
+        (RFC 2548: MS-CHAP-Challenge with MS-CHAP-Response or MS-CHAP2-Response), checked by the core against
+        the user's network password."""
         body: dict[str, Any] = {"username": request.user_name, "remote_ip": host, "method": method}
         if method == "chap":
             proof = request.get("CHAP-Password") or b""
