@@ -109,3 +109,18 @@ def test_only_the_providers_outpost_and_bad_bodies(setup):  # noqa: F811
     assert post(setup, {**body, "response": "zz"}).status_code == 400
     assert post(setup, {**body, "method": "mschapv2"}).status_code == 400  # no peer_challenge
     assert post(setup, {**body, "method": "eap"}).status_code == 400
+
+
+def test_the_login_rate_limit_applies(setup):  # noqa: F811
+    """The web login's limit: after the failures it allows for one name from one address, even the right
+    network password is refused unchecked; another address is not locked out."""
+    app_password(setup["alice"])
+    for _ in range(40):
+        answer = post(setup, chap("alice", "wrong")).json()
+        if answer["reason"].startswith("rate limited"):
+            break
+    else:
+        raise AssertionError("40 wrong answers and never rate limited")
+    limited = post(setup, chap("alice", NETWORK_PASSWORD)).json()
+    assert limited["result"] == "invalid_credentials" and limited["reason"].startswith("rate limited")
+    assert post(setup, {**chap("alice", NETWORK_PASSWORD), "remote_ip": "203.0.113.9"}).json()["result"] == "ok"

@@ -59,7 +59,7 @@ def authenticate_challenge(provider, application, body: dict, peer: str = "") ->
     username, ip, method = body["username"], body["remote_ip"], body["method"]
     wait = reputation.start_attempt(username, ip, peer=peer)
     if wait:
-        return {"result": "invalid_credentials", "reason": reputation.limited_message(wait)}
+        return {"result": "invalid_credentials", "reason": f"rate limited: {reputation.limited_message(wait)}"}
     user = find_user(username, ["username"])
     keys = _network_passwords(user) if user is not None and user.is_active else []
     extras = None
