@@ -150,8 +150,9 @@ def accounting_record(request: Request, nas: str) -> dict:
 
 
 class RadiusHandler:
-    """Decides replies. ``link`` needs ``authenticate(kind, provider_pk, username, password, remote_ip)``
-    and ``snapshot``/``on_refresh`` (outpost/core_link.py); ``metrics`` is optional (outpost/radius/metrics.py)."""
+    """Decides replies. ``link`` is a CoreLink (outpost/core_link.py) or looks like one: ``snapshot``,
+    ``authenticate(kind, provider_pk, username, password, remote_ip)``, ``radius_challenge(provider_pk, body)``
+    and ``radius_accounting(provider_pk, record)``; ``metrics`` is optional (outpost/radius/metrics.py)."""
 
     def __init__(self, link: Any, *, metrics: Any = None, reject_delay: float = REJECT_DELAY,
                  cache: ReplyCache | None = None, clock: Callable[[], float] = time.monotonic):
@@ -265,7 +266,8 @@ class RadiusHandler:
         if method in ("chap", "mschap", "mschapv2"):
             return await self._challenge(request, client, host, method)
         if method != "pap":
-            return await self._reject(request, client, f"{method} is not supported (PAP, CHAP, MS-CHAP and MS-CHAPv2 are)")
+            return await self._reject(request, client,
+                                      f"{method} is not supported (PAP, CHAP, MS-CHAP and MS-CHAPv2 are)")
         try:
             answer = await self.link.authenticate("radius", client.provider_pk, request.user_name,
                                                   request.password or "", host)
