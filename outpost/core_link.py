@@ -349,6 +349,19 @@ class CoreLink:
                 LOGGER.exception("outpost link callback failed", extra={"callback": getattr(callback, "__qualname__", "")})
 
     # -- authentication (LDAP bind, RADIUS Access-Request) -------------------------------------------
+    async def _post(self, path: str, body: dict, timeout: float, ok: int = 200) -> tuple[int, Any]:
+        """POST ``body`` as JSON to ``path`` under the core's URL: (status, the JSON answer when the status is
+        ``ok``, else the first 200 characters of the text). Raises what the network and aiohttp raise
+        (TimeoutError, ClientError, OSError; ValueError for an ``ok`` answer that is not JSON): each caller turns
+        that into its own fail-closed answer. LinkError when the link was not started (a caller's bug)."""
+        if self._session is None:
+            raise LinkError("the link is not started: call start() first")
+        async with self._session.post(urljoin(self.base, path.lstrip("/")), json=body,
+                                      timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            if resp.status == ok:
+                return resp.status, await resp.json(content_type=None)
+            return resp.status, (await resp.text())[:200]
+
     async def authenticate(self, kind: str, provider_pk: int, username: str, password: str, remote_ip: str, *,
                            timeout: float = AUTHENTICATE_TIMEOUT) -> AuthAnswer:
         """One POST to ``AUTHENTICATE_PATHS[kind]``: the core runs the provider's bind flow and the application
@@ -368,15 +381,9 @@ class CoreLink:
             request = AuthRequest(username=username, password=password, remote_ip=remote_ip)
         except ProtocolError as exc:
             return AuthAnswer(AuthResult.INVALID_CREDENTIALS, f"not sent to the core: {exc}")
-        if self._session is None:
-            raise LinkError("the link is not started: call start() first")
         path = AUTHENTICATE_PATHS[kind].format(pk=int(provider_pk))
-        url = urljoin(self.base, path.lstrip("/"))
         try:
-            async with self._session.post(url, json=request.to_json(),
-                                          timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                status = resp.status
-                body = await resp.json(content_type=None) if status == 200 else await resp.text()
+            status, body = await self._post(path, request.to_json(), timeout)
         except TimeoutError:
             return AuthAnswer(AuthResult.FLOW_ERROR, f"core unreachable: no answer within {timeout:g} s")
         except (aiohttp.ClientError, OSError) as exc:
@@ -408,14 +415,9 @@ class CoreLink:
         """POST a CHAP / MS-CHAPv2 proof (``RADIUS_CHALLENGE_PATH``); the core's answer (``result``, ``reason``,
         ``user``, ``reply_attributes``, MS-CHAPv2 extras). The core away or refusing: ``flow_error``, as
         ``authenticate`` answers, never an exception."""
-        if self._session is None:
-            raise LinkError("the link is not started: call start() first")
         path = RADIUS_CHALLENGE_PATH.format(pk=int(provider_pk))
         try:
-            async with self._session.post(urljoin(self.base, path.lstrip("/")), json=body,
-                                          timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                status = resp.status
-                answer = await resp.json(content_type=None) if status == 200 else (await resp.text())[:200]
+            status, answer = await self._post(path, body, timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return {"result": "flow_error", "reason": f"core unreachable: {describe_link_error(exc)}"}
         except ValueError:
@@ -428,16 +430,14 @@ class CoreLink:
         """POST one Accounting-Request's fields (protocols/outpost.py ``RADIUS_ACCOUNTING_PATH``) for the core to
         record as an event. True once the core stored it; False for anything else (the caller then sends no
         Accounting-Response, RFC 2866 §4.1, and the NAS sends it again). Never raises for the network."""
-        if self._session is None:
-            raise LinkError("the link is not started: call start() first")
         path = RADIUS_ACCOUNTING_PATH.format(pk=int(provider_pk))
         try:
-            async with self._session.post(urljoin(self.base, path.lstrip("/")), json=record,
-                                          timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                status = resp.status
-                text = "" if status == 201 else (await resp.text())[:200]
+            status, text = await self._post(path, record, timeout, ok=201)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             LOGGER.warning("accounting not recorded: core unreachable", extra={"reason": describe_link_error(exc)})
+            return False
+        except ValueError:
+            LOGGER.warning("accounting not recorded: the core's answer is not JSON", extra={"path": path})
             return False
         if status != 201:
             LOGGER.warning("accounting not recorded", extra={"status": status, "reason": text})
