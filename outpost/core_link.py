@@ -34,10 +34,14 @@ import aiohttp
 
 from outpost.logs import TRACE
 from protocols.outpost import (
+    AUTHENTICATE_PATHS,
     CONFIG_PATHS,
     HELLO_INTERVAL,
     INSTANCES_PATH,
     MAX_FRAME_BYTES,
+    AuthAnswer,
+    AuthRequest,
+    AuthResult,
     Instruction,
     Message,
     ProtocolError,
@@ -67,6 +71,7 @@ PAGE_SIZE = 100
 MAX_PAGES = 1000
 HANDSHAKE_TIMEOUT = 10.0  # authentik's websocket handshake timeout
 REQUEST_TIMEOUT = 20.0
+AUTHENTICATE_TIMEOUT = 10.0  # one bind/Access-Request through the core (~0.1 s; RADIUS clients retry after 3-5 s)
 OUTAGE_LOG_EVERY = 60.0  # while the core stays away: one warning a minute, not one per reconnect attempt
 
 Callback = Callable[..., Any]
@@ -340,6 +345,55 @@ class CoreLink:
                     await result
             except Exception:  # one consumer's bug must not stop the link or the other consumers
                 LOGGER.exception("outpost link callback failed", extra={"callback": getattr(callback, "__qualname__", "")})
+
+    # -- authentication (LDAP bind, RADIUS Access-Request) -------------------------------------------
+    async def authenticate(self, kind: str, provider_pk: int, username: str, password: str, remote_ip: str, *,
+                           timeout: float = AUTHENTICATE_TIMEOUT) -> AuthAnswer:
+        """One POST to ``AUTHENTICATE_PATHS[kind]``: the core runs the provider's bind flow and the application
+        check and answers (protocols/outpost.py ``AuthAnswer``).
+
+        Never raises for what the network or the core does: the core away, a timeout, a 5xx, an answer that is
+        not an AuthAnswer, or a refusal of the call (401/403: not this outpost's token; 404: the provider is not
+        bound to this outpost) all come back as ``AuthResult.FLOW_ERROR`` with a reason that says which -- so a
+        caller has one path, and it fails closed (LDAP operationsError/invalidCredentials, RADIUS reject).
+        The refusals are also logged as a warning naming the fix. The password is never logged.
+        What the client sent that no core would take (an empty name, a NUL, a password over 4096 characters) is
+        ``INVALID_CREDENTIALS`` without a request. Raises ValueError for an unknown ``kind`` and LinkError when the
+        link was not started (callers' bugs)."""
+        if kind not in AUTHENTICATE_PATHS:
+            raise ValueError(f"kind must be one of {sorted(AUTHENTICATE_PATHS)}, got {kind!r}")
+        try:
+            request = AuthRequest(username=username, password=password, remote_ip=remote_ip)
+        except ProtocolError as exc:
+            return AuthAnswer(AuthResult.INVALID_CREDENTIALS, f"not sent to the core: {exc}")
+        if self._session is None:
+            raise LinkError("the link is not started: call start() first")
+        path = AUTHENTICATE_PATHS[kind].format(pk=int(provider_pk))
+        url = urljoin(self.base, path.lstrip("/"))
+        try:
+            async with self._session.post(url, json=request.to_json(),
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                status = resp.status
+                body = await resp.json(content_type=None) if status == 200 else await resp.text()
+        except TimeoutError:
+            return AuthAnswer(AuthResult.FLOW_ERROR, f"core unreachable: no answer within {timeout:g} s")
+        except (aiohttp.ClientError, OSError) as exc:
+            return AuthAnswer(AuthResult.FLOW_ERROR, f"core unreachable: {describe_link_error(exc)}")
+        except ValueError:
+            return AuthAnswer(AuthResult.FLOW_ERROR, f"the core's answer from {path} is not JSON")
+        if status != 200:
+            reason = {401: "the core refused this outpost's token (HTTP 401); check AUTHENTIK_TOKEN",
+                      403: "the core refused this outpost's token (HTTP 403); check AUTHENTIK_TOKEN",
+                      404: f"the core says provider {provider_pk} is not bound to this outpost or has no "
+                           "application (HTTP 404)"}.get(status, f"the core answered HTTP {status} to {path}")
+            if status < 500:
+                LOGGER.warning("authentication call refused", extra={"kind": kind, "provider": provider_pk,
+                                                                      "status": status, "reason": reason})
+            return AuthAnswer(AuthResult.FLOW_ERROR, reason)
+        try:
+            return AuthAnswer.from_json(body)
+        except ProtocolError as exc:
+            return AuthAnswer(AuthResult.FLOW_ERROR, f"the core's answer is not an AuthAnswer: {exc}")
 
     # -- websocket ------------------------------------------------------------------------------------
     async def _run(self) -> None:

@@ -1,16 +1,31 @@
-"""The read-only provider-config viewsets the outposts poll, and their ``check_access`` answer."""
+"""The provider-config viewsets the outposts poll, their ``check_access`` answer, and the LDAP/RADIUS
+``authenticate`` call."""
 
 from __future__ import annotations
+
+import logging
+import time
 
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.decorators import action
+from rest_framework.exceptions import (
+    NotFound,
+    ParseError,
+    PermissionDenied,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from rest_framework.response import Response
 
 from core.accounts.models import Application
 from core.api.access import user_has_access
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess, request_outpost
+from protocols.outpost import AuthAnswer, AuthGroup, AuthRequest, AuthResult, AuthUser, ProtocolError
+
+LOGGER = logging.getLogger("gatehouse.outposts")
 
 
 class PolicyTestResultSerializer(serializers.Serializer):
@@ -55,17 +70,22 @@ class OutpostConfigViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Re
     def scope_outpost(self, qs, outpost):
         return qs.filter(outposts=outpost)
 
+    def bound_provider(self, outpost, pk, *related: str):
+        """The provider ``pk`` when it is bound to ``outpost``; else 404 (the same whether it exists or not)."""
+        found = (self.queryset.model.objects.filter(pk=pk, outposts=outpost).select_related(*related).first()
+                 if str(pk).isdigit() else None)
+        if found is None:
+            raise NotFound(f"no {self.queryset.model._meta.verbose_name} with pk {pk!r} on outpost {outpost.name!r}")
+        return found
+
     def access_for(self, request, pk):
         """(provider, application, passing, messages) for ``request.user`` and ``?app_slug=``, asked by the
         provider's outpost."""
         outpost = asking_outpost(request)
-        kind = self.queryset.model._meta.verbose_name
         if outpost is None:
             raise PermissionDenied("check_access answers only the outpost that uses the provider: it sends its "
                                    "token in X-authentik-outpost-token with the user's session")
-        provider = self.queryset.model.objects.filter(pk=pk, outposts=outpost).first() if str(pk).isdigit() else None
-        if provider is None:
-            raise NotFound(f"no {kind} with pk {pk!r} on outpost {outpost.name!r}")
+        provider = self.bound_provider(outpost, pk)
         slug = request.query_params.get("app_slug", "")
         if not slug:
             raise ValidationError({"app_slug": ["required: the slug of the application that uses this provider"]})
@@ -75,6 +95,91 @@ class OutpostConfigViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Re
             raise NotFound(f"no application {slug!r} uses provider {provider.name!r}")
         passing, messages = user_has_access(request.user, app)
         return provider, app, bool(passing), [str(m) for m in messages]
+
+
+# --- the one-call authentication of LDAP binds and RADIUS Access-Requests (issues 9, 10) ---------------------
+
+AUTH_REQUEST_SCHEMA = inline_serializer("OutpostAuthenticateRequest", {
+    "username": serializers.CharField(), "password": serializers.CharField(),
+    "remote_ip": serializers.IPAddressField()})
+AUTH_ANSWER_SCHEMA = inline_serializer("OutpostAuthenticateAnswer", {
+    "result": serializers.ChoiceField(choices=[r.value for r in AuthResult]),
+    "reason": serializers.CharField(),
+    "user": serializers.DictField(allow_null=True),
+    "session_id": serializers.CharField(allow_null=True),
+    "has_search_permission": serializers.BooleanField(),
+    "reply_attributes": serializers.ListField(child=serializers.DictField())})
+
+
+def auth_user(user) -> AuthUser:
+    return AuthUser(pk=user.pk, uid=user.uid, username=user.username, name=user.name or "", email=user.email or "",
+                    is_active=user.is_active, is_superuser=bool(user.is_superuser),
+                    groups=tuple(AuthGroup(pk=str(g.pk), name=g.name) for g in user.groups.order_by("name")),
+                    attributes=dict(user.attributes or {}))
+
+
+class OutpostAuthenticateMixin:
+    """``POST <pk>/authenticate/`` (protocols/outpost.py ``AUTHENTICATE_PATHS``): the provider's outpost sends a
+    name, the password as the client gave it and the client's address; the core runs the provider's bind flow
+    and the application access check in this one request (core/flows/outpost_login.py) and answers an
+    ``AuthAnswer``, 200 also for a refused login. Only the outpost the provider is bound to is answered, with its
+    own Bearer token: anyone else gets 403, and that outpost asking about another provider 404. The password is
+    never logged; one line per call says who, from where, the result and the reason."""
+
+    outpost_kind = ""
+
+    def answer_extras(self, provider, user) -> dict:
+        """Kind-specific fields of an ``ok`` answer (``has_search_permission``, ``reply_attributes``)."""
+        return {}
+
+    @extend_schema(request=AUTH_REQUEST_SCHEMA, responses=AUTH_ANSWER_SCHEMA, filters=False)
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def authenticate(self, request, pk=None):
+        from core.client_ip import client_ip
+        from core.flows.outpost_login import Call, authenticate
+
+        started = time.perf_counter()
+        outpost = request_outpost(request)
+        kind = self.queryset.model._meta.verbose_name
+        if outpost is None:
+            raise PermissionDenied(f"authenticate answers only the outpost that uses the {kind}: send its token as "
+                                   "Authorization: Bearer <outpost token>")
+        provider = self.bound_provider(outpost, pk, "authorization_flow")
+        # The application the outpost's configuration names (application_slug), so this check and authentik's
+        # check_access?app_slug= agree.
+        slug = self.serializer_class().get_application_slug(provider)
+        app = Application.objects.filter(slug=slug).first() if slug else None
+        if app is None:
+            raise NotFound(f"no application uses provider {provider.name!r}: add one, then bind again")
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType(request.content_type, f"send the request as application/json, not "
+                                                             f"{request.content_type!r}")
+        try:
+            asked = AuthRequest.from_json(request.data)
+        except ProtocolError as exc:
+            raise ParseError(str(exc)) from None
+        peer = client_ip(request)
+        call = Call(kind=self.outpost_kind, username=asked.username, password=asked.password,
+                    mfa_support=bool(provider.mfa_support), client_ip=asked.remote_ip,
+                    client_peer=peer if peer != asked.remote_ip else "", outpost_user=request.user,
+                    user_agent=f"{request.META.get('HTTP_USER_AGENT', '')[:400]} ({self.outpost_kind} outpost "
+                               f"{outpost.name})",
+                    host=request.get_host(), scheme=request.scheme)
+        outcome = authenticate(provider.authorization_flow, app, call)
+        if outcome.result is AuthResult.OK:
+            answer = AuthAnswer(result=outcome.result, reason=outcome.reason, user=auth_user(outcome.user),
+                                session_id=outcome.session.sid, **self.answer_extras(provider, outcome.user))
+        else:
+            answer = AuthAnswer(result=outcome.result, reason=outcome.reason)
+        elapsed = (time.perf_counter() - started) * 1000
+        LOGGER.info("outpost authentication", extra={
+            "kind": self.outpost_kind, "provider": provider.name, "outpost": outpost.name, "username": asked.username,
+            "client_ip": asked.remote_ip, "result": answer.result.value, "reason": answer.reason,
+            "duration_ms": round(elapsed, 1)})
+        response = Response(answer.to_json())
+        timings = {**outcome.timings, "total": elapsed}
+        response["Server-Timing"] = ", ".join(f"{name};dur={ms:.1f}" for name, ms in timings.items())
+        return response
 
 
 # --- per-request access for the proxy outpost ---------------------------------------------------------------

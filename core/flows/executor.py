@@ -100,6 +100,14 @@ class Executor:
         self.req = req
         self.effects = Effects()
         self.users: dict = {} if req.user is None else {req.user.pk: req.user}  # one load per request
+        self.loaded: dict = {}  # plan entry -> (binding, concrete stage): one load per request
+
+    def next_request(self, req: FlowRequest) -> None:
+        """Serve the next request of an in-process run with this executor (core/flows/outpost_login.py answers a
+        whole flow inside one outpost call): its caches (users, loaded stages) carry over, which is what one HTTP
+        request of the executor API gets too; the effects start empty. HTTP requests get a new Executor each."""
+        self.req = req
+        self.effects = Effects()
 
     # --- results ---------------------------------------------------------------------------
     def _result(self, kind: str, challenge: dict | None = None, plan: FlowPlan | None = None) -> FlowResult:
@@ -167,6 +175,11 @@ class Executor:
     # --- stepping --------------------------------------------------------------------------
     def _load(self, entry: str):
         """(binding or None, concrete stage) for a plan entry, or None when it no longer exists."""
+        if entry not in self.loaded:
+            self.loaded[entry] = self._load_now(entry)
+        return self.loaded[entry]
+
+    def _load_now(self, entry: str):
         if entry.startswith(INJECTED_PREFIX):
             stage = Stage.objects.filter(pk=entry.removeprefix(INJECTED_PREFIX)).first()
             return (None, concrete_stage(stage)) if stage else None
@@ -278,8 +291,14 @@ def _log_stage(flow: Flow, stage: Stage, view, method: str, outcome, plan: FlowP
     LOGGER.debug("flow stage", extra=fields)
 
 
-def execute(flow: Flow, req: FlowRequest, stored: dict | None, seed_context: dict | None = None) -> FlowResult:
-    result = Executor(flow, req).run(stored, seed_context)
+def execute(flow: Flow, req: FlowRequest, stored: dict | None, seed_context: dict | None = None, *,
+            executor: Executor | None = None) -> FlowResult:
+    """One request. ``executor``: the run's executor for its next request (``Executor.next_request``)."""
+    if executor is None:
+        executor = Executor(flow, req)
+    else:
+        executor.next_request(req)
+    result = executor.run(stored, seed_context)
     for event in result.effects.events:
         record(**event)
     return result

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
 from core.api.fields import application_of
-from core.api.outpost_config import OutpostConfigViewSet, check_access_schema
+from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
 from core.api.schema import LDAP_MODES as MODES
 from core.providers.ldap.models import LDAPProvider
 
@@ -77,11 +77,17 @@ class LDAPOutpostConfigSerializer(serializers.ModelSerializer):
         return str(obj.certificate_id) if obj.certificate_id else None
 
 
-class LDAPOutpostConfigViewSet(OutpostConfigViewSet):
+class LDAPOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet):
     queryset = (LDAPProvider.objects
                 .filter(Q(application__isnull=False) | Q(backchannel_application__isnull=False)).distinct()
                 .select_related("application", "authorization_flow", "invalidation_flow"))
     serializer_class = LDAPOutpostConfigSerializer
+    outpost_actions = {"list", "retrieve", "authenticate"}
+    outpost_kind = "ldap"
+
+    def answer_extras(self, provider, user) -> dict:
+        """The search permission (as check_access): superusers, or everyone when the provider says so."""
+        return {"has_search_permission": bool(user.is_superuser or provider.search_full_directory)}
 
     @check_access_schema("LDAPCheckAccess", {"has_search_permission": serializers.BooleanField()})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])

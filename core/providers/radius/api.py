@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
 from core.api.fields import application_of
-from core.api.outpost_config import OutpostConfigViewSet, check_access_schema
+from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
 from core.providers.radius.models import RadiusProvider
 
 
@@ -72,11 +72,13 @@ class RadiusOutpostConfigSerializer(serializers.ModelSerializer):
         return str(obj.certificate_id) if obj.certificate_id else None
 
 
-class RadiusOutpostConfigViewSet(OutpostConfigViewSet):
+class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet):
     queryset = (RadiusProvider.objects
                 .filter(Q(application__isnull=False) | Q(backchannel_application__isnull=False)).distinct()
                 .select_related("application", "authorization_flow"))
     serializer_class = RadiusOutpostConfigSerializer
+    outpost_actions = {"list", "retrieve", "authenticate"}
+    outpost_kind = "radius"
 
     @check_access_schema("RadiusCheckAccess", {"attributes": serializers.CharField(allow_blank=True)})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
