@@ -137,6 +137,10 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
             from outpost.proxy.reverse import add_catch_all
 
             add_catch_all(app)
+    elif kind == "ldap":
+        from outpost.ldap.server import setup as setup_ldap
+
+        setup_ldap(app, config, link)
     else:
         LOGGER.warning("the %s outpost is not implemented yet; serving health and the core link only", kind)
     return app

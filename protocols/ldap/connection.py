@@ -52,26 +52,27 @@ class Connection:
                 break
         return events
 
-    def search(self, request: codec.SearchRequest, entries: Callable[[], Iterable[Entry]]) -> list[bytes]:
+    def search(self, request: codec.SearchRequest, entries: Callable[[], Iterable[Entry]]) -> tuple[list[bytes], int]:
         """Answer a search over ``entries()`` (called only when a new result set is needed): the entries of
-        this page, then searchResDone (with the paged-results control when the client sent one)."""
+        this page, then searchResDone (with the paged-results control when the client sent one); and the
+        result code."""
         try:
             base_key = dnmod.key(request.base)
         except dnmod.DNError as exc:
-            return [codec.search_done(request.message_id, codec.INVALID_DN_SYNTAX, str(exc))]
+            return [codec.search_done(request.message_id, codec.INVALID_DN_SYNTAX, str(exc))], codec.INVALID_DN_SYNTAX
         try:
             paged = codec.paged_control(request)
         except codec.LDAPProtocolError as exc:
-            return [codec.search_done(request.message_id, codec.PROTOCOL_ERROR, str(exc))]
+            return [codec.search_done(request.message_id, codec.PROTOCOL_ERROR, str(exc))], codec.PROTOCOL_ERROR
         signature = (base_key, request.scope, request.filter, request.attributes, request.types_only,
                      request.size_limit)
         try:
             page = self.pager.run(signature, request.size_limit, paged,
                                   lambda: matching(entries(), base_key, request.scope, request.filter))
         except UnknownCookie as exc:
-            return [codec.search_done(request.message_id, codec.UNWILLING_TO_PERFORM, str(exc))]
+            return [codec.search_done(request.message_id, codec.UNWILLING_TO_PERFORM, str(exc))], codec.UNWILLING_TO_PERFORM
         out = [codec.search_entry(request.message_id, e.dn, select(e, request.attributes, request.types_only))
                for e in page.entries]
         out.append(codec.search_done(request.message_id, page.code, page.message, paged_cookie=page.cookie,
                                      paged_size=0))
-        return out
+        return out, page.code
