@@ -1,0 +1,151 @@
+"""LDAP outpost end to end: a real ``ak server``, a standalone ``ak outpost ldap`` subprocess and real
+clients (ldapwhoami/ldapsearch from ldap-utils, ldap3). The bind goes through the provider's bind flow on
+the core (one authenticate call per bind); searches read the users and groups from the core."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.conftest import need
+from tests.support.outpost import OutpostProcess
+from tests.support.server import REPO, free_port, start_core
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_TOKEN = "ldap-e2e-bootstrap-token-0123456789"  # noqa: S105 - test value
+PASSWORD = "Ldap-e2e-password-1"  # noqa: S105 - test value
+BASE = "dc=ldap,dc=goauthentik,dc=io"
+BULK = 1100
+
+BULK_SCRIPT = """
+import django, sys
+django.setup()
+from core.accounts.models import User
+User.objects.bulk_create([User(username=f"bulk{i:05d}", name=f"Bulk {i}", email=f"bulk{i}@example.com")
+                          for i in range(int(sys.argv[1]))], batch_size=500)
+"""
+
+
+def dn(user: str) -> str:
+    return f"cn={user},ou=users,{BASE}"
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LDAPTLS_REQCERT": "never"}
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    for tool in ("ldapsearch", "ldapwhoami"):
+        need(shutil.which(tool) is not None, f"{tool} (ldap-utils)")
+    tmp = tmp_path_factory.mktemp("ldap-e2e")
+    core = start_core(tmp / "core", bootstrap_token=ADMIN_TOKEN)
+    outpost = None
+    try:
+        api = httpx.Client(base_url=core.url + "/api/v3", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                           timeout=30)
+        flows = api.get("/flows/instances/", params={"designation": "authentication"}).json()["results"]
+        flow = next(f for f in flows if f["slug"] == "default-authentication-flow")["pk"]
+        group = api.post("/core/groups/", json={"name": "ldap-users"}).json()
+        users = {}
+        for name in ("alice", "bob"):
+            created = api.post("/core/users/", json={"username": name, "name": name.title(),
+                                                     "email": f"{name}@example.com",
+                                                     "groups": [group["pk"]] if name == "alice" else []})
+            assert created.status_code == 201, created.text
+            users[name] = created.json()
+            assert api.post(f"/core/users/{users[name]['pk']}/set_password/",
+                            json={"password": PASSWORD}).status_code in (200, 204)
+        provider = api.post("/providers/ldap/", json={"name": "ldap", "authorization_flow": flow, "base_dn": BASE,
+                                                       "search_full_directory": True})
+        assert provider.status_code == 201, provider.text
+        app = api.post("/core/applications/", json={"name": "LDAP", "slug": "ldap",
+                                                      "provider": provider.json()["pk"]})
+        assert app.status_code == 201, app.text
+        binding = api.post("/policies/bindings/", json={"target": app.json()["pk"], "group": group["pk"],
+                                                        "order": 0})
+        assert binding.status_code == 201, binding.text
+        created = api.post("/outposts/instances/", json={"name": "ldap-e2e", "type": "ldap",
+                                                          "providers": [provider.json()["pk"]]})
+        assert created.status_code == 201, created.text
+        token = api.get(f"/core/tokens/{created.json()['token_identifier']}/view_key/").json()["key"]
+        bulk = subprocess.run([sys.executable, "-c", BULK_SCRIPT, str(BULK)], cwd=REPO,
+                              env={**core.env, "DJANGO_SETTINGS_MODULE": "core.settings"},
+                              capture_output=True, text=True, timeout=300)
+        assert bulk.returncode == 0, bulk.stderr
+        ports = (free_port(), free_port())
+        outpost = OutpostProcess(tmp / "outpost", core.url, token, kind="ldap", env={
+            "AUTHENTIK_LISTEN__LDAP": f"127.0.0.1:{ports[0]}", "AUTHENTIK_LISTEN__LDAPS": f"127.0.0.1:{ports[1]}"})
+        outpost.start()
+        outpost.wait_connected()
+        yield {"core": core, "outpost": outpost, "ldap": f"ldap://127.0.0.1:{ports[0]}",
+               "ldaps": f"ldaps://127.0.0.1:{ports[1]}", "port": ports[0], "api": api}
+    finally:
+        if outpost is not None:
+            outpost.stop()
+        core.stop()
+
+
+def test_ldapwhoami_plain_starttls_ldaps(world):
+    for args in (("-H", world["ldap"]), ("-ZZ", "-H", world["ldap"]), ("-H", world["ldaps"])):
+        got = run("ldapwhoami", "-x", *args, "-D", dn("alice"), "-w", PASSWORD)
+        assert got.returncode == 0, (args, got.stderr, world["outpost"].tail())
+        assert got.stdout.strip() == f"dn:{dn('alice')}"
+
+
+def test_wrong_password_49_and_outside_group_50(world):
+    got = run("ldapwhoami", "-x", "-H", world["ldap"], "-D", dn("alice"), "-w", "not-it")
+    assert got.returncode == 49, got.stderr
+    got = run("ldapwhoami", "-x", "-H", world["ldap"], "-D", dn("bob"), "-w", PASSWORD)
+    assert got.returncode == 50, got.stderr
+
+
+def test_ldapsearch_paging_size_limit_and_substrings(world):
+    bound = ("-x", "-LLL", "-H", world["ldap"], "-D", dn("alice"), "-w", PASSWORD)
+    got = run("ldapsearch", *bound, "-b", f"ou=users,{BASE}", "-E", "pr=50/noprompt", "(objectClass=user)", "cn")
+    assert got.returncode == 0, got.stderr
+    names = [line[4:] for line in got.stdout.splitlines() if line.startswith("cn: ")]
+    assert len([n for n in names if n.startswith("bulk")]) == BULK and "alice" in names
+    got = run("ldapsearch", *bound, "-b", BASE, "-z", "7", "(objectClass=user)", "1.1")
+    assert got.returncode == 4, got.stderr
+    assert got.stdout.count("dn: ") == 7
+    got = run("ldapsearch", *bound, "-b", BASE, "(&(objectClass=user)(cn=bulk0100*))", "cn", "mail")
+    assert got.returncode == 0, got.stderr
+    assert sorted(line for line in got.stdout.splitlines() if line.startswith("cn: ")) == [
+        f"cn: bulk0100{i}" for i in range(10)]
+    got = run("ldapsearch", *bound, "-b", BASE, "(cn=alice)", "memberOf", "uidNumber")
+    assert f"memberOf: cn=ldap-users,ou=groups,{BASE}" in got.stdout, got.stdout
+
+
+def test_ldap3_with_schema_loader(world):
+    import ldap3
+
+    server = ldap3.Server("127.0.0.1", port=world["port"], get_info=ldap3.ALL, connect_timeout=10)
+    conn = ldap3.Connection(server, dn("alice"), PASSWORD, auto_bind=True, receive_timeout=30)
+    assert "posixAccount" in server.schema.object_classes
+    assert conn.search(f"ou=groups,{BASE}", "(cn=ldap-users)", attributes=["member", "gidNumber"])
+    assert conn.entries[0].member.values == [dn("alice")]
+    assert conn.extend.standard.who_am_i() == f"dn:{dn('alice')}"
+    conn.unbind()
+
+
+def test_garbage_and_truncated_input_then_still_answers(world):
+    for garbage in (b"\x16\x03\x01\x02\x00\x01", b"\x30\x84\x7f\xff\xff\xff", os.urandom(300)):
+        with socket.create_connection(("127.0.0.1", world["port"]), timeout=20) as sock:
+            sock.sendall(garbage)
+            sock.shutdown(socket.SHUT_WR)
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+    with socket.create_connection(("127.0.0.1", world["port"]), timeout=20) as sock:
+        sock.sendall(b"\x30\x0c\x02\x01\x01")  # truncated, then the client goes away
+    got = run("ldapwhoami", "-x", "-H", world["ldap"], "-D", dn("alice"), "-w", PASSWORD)
+    assert got.returncode == 0, got.stderr
