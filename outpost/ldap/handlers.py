@@ -37,6 +37,7 @@ LOGGER = logging.getLogger("gatehouse.outpost.ldap")
 USERS_PATH = "/api/v3/core/users/"
 GROUPS_PATH = "/api/v3/core/groups/"
 SUBSCHEMA_KEY = dnmod.key(schema.SUBSCHEMA_DN)
+REVOKED = "the bound user was deactivated, deleted or changed its password since the bind: bind again"
 
 _BIND_CODES = {AuthResult.OK: codec.SUCCESS, AuthResult.INVALID_CREDENTIALS: codec.INVALID_CREDENTIALS,
                AuthResult.MFA_REQUIRED: codec.INVALID_CREDENTIALS,
@@ -58,10 +59,12 @@ class Session:
     user: AuthUser | None = None
     can_search: bool = False
     session_id: str | None = None
+    bound_at: float = 0.0  # unix time of the successful bind
     close: Callable[[], None] | None = field(default=None, repr=False)  # the server's hook for SESSION_END
 
     def reset(self) -> None:
         self.bind_dn, self.provider, self.user, self.can_search, self.session_id = "", None, None, False, None
+        self.bound_at = 0.0
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,7 @@ class Handlers:
         session.bind_dn = layout.user_dn(result.user.username)
         session.can_search = result.has_search_permission
         session.session_id = result.session_id
+        session.bound_at = time.time()
         if result.session_id:
             self.sessions.setdefault(result.session_id, set()).add(session)
         return answer(codec.SUCCESS)
@@ -269,10 +273,15 @@ class Handlers:
     def _base_entries(self) -> list[str]:
         return [str(p.get("base_dn") or "") for p in self.providers()]
 
-    async def entries(self, session: Session) -> list[Entry]:
+    async def entries(self, session: Session) -> list[Entry] | None:
+        """The entries this session may see; None when its bind no longer holds (see ``still_valid``)."""
         provider = session.provider
         layout = directory.Layout.of(provider)
         users, groups = await self.source.load()
+        if not still_valid(session, users):
+            self.forget(session)
+            session.reset()
+            return None
         only = None if session.can_search else session.user.pk
         return [schema.root_dse([layout.base], self.version, dn=layout.base),
                 *directory.build(users, groups, layout, only_user_pk=only)]
@@ -308,9 +317,11 @@ class Handlers:
         except codec.LDAPProtocolError:
             pass  # conn.search answers it
         if paged and paged[1]:
-            entries: list[Entry] = []  # a follow-up page: the result set is already held by the connection
+            entries: list[Entry] | None = []  # a follow-up page: the result set is already held by the connection
         else:
             entries = await self.entries(session)
+        if entries is None:
+            return done(codec.INSUFFICIENT_ACCESS_RIGHTS, REVOKED)
         return self._answer(conn, request, lambda: entries, log)
 
     def _answer(self, conn: Connection, request: codec.SearchRequest, source, log: dict) -> tuple[Reply, int]:
@@ -329,7 +340,10 @@ class Handlers:
             target = dnmod.key(request.dn)
         except dnmod.DNError as exc:
             return answer(codec.INVALID_DN_SYNTAX, str(exc))
-        entry = next((e for e in await self.entries(session) if e.dn_key == target), None)
+        entries = await self.entries(session)
+        if entries is None:
+            return answer(codec.INSUFFICIENT_ACCESS_RIGHTS, REVOKED)
+        entry = next((e for e in entries if e.dn_key == target), None)
         if entry is None:
             return answer(codec.NO_SUCH_OBJECT, f"no entry {request.dn!r}")
         values = entry.folded(request.attribute.lower())
@@ -354,3 +368,14 @@ class Handlers:
         return Reply([codec.extended_response(request.message_id, codec.PROTOCOL_ERROR,
                                               f"extended operation {request.oid} is not supported")]), codec.PROTOCOL_ERROR
 
+
+def still_valid(session: Session, users: list[dict]) -> bool:
+    """Direct mode re-checks a bind against the users it just read: the user must still exist and be active,
+    and its password must not have changed since the bind (a group removal takes effect at the next bind:
+    the application's policies run in the core)."""
+    found = next((u for u in users if u.get("pk") == session.user.pk), None)
+    if found is None or not found.get("is_active", False):
+        return False
+    changed = directory.generalized_time(found.get("password_change_date"))
+    bound = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(session.bound_at))
+    return changed is None or changed < bound

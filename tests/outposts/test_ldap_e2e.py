@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -56,10 +57,10 @@ def world(tmp_path_factory):
         flow = next(f for f in flows if f["slug"] == "default-authentication-flow")["pk"]
         group = api.post("/core/groups/", json={"name": "ldap-users"}).json()
         users = {}
-        for name in ("alice", "bob"):
+        for name in ("alice", "bob", "carol", "dave", "erin", "frank"):
             created = api.post("/core/users/", json={"username": name, "name": name.title(),
                                                      "email": f"{name}@example.com",
-                                                     "groups": [group["pk"]] if name == "alice" else []})
+                                                     "groups": [] if name == "bob" else [group["pk"]]})
             assert created.status_code == 201, created.text
             users[name] = created.json()
             assert api.post(f"/core/users/{users[name]['pk']}/set_password/",
@@ -87,7 +88,7 @@ def world(tmp_path_factory):
         outpost.start()
         outpost.wait_connected()
         yield {"core": core, "outpost": outpost, "ldap": f"ldap://127.0.0.1:{ports[0]}",
-               "ldaps": f"ldaps://127.0.0.1:{ports[1]}", "port": ports[0], "api": api}
+               "ldaps": f"ldaps://127.0.0.1:{ports[1]}", "port": ports[0], "api": api, "users": users}
     finally:
         if outpost is not None:
             outpost.stop()
@@ -132,7 +133,7 @@ def test_ldap3_with_schema_loader(world):
     conn = ldap3.Connection(server, dn("alice"), PASSWORD, auto_bind=True, receive_timeout=30)
     assert "posixAccount" in server.schema.object_classes
     assert conn.search(f"ou=groups,{BASE}", "(cn=ldap-users)", attributes=["member", "gidNumber"])
-    assert conn.entries[0].member.values == [dn("alice")]
+    assert dn("alice") in conn.entries[0].member.values and dn("bob") not in conn.entries[0].member.values
     assert conn.extend.standard.who_am_i() == f"dn:{dn('alice')}"
     conn.unbind()
 
@@ -149,3 +150,68 @@ def test_garbage_and_truncated_input_then_still_answers(world):
         sock.sendall(b"\x30\x0c\x02\x01\x01")  # truncated, then the client goes away
     got = run("ldapwhoami", "-x", "-H", world["ldap"], "-D", dn("alice"), "-w", PASSWORD)
     assert got.returncode == 0, got.stderr
+
+
+# -- revocation: each takes effect for the next bind or search (direct mode reads the core every time) ----
+def bound(world, user: str, password: str = PASSWORD):
+    import ldap3
+
+    server = ldap3.Server("127.0.0.1", port=world["port"], connect_timeout=10)
+    return ldap3.Connection(server, dn(user), password, auto_bind=True, receive_timeout=30)
+
+
+def whoami(world, user: str, password: str = PASSWORD) -> int:
+    return run("ldapwhoami", "-x", "-H", world["ldap"], "-D", dn(user), "-w", password).returncode
+
+
+def search_code(conn) -> int:
+    conn.search(BASE, "(cn=alice)", attributes=["cn"])
+    return conn.result["result"]
+
+
+def test_session_end_closes_the_bound_connection(world):
+    import ldap3
+
+    conn = bound(world, "frank")
+    assert search_code(conn) == 0
+    api = world["api"]
+    sessions = api.get("/core/authenticated_sessions/", params={"user__username": "frank"}).json()["results"]
+    assert sessions, "the bind opened a core session"
+    for item in sessions:
+        assert api.delete(f"/core/authenticated_sessions/{item['uuid']}/").status_code == 204
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            search_code(conn)
+        except ldap3.core.exceptions.LDAPException:
+            break  # the outpost closed the connection on SESSION_END
+        assert time.monotonic() < deadline, world["outpost"].tail()
+        time.sleep(0.05)
+
+
+def test_deactivation(world):
+    conn = bound(world, "carol")
+    assert search_code(conn) == 0
+    api = world["api"]
+    assert api.patch(f"/core/users/{world['users']['carol']['pk']}/", json={"is_active": False}).status_code == 200
+    assert search_code(conn) == 50
+    assert whoami(world, "carol") in (49, 50)
+
+
+def test_password_change(world):
+    conn = bound(world, "dave")
+    assert search_code(conn) == 0
+    time.sleep(1.1)  # GeneralizedTime has whole seconds: the change must fall after the bind's second
+    api = world["api"]
+    assert api.post(f"/core/users/{world['users']['dave']['pk']}/set_password/",
+                    json={"password": "Another-password-2"}).status_code in (200, 204)
+    assert search_code(conn) == 50
+    assert whoami(world, "dave") == 49
+    assert whoami(world, "dave", "Another-password-2") == 0
+
+
+def test_group_removal(world):
+    assert whoami(world, "erin") == 0
+    api = world["api"]
+    assert api.patch(f"/core/users/{world['users']['erin']['pk']}/", json={"groups": []}).status_code == 200
+    assert whoami(world, "erin") == 50

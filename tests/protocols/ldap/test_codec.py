@@ -155,7 +155,7 @@ def test_search_paging_with_cookies():
     for _ in range(10):
         [req] = conn.receive(client.search(2, "ou=users,dc=ex", "(objectClass=user)", attributes=["cn"],
                                            paged=(100, cookie)))
-        out = client.decode_all(b"".join(conn.search(req, source)))
+        out = client.decode_all(b"".join(conn.search(req, source)[0]))
         seen += [o["dn"] for o in out if o["op"] == "searchResEntry"]
         done = out[-1]
         assert done["code"] == 0
@@ -164,14 +164,14 @@ def test_search_paging_with_cookies():
             break
     assert len(seen) == 250 and len(set(seen)) == 250 and len(calls) == 1
     [req] = conn.receive(client.search(2, "ou=users,dc=ex", "(objectClass=user)", paged=(10, b"forged")))
-    assert client.decode_all(b"".join(conn.search(req, source)))[-1]["code"] == 53
+    assert client.decode_all(b"".join(conn.search(req, source)[0]))[-1]["code"] == 53
 
 
 def test_search_size_limit_and_types_only():
     conn = Connection()
     [req] = conn.receive(client.search(2, "ou=users,dc=ex", "(cn=user1*)", attributes=["cn"], size_limit=3,
                                        types_only=True))
-    out = client.decode_all(b"".join(conn.search(req, lambda: _entries(30))))
+    out = client.decode_all(b"".join(conn.search(req, lambda: _entries(30))[0]))
     assert [o["dn"] for o in out[:-1]] == ["cn=user1,ou=users,dc=ex", "cn=user10,ou=users,dc=ex",
                                             "cn=user11,ou=users,dc=ex"]
     assert out[0]["attributes"] == {"cn": []}
@@ -181,13 +181,13 @@ def test_search_size_limit_and_types_only():
 def test_search_scope_and_bad_base():
     conn = Connection()
     [req] = conn.receive(client.search(2, "CN=User3, OU=Users,DC=EX", scope=0))
-    out = client.decode_all(b"".join(conn.search(req, lambda: _entries(5))))
+    out = client.decode_all(b"".join(conn.search(req, lambda: _entries(5))[0]))
     assert [o.get("dn") for o in out] == ["cn=user3,ou=users,dc=ex", None]
     [req] = conn.receive(client.search(3, "dc=ex", scope=1))
-    assert client.decode_all(b"".join(conn.search(req, lambda: _entries(5)))) == [
+    assert client.decode_all(b"".join(conn.search(req, lambda: _entries(5))[0])) == [
         {"id": 3, "op": "searchResDone", "code": 0, "message": ""}]
     [req] = conn.receive(client.search(4, "nonsense"))
-    assert client.decode_all(b"".join(conn.search(req, lambda: _entries(5))))[-1]["code"] == 34
+    assert client.decode_all(b"".join(conn.search(req, lambda: _entries(5))[0]))[-1]["code"] == 34
 
 
 def test_fuzz_decoder_never_crashes():

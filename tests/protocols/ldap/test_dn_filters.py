@@ -47,7 +47,7 @@ ALICE = Entry("cn=alice,ou=users,dc=ex", [
 def test_filter_evaluation(flt, expected):
     conn = Connection()
     [req] = conn.receive(client.search(1, "dc=ex", flt))
-    out = client.decode_all(b"".join(conn.search(req, lambda: [ALICE])))
+    out = client.decode_all(b"".join(conn.search(req, lambda: [ALICE])[0]))
     assert (out[0].get("dn") == ALICE.dn) is expected, (flt, out)
 
 
