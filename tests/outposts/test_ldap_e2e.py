@@ -12,6 +12,7 @@ import sys
 import time
 
 import httpx
+import pyotp
 import pytest
 
 from tests.conftest import need
@@ -25,6 +26,13 @@ PASSWORD = "Ldap-e2e-password-1"  # noqa: S105 - test value
 BASE = "dc=ldap,dc=goauthentik,dc=io"
 BULK = 1100
 
+TOTP_SCRIPT = """
+import django, sys
+django.setup()
+from core.accounts.models import User
+from core.flows.models import TOTPDevice
+TOTPDevice.objects.create(user=User.objects.get(username=sys.argv[1]), key=sys.argv[2], confirmed=True, name="phone")
+"""
 BULK_SCRIPT = """
 import django, sys
 django.setup()
@@ -57,7 +65,7 @@ def world(tmp_path_factory):
         flow = next(f for f in flows if f["slug"] == "default-authentication-flow")["pk"]
         group = api.post("/core/groups/", json={"name": "ldap-users"}).json()
         users = {}
-        for name in ("alice", "bob", "carol", "dave", "erin", "frank"):
+        for name in ("alice", "bob", "carol", "dave", "erin", "frank", "grace"):
             created = api.post("/core/users/", json={"username": name, "name": name.title(),
                                                      "email": f"{name}@example.com",
                                                      "groups": [] if name == "bob" else [group["pk"]]})
@@ -78,17 +86,22 @@ def world(tmp_path_factory):
                                                           "providers": [provider.json()["pk"]]})
         assert created.status_code == 201, created.text
         token = api.get(f"/core/tokens/{created.json()['token_identifier']}/view_key/").json()["key"]
-        bulk = subprocess.run([sys.executable, "-c", BULK_SCRIPT, str(BULK)], cwd=REPO,
-                              env={**core.env, "DJANGO_SETTINGS_MODULE": "core.settings"},
+        django_env = {**core.env, "DJANGO_SETTINGS_MODULE": "core.settings"}
+        bulk = subprocess.run([sys.executable, "-c", BULK_SCRIPT, str(BULK)], cwd=REPO, env=django_env,
                               capture_output=True, text=True, timeout=300)
         assert bulk.returncode == 0, bulk.stderr
+        secret = pyotp.random_base32()
+        device = subprocess.run([sys.executable, "-c", TOTP_SCRIPT, "grace", secret], cwd=REPO, env=django_env,
+                                capture_output=True, text=True, timeout=300)
+        assert device.returncode == 0, device.stderr
         ports = (free_port(), free_port())
         outpost = OutpostProcess(tmp / "outpost", core.url, token, kind="ldap", env={
             "AUTHENTIK_LISTEN__LDAP": f"127.0.0.1:{ports[0]}", "AUTHENTIK_LISTEN__LDAPS": f"127.0.0.1:{ports[1]}"})
         outpost.start()
         outpost.wait_connected()
         yield {"core": core, "outpost": outpost, "ldap": f"ldap://127.0.0.1:{ports[0]}",
-               "ldaps": f"ldaps://127.0.0.1:{ports[1]}", "port": ports[0], "api": api, "users": users}
+               "ldaps": f"ldaps://127.0.0.1:{ports[1]}", "port": ports[0], "api": api, "users": users,
+               "totp": secret}
     finally:
         if outpost is not None:
             outpost.stop()
@@ -215,3 +228,9 @@ def test_group_removal(world):
     api = world["api"]
     assert api.patch(f"/core/users/{world['users']['erin']['pk']}/", json={"groups": []}).status_code == 200
     assert whoami(world, "erin") == 50
+
+
+def test_mfa_password_semicolon_code(world):
+    assert whoami(world, "grace") == 49  # the password alone: the flow asks for a code
+    code = pyotp.TOTP(world["totp"]).now()
+    assert whoami(world, "grace", f"{PASSWORD};{code}") == 0
