@@ -25,8 +25,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
-from outpost.core_link import VERSION, CoreLink
+from outpost.core_link import VERSION, CoreLink, LinkError
 from protocols.ldap import codec, directory, schema
 from protocols.ldap import dn as dnmod
 from protocols.ldap.connection import Connection
@@ -106,15 +107,41 @@ class FailedBinds:
         self._failures.pop(("user", username.casefold(), ip), None)
 
 
+# LDAP attributes whose equality filter narrows the users read from the core (authentik pushes cn, mail and
+# displayName down too). ``search=`` matches username, name and email case-insensitively as substrings: a
+# superset, which the filter then narrows exactly. A user attribute overriding cn is not found this way
+# (as in authentik).
+PUSHDOWN = frozenset({"cn", "samaccountname", "mail", "displayname", "name"})
+
+
+def pushdown(flt) -> str | None:
+    """The value of an equality on a PUSHDOWN attribute that every match must satisfy, or None."""
+    if flt[0] == "eq" and flt[1] in PUSHDOWN and flt[2]:
+        return flt[2]
+    if flt[0] == "and":
+        for child in flt[1]:
+            found = pushdown(child)
+            if found is not None:
+                return found
+    return None
+
+
 class CoreDirectory:
     """Direct mode's data source: the users and groups, read from the core as the outpost on each call."""
 
     def __init__(self, link: CoreLink):
         self.link = link
 
-    async def load(self) -> tuple[list[dict], list[dict]]:
-        users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH), self.link._all_pages(GROUPS_PATH))
+    async def load(self, search: str | None = None) -> tuple[list[dict], list[dict]]:
+        users_path = USERS_PATH + (f"?{urlencode({'search': search})}" if search else "")
+        users, groups = await asyncio.gather(self.link._all_pages(users_path), self.link._all_pages(GROUPS_PATH))
         return users, groups
+
+    async def user(self, pk: int) -> dict | None:
+        try:
+            return await self.link._get_json(f"{USERS_PATH}{int(pk)}/")
+        except LinkError:
+            return None
 
 
 class Handlers:
@@ -273,12 +300,16 @@ class Handlers:
     def _base_entries(self) -> list[str]:
         return [str(p.get("base_dn") or "") for p in self.providers()]
 
-    async def entries(self, session: Session) -> list[Entry] | None:
-        """The entries this session may see; None when its bind no longer holds (see ``still_valid``)."""
+    async def entries(self, session: Session, flt=None) -> list[Entry] | None:
+        """The entries this session may see (narrowed by ``flt`` where the core can help); None when its bind
+        no longer holds (see ``still_valid``)."""
         provider = session.provider
         layout = directory.Layout.of(provider)
-        users, groups = await self.source.load()
-        if not still_valid(session, users):
+        users, groups = await self.source.load(pushdown(flt) if flt is not None else None)
+        bound = next((u for u in users if u.get("pk") == session.user.pk), None)
+        if bound is None:
+            bound = await self.source.user(session.user.pk)
+        if not still_valid(session, bound):
             self.forget(session)
             session.reset()
             return None
@@ -319,7 +350,7 @@ class Handlers:
         if paged and paged[1]:
             entries: list[Entry] | None = []  # a follow-up page: the result set is already held by the connection
         else:
-            entries = await self.entries(session)
+            entries = await self.entries(session, request.filter)
         if entries is None:
             return done(codec.INSUFFICIENT_ACCESS_RIGHTS, REVOKED)
         return self._answer(conn, request, lambda: entries, log)
@@ -369,11 +400,10 @@ class Handlers:
                                               f"extended operation {request.oid} is not supported")]), codec.PROTOCOL_ERROR
 
 
-def still_valid(session: Session, users: list[dict]) -> bool:
-    """Direct mode re-checks a bind against the users it just read: the user must still exist and be active,
-    and its password must not have changed since the bind (a group removal takes effect at the next bind:
-    the application's policies run in the core)."""
-    found = next((u for u in users if u.get("pk") == session.user.pk), None)
+def still_valid(session: Session, found: dict | None) -> bool:
+    """Direct mode re-checks a bind against the user as the core has it now: it must still exist and be
+    active, and its password must not have changed since the bind (a group removal takes effect at the next
+    bind: the application's policies run in the core)."""
     if found is None or not found.get("is_active", False):
         return False
     changed = directory.generalized_time(found.get("password_change_date"))

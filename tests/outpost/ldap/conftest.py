@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from outpost.config import Listen
-from outpost.core_link import Snapshot
+from outpost.core_link import LinkError, Snapshot
 from outpost.ldap import tls
 from outpost.ldap.handlers import FailedBinds, Handlers
 from outpost.ldap.server import LDAPServer
@@ -43,6 +44,7 @@ class FakeLink:
         self.searchers: set[str] = {"admin"}
         self.calls: list[tuple] = []
         self.on_session_end: list = []
+        self.paths: list[str] = []
 
     async def authenticate(self, kind, provider_pk, username, password, remote_ip):
         self.calls.append((kind, provider_pk, username, remote_ip))
@@ -59,7 +61,18 @@ class FakeLink:
 
     async def _all_pages(self, path):
         await asyncio.sleep(0)
-        return list(self.users) if "users" in path else list(self.groups)
+        self.paths.append(path)
+        if "users" not in path:
+            return list(self.groups)
+        search = parse_qs(urlsplit(path).query).get("search", [""])[0].lower()
+        return [u for u in self.users if search in (u["username"] + u["name"] + u["email"]).lower()]
+
+    async def _get_json(self, path, params=None):
+        pk = int(path.rstrip("/").rsplit("/", 1)[1])
+        found = next((u for u in self.users if u["pk"] == pk), None)
+        if found is None:
+            raise LinkError(f"GET {path} answered HTTP 404")
+        return found
 
 
 def directory_data(count: int = 30) -> tuple[list[dict], list[dict]]:

@@ -119,6 +119,11 @@ async def test_ldap3_sync_client_schema_loader(ldap_server):
         assert conn.compare(ALICE, "mail", "ALICE@example.com") is True
         assert conn.delete(ALICE) is False and conn.result["result"] == 53
         conn.unbind()
+        # a second connection on the same Server re-reads the schema, checking the names it asks for
+        # (objectClasses, attributeTypes...) against the schema it loaded first
+        again = ldap3.Connection(srv, ALICE, PASSWORD, auto_bind=True, receive_timeout=20)
+        assert again.search(BASE, "(cn=alice)", attributes=["*"]) and again.entries
+        again.unbind()
         return {"entry": entry, "who": who}
 
     got = await asyncio.to_thread(use)
@@ -198,4 +203,26 @@ async def test_starttls_over_raw_socket_then_unbind_in_clear_is_not_reset(ldap_s
     writer.write(client.unbind(3))
     await writer.drain()
     assert await asyncio.wait_for(reader.read(), 20) == b""
+    writer.close()
+
+
+async def test_equality_on_cn_is_pushed_down_to_the_core(ldap_server):
+    server = await ldap_server(50)
+    reply = await _raw(server, client.bind(1, ADMIN, PASSWORD) + client.search(2, BASE, "(&(objectClass=user)(cn=USER0042))",
+                                                                             attributes=["cn"]) + client.unbind(3))
+    out = client.decode_all(reply)
+    assert [o.get("dn") for o in out[1:]] == [f"cn=user0042,ou=users,{BASE.lower()}", None]
+    assert "/api/v3/core/users/?search=user0042" in server.link.paths
+
+
+async def test_a_deactivated_bound_user_cannot_search(ldap_server):
+    server = await ldap_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port(0))
+    writer.write(client.bind(1, ALICE, PASSWORD))
+    await writer.drain()
+    assert client.decode_all(await asyncio.wait_for(reader.read(4096), 20))[0]["code"] == 0
+    next(u for u in server.link.users if u["username"] == "alice")["is_active"] = False
+    writer.write(client.search(2, BASE, "(cn=admin)", attributes=["cn"]))
+    await writer.drain()
+    assert client.decode_all(await asyncio.wait_for(reader.read(4096), 20))[-1]["code"] == 50
     writer.close()
