@@ -206,7 +206,7 @@ def build(users: list[dict], groups: list[dict], layout: Layout, *, only_user_pk
     entries = container_entries(layout)
     entries += [user_entry(u, layout) for u in users]
     for group in groups:
-        members = [usernames[m] for m in _member_pks(group) if m in usernames]
+        members = [name for pk, name in _members(group, usernames) if only_user_pk is None or pk == only_user_pk]
         if only_user_pk is not None and not members:
             continue
         parent = by_uuid.get(str(group.get("parent"))) if group.get("parent") else None
@@ -218,7 +218,9 @@ def build(users: list[dict], groups: list[dict], layout: Layout, *, only_user_pk
     return entries
 
 
-def _member_pks(group: dict) -> list:
-    if group.get("users") is not None:
-        return list(group["users"])
-    return [u.get("pk") for u in group.get("users_obj") or []]
+def _members(group: dict, usernames: dict) -> list[tuple]:
+    """(pk, username) of the group's members: from ``users_obj`` when the core sent it (the users list may be
+    narrowed by a pushed-down filter), else the ``users`` pks resolved against the users at hand."""
+    if group.get("users_obj") is not None:
+        return [(u.get("pk"), str(u.get("username"))) for u in group["users_obj"] if u.get("username")]
+    return [(pk, usernames[pk]) for pk in group.get("users") or [] if pk in usernames]

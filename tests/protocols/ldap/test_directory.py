@@ -86,3 +86,11 @@ def test_build_full_and_restricted():
                                                   "cn=staff", "cn=alice"]
     assert next(e for e in mine if e.dn.startswith("cn=staff")).get("member") == (
         "cn=alice,ou=users,dc=ldap,dc=goauthentik,dc=io",)
+
+
+def test_group_members_come_from_users_obj_when_sent():
+    """A pushed-down user search leaves the users list short; the group's member list must not shrink."""
+    group = {**GROUP, "users_obj": [{"pk": 7, "username": "alice"}, {"pk": 8, "username": "bob"}]}
+    entries = directory.build([USER], [group], LAYOUT)
+    staff = next(e for e in entries if e.dn.startswith("cn=staff"))
+    assert [m.split(",")[0] for m in staff.get("member")] == ["cn=alice", "cn=bob"]
