@@ -154,6 +154,7 @@ class Handlers:
         self.penalty = penalty
         self.version = version
         self.sessions: dict[str, set[Session]] = {}  # core session id -> bound connections (SESSION_END)
+        self.observe: Callable[[str, int, float, str], None] | None = None  # metrics (outpost/ldap/metrics.py)
 
     # -- providers ------------------------------------------------------------------------------------
     def providers(self) -> list[dict]:
@@ -202,6 +203,9 @@ class Handlers:
         extra = {"op": op, "client": session.remote_ip, "bind_dn": session.bind_dn or log.pop("bind_dn", ""),
                  "code": code, "duration_ms": round((time.monotonic() - started) * 1000, 1), **log}
         LOGGER.info("ldap %s", op, extra=extra)
+        if self.observe is not None:
+            provider = session.provider or {}
+            self.observe(op, code, time.monotonic() - started, str(provider.get("application_slug") or ""))
         return reply
 
     def _internal_error(self, request: codec.Request) -> Reply:

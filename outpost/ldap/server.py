@@ -13,10 +13,12 @@ import ssl
 
 from aiohttp import web
 
+from outpost import metrics as om
 from outpost.config import Listen, OutpostConfig
 from outpost.core_link import CoreLink
 from outpost.ldap import tls as ldap_tls
 from outpost.ldap.handlers import Handlers, Session
+from outpost.ldap.metrics import LDAPMetrics
 from protocols.ldap.connection import Connection, ProtocolViolation
 
 LOGGER = logging.getLogger("gatehouse.outpost.ldap")
@@ -29,6 +31,8 @@ def setup(app: web.Application, config: OutpostConfig, link: CoreLink) -> None:
     """Run the LDAP listeners with the app (after the core link starts: its cleanup_ctx comes first)."""
     context = ldap_tls.server_context()
     handlers = Handlers(link, tls_available=True)
+    metrics = LDAPMetrics(om.registry_of(app), lambda: link.snapshot.name if link.snapshot else "")
+    handlers.observe = metrics.observe
     server = LDAPServer(handlers, context)
     app[SERVER_KEY] = server
 

@@ -234,3 +234,13 @@ def test_mfa_password_semicolon_code(world):
     assert whoami(world, "grace") == 49  # the password alone: the flow asks for a code
     code = pyotp.TOTP(world["totp"]).now()
     assert whoami(world, "grace", f"{PASSWORD};{code}") == 0
+
+
+def test_metrics_and_log_lines(world):
+    outpost = world["outpost"]
+    text = httpx.get(f"http://127.0.0.1:{outpost.metrics_port}/metrics", timeout=10).text
+    assert 'gatehouse_outpost_ldap_operations_total{code="49",type="bind"}' in text
+    assert 'authentik_outpost_ldap_requests_count{app="ldap",outpost_name="ldap-e2e",type="search"}' in text
+    log = outpost.log.read_text()
+    assert '"event": "ldap bind"' in log and '"code": 49' in log
+    assert PASSWORD not in log  # never the password

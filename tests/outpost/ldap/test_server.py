@@ -226,3 +226,22 @@ async def test_a_deactivated_bound_user_cannot_search(ldap_server):
     await writer.drain()
     assert client.decode_all(await asyncio.wait_for(reader.read(4096), 20))[-1]["code"] == 50
     writer.close()
+
+
+async def test_metrics_by_operation_and_code(ldap_server):
+    from prometheus_client import CollectorRegistry
+
+    from outpost.ldap.metrics import LDAPMetrics
+
+    server = await ldap_server()
+    registry = CollectorRegistry()
+    server.handlers.observe = LDAPMetrics(registry, lambda: "ldap-outpost").observe
+    await _raw(server, client.bind(1, ALICE, "wrong") + client.unbind(2))
+    await _raw(server, client.bind(1, ALICE, PASSWORD) + client.search(2, BASE, "(cn=alice)") + client.unbind(3))
+    value = registry.get_sample_value
+    assert value("gatehouse_outpost_ldap_operations_total", {"type": "bind", "code": "49"}) == 1
+    assert value("gatehouse_outpost_ldap_operations_total", {"type": "bind", "code": "0"}) == 1
+    assert value("authentik_outpost_ldap_requests_count",
+                 {"outpost_name": "ldap-outpost", "type": "search", "app": "app"}) == 1
+    assert value("authentik_outpost_ldap_requests_rejected_total", {"outpost_name": "ldap-outpost", "type": "bind",
+                                                                     "reason": "invalid_credentials", "app": ""}) == 1
