@@ -144,11 +144,64 @@ class CoreDirectory:
             return None
 
 
+class CachedDirectory(CoreDirectory):
+    """``search_mode=cached``: the users and groups held in memory, one copy per process, refetched when the
+    link refreshes (the core sends TRIGGER_UPDATE for every user, group and membership change, and the link
+    refreshes periodically). A search during a refetch waits for it, so a change is seen by the next search
+    once the core has said so. The entries built for a provider's whole directory are kept until the next
+    refetch. Not yet compact: the core's JSON objects are kept as they came."""
+
+    def __init__(self, link: CoreLink):
+        super().__init__(link)
+        self._data: tuple[list[dict], list[dict], dict] | None = None
+        self._fetching: asyncio.Task | None = None
+        self._again = False
+        self.generation = 0
+        self.built: dict[tuple, list[Entry]] = {}
+        link.on_refresh.append(self.changed)
+
+    def changed(self, snapshot=None) -> None:
+        """The core signalled a change: refetch (single flight; a change during a fetch causes one more)."""
+        if self._fetching is not None and not self._fetching.done():
+            self._again = True
+            return
+        self._fetching = asyncio.create_task(self._fetch_loop(), name="ldap-cached-directory")
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            self._again = False
+            users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH), self.link._all_pages(GROUPS_PATH))
+            self._data = (users, groups, {u.get("pk"): u for u in users})
+            self.generation += 1
+            self.built = {}
+            LOGGER.info("ldap directory cached", extra={"users": len(users), "groups": len(groups),
+                                                        "generation": self.generation})
+            if not self._again:
+                return
+
+    async def _current(self) -> tuple[list[dict], list[dict], dict]:
+        if self._data is None and (self._fetching is None or self._fetching.done()):
+            self.changed()
+        if self._fetching is not None and not self._fetching.done():
+            await asyncio.shield(self._fetching)
+        if self._data is None:  # the fetch failed: let the caller's error handling answer
+            raise LinkError("the directory could not be read from the core")
+        return self._data
+
+    async def load(self, search: str | None = None) -> tuple[list[dict], list[dict]]:
+        users, groups, _ = await self._current()
+        return users, groups
+
+    async def user(self, pk: int) -> dict | None:
+        return (await self._current())[2].get(pk)
+
+
 class Handlers:
     def __init__(self, link: CoreLink, source=None, *, tls_available: bool = True,
                  limiter: FailedBinds | None = None, penalty: float = 1.0, version: str = VERSION):
         self.link = link
         self.source = source or CoreDirectory(link)
+        self.cached: CachedDirectory | None = None  # made when a provider first searches in cached mode
         self.tls_available = tls_available
         self.limiter = limiter or FailedBinds()
         self.penalty = penalty
@@ -309,17 +362,28 @@ class Handlers:
         no longer holds (see ``still_valid``)."""
         provider = session.provider
         layout = directory.Layout.of(provider)
-        users, groups = await self.source.load(pushdown(flt) if flt is not None else None)
-        bound = next((u for u in users if u.get("pk") == session.user.pk), None)
-        if bound is None:
-            bound = await self.source.user(session.user.pk)
+        cached = provider.get("search_mode") == "cached"
+        if cached and self.cached is None:
+            self.cached = CachedDirectory(self.link)
+        source = self.cached if cached else self.source
+        users, groups = await source.load(None if cached or flt is None else pushdown(flt))
+        bound = await source.user(session.user.pk) if cached else next(
+            (u for u in users if u.get("pk") == session.user.pk), None)
+        if bound is None and not cached:
+            bound = await source.user(session.user.pk)
         if not still_valid(session, bound):
             self.forget(session)
             session.reset()
             return None
         only = None if session.can_search else session.user.pk
-        return [schema.root_dse([layout.base], self.version, dn=layout.base),
-                *directory.build(users, groups, layout, only_user_pk=only)]
+        key = (provider.get("pk"), layout, self.cached.generation if cached else 0)
+        if cached and only is None and key in self.cached.built:
+            return self.cached.built[key]
+        entries = [schema.root_dse([layout.base], self.version, dn=layout.base),
+                   *directory.build(users, groups, layout, only_user_pk=only)]
+        if cached and only is None:
+            self.cached.built = {key: entries}
+        return entries
 
     async def search(self, request: codec.SearchRequest, session: Session, conn: Connection,
                      log: dict) -> tuple[Reply, int]:

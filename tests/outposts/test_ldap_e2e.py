@@ -101,7 +101,7 @@ def world(tmp_path_factory):
         outpost.wait_connected()
         yield {"core": core, "outpost": outpost, "ldap": f"ldap://127.0.0.1:{ports[0]}",
                "ldaps": f"ldaps://127.0.0.1:{ports[1]}", "port": ports[0], "api": api, "users": users,
-               "totp": secret}
+               "totp": secret, "provider": provider.json()["pk"]}
     finally:
         if outpost is not None:
             outpost.stop()
@@ -244,3 +244,28 @@ def test_metrics_and_log_lines(world):
     log = outpost.log.read_text()
     assert '"event": "ldap bind"' in log and '"code": 49' in log
     assert PASSWORD not in log  # never the password
+
+
+def until(predicate, what: str, outpost, seconds: float = 15.0):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s\n{outpost.tail()}"
+        time.sleep(0.05)
+
+
+def test_cached_search_mode_follows_changes(world):
+    """Last in this module: it switches the provider to search_mode=cached and deactivates alice."""
+    api, outpost = world["api"], world["outpost"]
+    assert api.patch(f"/providers/ldap/{world['provider']}/", json={"search_mode": "cached"}).status_code == 200
+    conn = bound(world, "alice")
+
+    def finds(name: str) -> bool:
+        conn.search(BASE, f"(cn={name})", attributes=["cn"])
+        return bool(conn.entries)
+
+    created = api.post("/core/users/", json={"username": "henry", "name": "Henry", "email": "h@example.com"})
+    assert created.status_code == 201, created.text
+    until(lambda: finds("henry"), "a new user seen by the cached directory", outpost)
+    assert "ldap directory cached" in outpost.log.read_text()
+    assert api.patch(f"/core/users/{world['users']['alice']['pk']}/", json={"is_active": False}).status_code == 200
+    until(lambda: search_code(conn) == 50, "a deactivation seen by the cached directory", outpost)

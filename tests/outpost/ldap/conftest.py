@@ -44,6 +44,7 @@ class FakeLink:
         self.searchers: set[str] = {"admin"}
         self.calls: list[tuple] = []
         self.on_session_end: list = []
+        self.on_refresh: list = []
         self.paths: list[str] = []
 
     async def authenticate(self, kind, provider_pk, username, password, remote_ip):
@@ -58,6 +59,11 @@ class FakeLink:
                              groups=tuple(AuthGroup(g["pk"], g["name"]) for g in found["groups_obj"]))
         return AuthAnswer(AuthResult.OK, "", auth_user, f"session-{username}",
                           has_search_permission=username in self.searchers)
+
+    def changed(self) -> None:
+        """What TRIGGER_UPDATE does: the link refreshes and calls its on_refresh callbacks."""
+        for callback in self.on_refresh:
+            callback(self.snapshot)
 
     async def _all_pages(self, path):
         await asyncio.sleep(0)

@@ -245,3 +245,36 @@ async def test_metrics_by_operation_and_code(ldap_server):
                  {"outpost_name": "ldap-outpost", "type": "search", "app": "app"}) == 1
     assert value("authentik_outpost_ldap_requests_rejected_total", {"outpost_name": "ldap-outpost", "type": "bind",
                                                                      "reason": "invalid_credentials", "app": ""}) == 1
+
+
+async def test_cached_search_mode_reads_once_and_follows_changes(ldap_server):
+    server = await ldap_server(40, search_mode="cached")
+    link = server.link
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port(0))
+
+    async def ask(message: bytes) -> list[dict]:
+        writer.write(message)
+        await writer.drain()
+        data = b""
+        while True:  # until the searchResDone (or bindResponse) arrives
+            data += await asyncio.wait_for(reader.read(65536), 20)
+            try:
+                out = client.decode_all(data)
+            except Exception:  # noqa: BLE001 - a partial message: read on
+                continue
+            if out and out[-1]["op"] != "searchResEntry":
+                return out
+
+    assert (await ask(client.bind(1, ADMIN, PASSWORD)))[0]["code"] == 0
+    for i in range(3):
+        out = await ask(client.search(2 + i, BASE, "(objectClass=user)", attributes=["1.1"]))
+        assert len(out) == 41
+    assert sum("users" in p for p in link.paths) == 1  # one read of the users for three searches
+    link.users.append({**link.users[-1], "pk": 99, "username": "newcomer", "email": "n@example.com"})
+    link.changed()
+    out = await ask(client.search(9, BASE, "(cn=newcomer)", attributes=["cn"]))
+    assert out[0]["attributes"] == {"cn": ["newcomer"]}
+    next(u for u in link.users if u["username"] == "admin")["is_active"] = False
+    link.changed()
+    assert (await ask(client.search(10, BASE, "(cn=newcomer)")))[-1]["code"] == 50
+    writer.close()
