@@ -38,7 +38,8 @@ LOGGER = logging.getLogger("gatehouse.outpost.ldap")
 USERS_PATH = "/api/v3/core/users/"
 GROUPS_PATH = "/api/v3/core/groups/"
 SUBSCHEMA_KEY = dnmod.key(schema.SUBSCHEMA_DN)
-REVOKED = "the bound user was deactivated, deleted or changed its password since the bind: bind again"
+REVOKED = ("the bound user was deactivated, deleted or changed its password, or the provider was removed from "
+           "this outpost, since the bind: bind again")
 
 _BIND_CODES = {AuthResult.OK: codec.SUCCESS, AuthResult.INVALID_CREDENTIALS: codec.INVALID_CREDENTIALS,
                AuthResult.MFA_REQUIRED: codec.INVALID_CREDENTIALS,
@@ -360,7 +361,12 @@ class Handlers:
     async def entries(self, session: Session, flt=None) -> list[Entry] | None:
         """The entries this session may see (narrowed by ``flt`` where the core can help); None when its bind
         no longer holds (see ``still_valid``)."""
-        provider = session.provider
+        # the provider as the latest configuration has it (the bind's copy may be stale); gone -> no access
+        provider = next((p for p in self.providers() if p.get("pk") == session.provider.get("pk")), None)
+        if provider is None:
+            self.forget(session)
+            session.reset()
+            return None
         layout = directory.Layout.of(provider)
         cached = provider.get("search_mode") == "cached"
         if cached and self.cached is None:

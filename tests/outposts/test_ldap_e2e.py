@@ -263,9 +263,10 @@ def test_cached_search_mode_follows_changes(world):
         conn.search(BASE, f"(cn={name})", attributes=["cn"])
         return bool(conn.entries)
 
+    until(lambda: finds("alice") and "ldap directory cached" in outpost.log.read_text(),
+          "the outpost in cached mode", outpost)
     created = api.post("/core/users/", json={"username": "henry", "name": "Henry", "email": "h@example.com"})
     assert created.status_code == 201, created.text
     until(lambda: finds("henry"), "a new user seen by the cached directory", outpost)
-    assert "ldap directory cached" in outpost.log.read_text()
     assert api.patch(f"/core/users/{world['users']['alice']['pk']}/", json={"is_active": False}).status_code == 200
     until(lambda: search_code(conn) == 50, "a deactivation seen by the cached directory", outpost)
