@@ -20,7 +20,10 @@ search (not a follow-up page) reads the users and groups from the core as the ou
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -127,6 +130,52 @@ def pushdown(flt) -> str | None:
     return None
 
 
+class BindCache:
+    """``bind_mode=cached``: successful binds remembered for ``ttl`` seconds, keyed on (provider, case-folded
+    username) and checked against scrypt(password, per-entry salt) -- never the password itself. Only
+    successes are kept. Everything is dropped whenever the link refreshes (the core sends TRIGGER_UPDATE for
+    every user, group, membership, policy and provider change: a password change, a deactivation or a group
+    removal empties the cache), and an entry goes when SESSION_END names the core session its bind opened."""
+
+    SCRYPT = {"n": 2**11, "r": 8, "p": 1, "dklen": 32}  # ~2 MiB and a few ms a check
+
+    def __init__(self, ttl: float = 300.0, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
+        self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
+        self._entries: OrderedDict[tuple, tuple[bytes, bytes, float, object]] = OrderedDict()
+
+    @classmethod
+    def _digest(cls, password: str, salt: bytes) -> bytes:
+        return hashlib.scrypt(password.encode("utf-8", errors="surrogatepass"), salt=salt, **cls.SCRYPT)
+
+    def get(self, provider_pk, username: str, password: str):
+        key = (provider_pk, username.casefold())
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        salt, digest, expires, answer = entry
+        if self.clock() >= expires:
+            self._entries.pop(key, None)
+            return None
+        return answer if hmac.compare_digest(self._digest(password, salt), digest) else None
+
+    def put(self, provider_pk, username: str, password: str, answer) -> None:
+        salt = secrets.token_bytes(16)
+        self._entries[(provider_pk, username.casefold())] = (salt, self._digest(password, salt),
+                                                             self.clock() + self.ttl, answer)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self, *_args) -> None:
+        self._entries.clear()
+
+    def drop_session(self, session_id: str) -> None:
+        for key in [k for k, v in self._entries.items() if getattr(v[3], "session_id", None) == session_id]:
+            del self._entries[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class CoreDirectory:
     """Direct mode's data source: the users and groups, read from the core as the outpost on each call."""
 
@@ -203,6 +252,8 @@ class Handlers:
         self.link = link
         self.source = source or CoreDirectory(link)
         self.cached: CachedDirectory | None = None  # made when a provider first searches in cached mode
+        self.bind_cache = BindCache()
+        link.on_refresh.append(self.bind_cache.clear)
         self.tls_available = tls_available
         self.limiter = limiter or FailedBinds()
         self.penalty = penalty
@@ -229,6 +280,7 @@ class Handlers:
     # -- SESSION_END ----------------------------------------------------------------------------------
     def end_session(self, session_id: str) -> int:
         """Close the connections bound through that core session; returns how many."""
+        self.bind_cache.drop_session(session_id)
         sessions = self.sessions.pop(session_id, set())
         for session in sessions:
             session.reset()
@@ -334,7 +386,14 @@ class Handlers:
             await asyncio.sleep(self.penalty)
             return answer(codec.INVALID_CREDENTIALS, "invalid credentials")
         password = request.password.decode("utf-8", errors="replace")
-        result = await self.link.authenticate("ldap", int(provider["pk"]), username, password, session.remote_ip)
+        cached = provider.get("bind_mode") == "cached"
+        result = self.bind_cache.get(provider["pk"], username, password) if cached else None
+        if result is not None:
+            log["cached"] = True
+        else:
+            result = await self.link.authenticate("ldap", int(provider["pk"]), username, password, session.remote_ip)
+            if cached and result.result is AuthResult.OK:
+                self.bind_cache.put(provider["pk"], username, password, result)
         log["result"] = result.result.value
         if result.result is not AuthResult.OK:
             if result.reason:

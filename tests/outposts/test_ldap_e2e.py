@@ -270,3 +270,14 @@ def test_cached_search_mode_follows_changes(world):
     until(lambda: finds("henry"), "a new user seen by the cached directory", outpost)
     assert api.patch(f"/core/users/{world['users']['alice']['pk']}/", json={"is_active": False}).status_code == 200
     until(lambda: search_code(conn) == 50, "a deactivation seen by the cached directory", outpost)
+
+
+def test_cached_bind_mode_follows_a_password_change(world):
+    api, outpost = world["api"], world["outpost"]
+    dave, password = world["users"]["dave"]["pk"], "Another-password-2"  # noqa: S105 - set by test_password_change
+    assert api.patch(f"/providers/ldap/{world['provider']}/", json={"bind_mode": "cached"}).status_code == 200
+    until(lambda: whoami(world, "dave", password) == 0 and '"cached": true' in outpost.log.read_text(),
+          "a bind answered from the bind cache", outpost)
+    assert api.post(f"/core/users/{dave}/set_password/", json={"password": "Third-password-3"}).status_code == 204
+    until(lambda: whoami(world, "dave", password) == 49, "the old password refused after the change", outpost)
+    assert whoami(world, "dave", "Third-password-3") == 0

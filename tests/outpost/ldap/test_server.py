@@ -278,3 +278,22 @@ async def test_cached_search_mode_reads_once_and_follows_changes(ldap_server):
     link.changed()
     assert (await ask(client.search(10, BASE, "(cn=newcomer)")))[-1]["code"] == 50
     writer.close()
+
+
+async def test_cached_bind_mode(ldap_server):
+    server = await ldap_server(bind_mode="cached")
+    link, cache = server.link, server.handlers.bind_cache
+
+    async def bind(password: str) -> int:
+        return client.decode_all(await _raw(server, client.bind(1, ALICE, password) + client.unbind(2)))[0]["code"]
+
+    assert await bind(PASSWORD) == 0 and await bind(PASSWORD) == 0
+    assert len(link.calls) == 1 and len(cache) == 1  # the second bind never reached the core
+    assert PASSWORD.encode() not in repr(cache._entries).encode()  # a salted scrypt digest, not the password
+    assert await bind("wrong") == 49 and len(link.calls) == 2  # a different password asks the core; not cached
+    link.changed()  # any user/group/policy change in the core (TRIGGER_UPDATE) empties the cache
+    assert len(cache) == 0
+    assert await bind(PASSWORD) == 0 and len(link.calls) == 3
+    server.handlers.end_session("session-alice")  # the core session of that bind ended
+    assert len(cache) == 0
+    assert await bind(PASSWORD) == 0 and len(link.calls) == 4
