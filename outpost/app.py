@@ -105,8 +105,10 @@ def session_store(config: OutpostConfig):
     return MemoryStore(Path(config.state_dir) / "gatehouse-proxy-sessions.json")
 
 
-def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None) -> web.Application:
-    """The outpost's main application (AUTHENTIK_LISTEN__HTTP). ``link`` is for tests."""
+def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None,
+               reuse_port: bool = False) -> web.Application:
+    """The outpost's main application (AUTHENTIK_LISTEN__HTTP). ``link`` is for tests; ``reuse_port`` lets
+    --workers processes share the LDAP listeners too."""
     if kind not in KINDS:
         raise ValueError(f"outpost kind {kind!r}: expected one of {', '.join(KINDS)}")
     app = web.Application()
@@ -140,7 +142,7 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
     elif kind == "ldap":
         from outpost.ldap.server import setup as setup_ldap
 
-        setup_ldap(app, config, link)
+        setup_ldap(app, config, link, reuse_port=reuse_port)
     else:
         LOGGER.warning("the %s outpost is not implemented yet; serving health and the core link only", kind)
     return app
@@ -173,7 +175,7 @@ async def _start_site(runner: web.AppRunner, listen: Listen, variable: str, reus
 async def serve(config: OutpostConfig, kind: str, *, stop: asyncio.Event | None = None,
                 reuse_port: bool = False) -> None:
     """Serve until ``stop`` is set or SIGTERM/SIGINT arrives; aiohttp runs the cleanup_ctx on the way out."""
-    app = create_app(config, kind)
+    app = create_app(config, kind, reuse_port=reuse_port)
     metrics_app = create_metrics_app(app)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5, access_log_class=AccessLog)
     metrics_runner = web.AppRunner(metrics_app, access_log=None, handle_signals=False)

@@ -27,7 +27,7 @@ READ_SIZE = 64 * 1024
 SERVER_KEY = web.AppKey("ldap_server", object)
 
 
-def setup(app: web.Application, config: OutpostConfig, link: CoreLink) -> None:
+def setup(app: web.Application, config: OutpostConfig, link: CoreLink, *, reuse_port: bool = False) -> None:
     """Run the LDAP listeners with the app (after the core link starts: its cleanup_ctx comes first)."""
     context = ldap_tls.server_context()
     handlers = Handlers(link, tls_available=True)
@@ -38,7 +38,7 @@ def setup(app: web.Application, config: OutpostConfig, link: CoreLink) -> None:
 
     async def ldap_ctx(app: web.Application):
         link.on_session_end.append(handlers.end_session)
-        await server.start(config.listen_ldap, config.listen_ldaps)
+        await server.start(config.listen_ldap, config.listen_ldaps, reuse_port=reuse_port)
         LOGGER.info("ldap listening", extra={"ldap": str(config.listen_ldap), "ldaps": str(config.listen_ldaps),
                                              "ports": [server.port(i) for i in range(len(server.servers))]})
         try:
@@ -57,13 +57,13 @@ class LDAPServer:
         self.servers: list[asyncio.Server] = []
         self._clients: set[asyncio.Task] = set()
 
-    async def start(self, ldap: Listen | None, ldaps: Listen | None) -> None:
+    async def start(self, ldap: Listen | None, ldaps: Listen | None, *, reuse_port: bool = False) -> None:
         if ldap is not None:
-            self.servers.append(await self._listen(ldap, "AUTHENTIK_LISTEN__LDAP", tls=False))
+            self.servers.append(await self._listen(ldap, "AUTHENTIK_LISTEN__LDAP", False, reuse_port))
         if ldaps is not None and self.ssl_context is not None:
-            self.servers.append(await self._listen(ldaps, "AUTHENTIK_LISTEN__LDAPS", tls=True))
+            self.servers.append(await self._listen(ldaps, "AUTHENTIK_LISTEN__LDAPS", True, reuse_port))
 
-    async def _listen(self, listen: Listen, variable: str, tls: bool) -> asyncio.Server:
+    async def _listen(self, listen: Listen, variable: str, tls: bool, reuse_port: bool) -> asyncio.Server:
         async def accept(reader, writer):
             task = asyncio.current_task()
             self._clients.add(task)
@@ -74,7 +74,8 @@ class LDAPServer:
 
         try:
             return await asyncio.start_server(accept, listen.host, listen.port, ssl=self.ssl_context if tls else None,
-                                              ssl_handshake_timeout=10 if tls else None)
+                                              ssl_handshake_timeout=10 if tls else None,
+                                              reuse_port=reuse_port or None)
         except OSError as exc:
             raise OSError(f"cannot listen on {variable}={listen}: {exc.strerror or exc}; free the port or set "
                           f"{variable} to another host:port") from None
