@@ -299,7 +299,7 @@ class Handlers:
     # -- dispatch -------------------------------------------------------------------------------------
     async def handle(self, request: codec.Request, session: Session, conn: Connection) -> Reply:
         started = time.monotonic()
-        op = type(request).__name__.removesuffix("Request").lower()
+        op = "search" if isinstance(request, codec.FilterRejected) else type(request).__name__.removesuffix("Request").lower()
         log: dict = {}
         try:
             reply, code = await self._dispatch(request, session, conn, log)
