@@ -219,3 +219,12 @@ def test_fuzz_decoder_never_crashes():
         for event in events:
             if isinstance(event, codec.SearchRequest):
                 conn.search(event, lambda: _entries(3))
+
+
+@pytest.mark.parametrize("message_id", [0, 1, 127, 128, 255, 256, 65535, 2**31 - 1])
+def test_direct_entry_encoding_equals_pyasn1(message_id):
+    attributes = [("cn", ["alice"]), ("objectClass", ["top", "person"]), ("empty", []),
+                  ("long", ["x" * 300, "é" * 70]), ("member", [f"cn=user{i},ou=users,dc=ex" for i in range(200)])]
+    for attrs in (attributes, [], attributes[:1]):
+        assert codec.search_entry(message_id, "cn=alice,dc=ex", attrs) == \
+            codec.search_entry_asn1(message_id, "cn=alice,dc=ex", attrs)
