@@ -26,6 +26,7 @@ USER_CLASSES = ("top", "person", "organizationalPerson", "inetOrgPerson", "user"
                 "goauthentik.io/ldap/user")
 GROUP_CLASSES = ("group", "groupOfUniqueNames", "groupOfNames", "goauthentik.io/ldap/group", "posixGroup")
 VIRTUAL_GROUP_CLASS = "goauthentik.io/ldap/virtual-group"
+VIRTUAL_GROUP_CLASSES = (*GROUP_CLASSES, VIRTUAL_GROUP_CLASS)
 CONTAINER_CLASSES = ("top", "nsContainer")
 
 
@@ -144,7 +145,7 @@ def user_entry(user: dict, layout: Layout, group_names: Iterable[str] | None = N
         ("displayName", [name]),
         ("sn", [name]),
         ("mail", [str(user.get("email") or "")]),
-        ("objectClass", list(USER_CLASSES)),
+        ("objectClass", USER_CLASSES),  # one shared tuple for every user
         ("uidNumber", [uid_number]),
         ("gidNumber", [gid_number]),
         ("homeDirectory", [f"/home/{username}"]),
@@ -162,7 +163,7 @@ def group_entry(group: dict, layout: Layout, member_usernames: Iterable[str], ch
     gid = _scalar(attributes.get("gidNumber")) or str(layout.gid_start_number + int(group.get("num_pk") or 0))
     defaults = [
         ("ak-superuser", _flag(bool(group.get("is_superuser")), False)),
-        ("objectClass", list(GROUP_CLASSES)),
+        ("objectClass", GROUP_CLASSES),
         ("member", [layout.user_dn(u) for u in member_usernames] + [layout.group_dn(c) for c in child_names]),
         ("memberOf", [layout.group_dn(parent_name)] if parent_name else []),
         ("cn", [name]),
@@ -178,7 +179,7 @@ def virtual_group_entry(user: dict, layout: Layout) -> Entry:
     _uid, gid = user_numbers(user, layout)
     return Entry(layout.virtual_group_dn(username), [
         ("ak-superuser", ["false"]),
-        ("objectClass", [*GROUP_CLASSES, VIRTUAL_GROUP_CLASS]),
+        ("objectClass", VIRTUAL_GROUP_CLASSES),
         ("member", [layout.user_dn(username)]),
         ("memberOf", []),
         ("cn", [username]),

@@ -39,8 +39,7 @@ class Entry:
 
     def _idx(self):
         if self._index is None:
-            self._index = {name.lower(): (name, values, tuple(v.casefold() for v in values))
-                           for name, values in self.attributes}
+            self._index = {name.lower(): (name, values, _folded(values)) for name, values in self.attributes}
         return self._index
 
     def folded(self, attr: str) -> tuple[str, ...]:
@@ -56,6 +55,12 @@ class Entry:
 
     def __repr__(self) -> str:
         return f"Entry({self.dn!r})"
+
+
+def _folded(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Case-folded values, sharing the tuple and the strings that are already folded (most are)."""
+    folded = tuple(v if f == v else f for v, f in ((v, v.casefold()) for v in values))
+    return values if all(a is b for a, b in zip(folded, values, strict=True)) else folded
 
 
 def requested_names(attributes: Iterable[str]) -> list[str]:
