@@ -281,3 +281,27 @@ def test_cached_bind_mode_follows_a_password_change(world):
     assert api.post(f"/core/users/{dave}/set_password/", json={"password": "Third-password-3"}).status_code == 204
     until(lambda: whoami(world, "dave", password) == 49, "the old password refused after the change", outpost)
     assert whoami(world, "dave", "Third-password-3") == 0
+
+
+def test_cached_bind_mode_session_end_and_group_removal(world):
+    """Runs after the switch to bind_mode=cached above."""
+    import ldap3
+
+    api, outpost = world["api"], world["outpost"]
+    assert whoami(world, "frank") == 0
+    held = bound(world, "frank")  # answered from the bind cache, registered under that bind's core session
+    assert search_code(held) == 0
+    for item in api.get("/core/authenticated_sessions/", params={"user__username": "frank"}).json()["results"]:
+        assert api.delete(f"/core/authenticated_sessions/{item['uuid']}/").status_code == 204
+
+    def closed() -> bool:
+        try:
+            search_code(held)
+        except ldap3.core.exceptions.LDAPException:
+            return True
+        return False
+
+    until(closed, "the cached bind's connection closed on SESSION_END", outpost)
+    assert whoami(world, "frank") == 0
+    assert api.patch(f"/core/users/{world['users']['frank']['pk']}/", json={"groups": []}).status_code == 200
+    until(lambda: whoami(world, "frank") == 50, "a group removal refusing the next cached bind", outpost)
