@@ -305,3 +305,23 @@ def test_cached_bind_mode_session_end_and_group_removal(world):
     assert whoami(world, "frank") == 0
     assert api.patch(f"/core/users/{world['users']['frank']['pk']}/", json={"groups": []}).status_code == 200
     until(lambda: whoami(world, "frank") == 50, "a group removal refusing the next cached bind", outpost)
+
+
+def test_readme_blueprint_creates_provider_application_and_outpost(world):
+    """The blueprint README "LDAP outpost" shows, applied as written (but for the application's slug)."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("# blueprint: ldap outpost")
+    path = world["core"].data_dir / "ldap-blueprint.yaml"
+    blueprint = text[start:text.index("```", start)]
+    assert "slug: ldap\n" in blueprint
+    path.write_text(blueprint.replace("slug: ldap\n", "slug: ldap-blueprint\n"))  # this module has an app "ldap"
+    applied = subprocess.run([sys.executable, "-m", "core.cli", "apply_blueprint", str(path)], cwd=REPO,
+                             env=world["core"].env, capture_output=True, text=True, timeout=180)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    api = world["api"]
+    [provider] = api.get("/providers/ldap/", params={"name": "LDAP"}).json()["results"]
+    assert provider["base_dn"] == "dc=ldap,dc=example,dc=com" and provider["require_tls"] is True
+    outposts = [o for o in api.get("/outposts/instances/").json()["results"] if o["name"] == "ldap"]
+    assert len(outposts) == 1 and outposts[0]["type"] == "ldap" and outposts[0]["providers"] == [provider["pk"]]
+    [app] = api.get("/core/applications/", params={"slug": "ldap-blueprint"}).json()["results"]
+    assert app["provider"] == provider["pk"]
