@@ -35,7 +35,7 @@ from protocols.ldap import codec, directory, schema
 from protocols.ldap import dn as dnmod
 from protocols.ldap.connection import Connection
 from protocols.ldap.search import Entry
-from protocols.outpost import AuthResult, AuthUser
+from protocols.outpost import AuthResult, AuthUser, split_mfa
 
 LOGGER = logging.getLogger("gatehouse.outpost.ldap")
 USERS_PATH = "/api/v3/core/users/"
@@ -386,7 +386,10 @@ class Handlers:
             await asyncio.sleep(self.penalty)
             return answer(codec.INVALID_CREDENTIALS, "invalid credentials")
         password = request.password.decode("utf-8", errors="replace")
-        cached = provider.get("bind_mode") == "cached"
+        # a password carrying a one-time code is never answered from or put in the cache: the same
+        # "password;123456" again within the TTL would replay the code
+        one_time = bool(provider.get("mfa_support", True)) and split_mfa(password, True)[1] is not None
+        cached = provider.get("bind_mode") == "cached" and not one_time
         result = self.bind_cache.get(provider["pk"], username, password) if cached else None
         if result is not None:
             log["cached"] = True

@@ -297,3 +297,9 @@ async def test_cached_bind_mode(ldap_server):
     server.handlers.end_session("session-alice")  # the core session of that bind ended
     assert len(cache) == 0
     assert await bind(PASSWORD) == 0 and len(link.calls) == 4
+    # a one-time code is never cached: the same password;code again would replay it
+    cache.clear()
+    before = len(link.calls)
+    for _ in range(2):
+        await bind(PASSWORD + ";123456")
+    assert len(link.calls) == before + 2 and len(cache) == 0
