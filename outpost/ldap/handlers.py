@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+import aiohttp
+
 from outpost.core_link import VERSION, CoreLink, LinkError
 from protocols.ldap import codec, directory, schema
 from protocols.ldap import dn as dnmod
@@ -220,7 +222,15 @@ class CachedDirectory(CoreDirectory):
     async def _fetch_loop(self) -> None:
         while True:
             self._again = False
-            users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH), self.link._all_pages(GROUPS_PATH))
+            try:
+                users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH),
+                                                     self.link._all_pages(GROUPS_PATH))
+            except (LinkError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                LOGGER.warning("ldap directory refetch failed; serving the last one" if self._data else
+                               "ldap directory could not be read from the core", extra={"reason": str(exc)})
+                if not self._again:
+                    return
+                continue
             self._data = (users, groups, {u.get("pk"): u for u in users})
             self.generation += 1
             self.built = {}
@@ -303,6 +313,10 @@ class Handlers:
         log: dict = {}
         try:
             reply, code = await self._dispatch(request, session, conn, log)
+        except (LinkError, aiohttp.ClientError, TimeoutError, OSError) as exc:  # the core away or refusing
+            log["reason"] = str(exc) or type(exc).__name__
+            reply, code = self._internal_error(request, codec.OPERATIONS_ERROR, "the directory could not be read "
+                                               "from the core; try again"), codec.OPERATIONS_ERROR
         except Exception:  # a bug must not kill the connection's peers or leak a traceback to the client
             LOGGER.exception("ldap operation failed", extra={"op": op, "client": session.remote_ip})
             reply, code = self._internal_error(request), codec.OTHER
@@ -314,18 +328,18 @@ class Handlers:
             self.observe(op, code, time.monotonic() - started, str(provider.get("application_slug") or ""))
         return reply
 
-    def _internal_error(self, request: codec.Request) -> Reply:
-        message = "internal error (the outpost log has the details)"
+    def _internal_error(self, request: codec.Request, code: int = codec.OTHER,
+                        message: str = "internal error (the outpost log has the details)") -> Reply:
         if isinstance(request, codec.BindRequest):
-            return Reply([codec.bind_response(request.message_id, codec.OTHER, message)])
+            return Reply([codec.bind_response(request.message_id, code, message)])
         if isinstance(request, (codec.SearchRequest, codec.FilterRejected)):
-            return Reply([codec.search_done(request.message_id, codec.OTHER, message)])
+            return Reply([codec.search_done(request.message_id, code, message)])
         if isinstance(request, codec.CompareRequest):
-            return Reply([codec.compare_response(request.message_id, codec.OTHER, message)])
+            return Reply([codec.compare_response(request.message_id, code, message)])
         if isinstance(request, codec.ExtendedRequest):
-            return Reply([codec.extended_response(request.message_id, codec.OTHER, message)])
+            return Reply([codec.extended_response(request.message_id, code, message)])
         if isinstance(request, codec.UpdateRequest):
-            return Reply([codec.update_response(request, codec.OTHER, message)])
+            return Reply([codec.update_response(request, code, message)])
         return Reply([])
 
     async def _dispatch(self, request, session: Session, conn: Connection, log: dict) -> tuple[Reply, int]:

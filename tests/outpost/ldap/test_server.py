@@ -303,3 +303,19 @@ async def test_cached_bind_mode(ldap_server):
     for _ in range(2):
         await bind(PASSWORD + ";123456")
     assert len(link.calls) == before + 2 and len(cache) == 0
+
+
+async def test_core_away_during_a_search_is_operations_error(ldap_server):
+    from outpost.core_link import LinkError
+
+    server = await ldap_server()
+
+    async def away(path):
+        raise LinkError("GET /api/v3/core/users/ answered HTTP 502")
+
+    reply = await _raw(server, client.bind(1, ADMIN, PASSWORD) + client.unbind(9))
+    assert client.decode_all(reply)[0]["code"] == 0
+    server.link._all_pages = away
+    reply = await _raw(server, client.bind(1, ADMIN, PASSWORD) + client.search(2, BASE, "(cn=alice)")
+                       + client.unbind(3))
+    assert [o["code"] for o in client.decode_all(reply)] == [0, 1]
