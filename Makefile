@@ -37,10 +37,13 @@ test: test-embedded test-services
 test-embedded: $(TEST_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The core again on PostgreSQL + Redis (the e2e proxies/browser suites are not repeated).
+# The core again on PostgreSQL + Redis. Not repeated there: what no backend changes and that costs a minute
+# and a half (the real proxies of e2e, the browser's pages, the log-level runs, building the wheel).
+SERVICES_SKIP := --ignore=tests/e2e --ignore=tests/browser --ignore=tests/server/test_debug_log.py \
+	--ignore=tests/core/test_packaging.py
 test-services: $(TEST_STAMP)
 	@if $(BIN)/python -c "import socket; [socket.create_connection(('127.0.0.1', p), 2).close() for p in (5432, 6379)]" 2>/dev/null; then \
-		$(PG_ENV) $(BIN)/pytest --ignore=tests/e2e $(PYTEST_ARGS); \
+		$(PG_ENV) $(BIN)/pytest $(SERVICES_SKIP) $(PYTEST_ARGS); \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are required under CI=true"; exit 1; \
 	else \

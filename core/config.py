@@ -158,6 +158,9 @@ class CoreConfig:
     web_threads: int = 4
     # AUTHENTIK_WEB__BASE_URL (authentik 2026.8): the Base URL system setting's value while that is empty.
     base_url: str = ""
+    # The embedded outpost's RADIUS listeners (UDP), opened once a RADIUS provider is bound to it.
+    listen_radius: ListenAddress = ListenAddress("0.0.0.0", 1812)  # noqa: S104 - authentik's default
+    listen_radius_accounting: ListenAddress = ListenAddress("0.0.0.0", 1813)  # noqa: S104
     allowed_hosts: tuple[str, ...] = ()  # AUTHENTIK_WEB__ALLOWED_HOSTS: more host names to answer (core/hosts.py)
     listen_debug_py: ListenAddress = ListenAddress("127.0.0.1", 9901)
     data_dir_origin: str = "AUTHENTIK_DATA_DIR"
@@ -340,6 +343,8 @@ def load(env: Mapping[str, str] | None = None) -> CoreConfig:
         listen_http=r.listen("AUTHENTIK_LISTEN__HTTP", "0.0.0.0:9000"),
         listen_https=r.listen("AUTHENTIK_LISTEN__HTTPS", "0.0.0.0:9443"),
         listen_metrics=r.listen("AUTHENTIK_LISTEN__METRICS", "0.0.0.0:9300"),
+        listen_radius=r.listen("AUTHENTIK_LISTEN__RADIUS", "0.0.0.0:1812"),
+        listen_radius_accounting=r.listen("AUTHENTIK_LISTEN__RADIUS_ACCOUNTING", "0.0.0.0:1813"),
         trusted_proxy_cidrs=r.cidrs("AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS", DEFAULT_TRUSTED_PROXY_CIDRS),
         bootstrap=bootstrap,
         error_reporting=r.bool("AUTHENTIK_ERROR_REPORTING__ENABLED"),

@@ -2,7 +2,7 @@
 
 Read once into a frozen dataclass; every problem is reported together, naming the variable and what it
 expects (DESIGN §4.5). The token never appears in a repr or a message. Listen defaults are authentik's
-ports (http 9000, https 9443, ldap 3389, ldaps 6636, radius 1812, metrics 9300) on 0.0.0.0, like the core
+ports (http 9000, https 9443, ldap 3389, ldaps 6636, radius 1812, radius accounting 1813, metrics 9300) on 0.0.0.0, like the core
 (authentik says ``[::]``; an IPv6 wildcard fails where IPv6 is disabled, so set ``[::]:9000`` to get it).
 """
 
@@ -24,6 +24,7 @@ DEFAULT_LISTEN = {
     "AUTHENTIK_LISTEN__LDAP": "0.0.0.0:3389",
     "AUTHENTIK_LISTEN__LDAPS": "0.0.0.0:6636",
     "AUTHENTIK_LISTEN__RADIUS": "0.0.0.0:1812",
+    "AUTHENTIK_LISTEN__RADIUS_ACCOUNTING": "0.0.0.0:1813",
 }
 DEFAULT_TRUSTED_PROXY_CIDRS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fe80::/10",
                                "::1/128")
@@ -64,6 +65,8 @@ class OutpostConfig:
     listen_ldap: Listen = field(default_factory=lambda: _default("AUTHENTIK_LISTEN__LDAP"))
     listen_ldaps: Listen = field(default_factory=lambda: _default("AUTHENTIK_LISTEN__LDAPS"))
     listen_radius: Listen = field(default_factory=lambda: _default("AUTHENTIK_LISTEN__RADIUS"))
+    listen_radius_accounting: Listen = field(
+        default_factory=lambda: _default("AUTHENTIK_LISTEN__RADIUS_ACCOUNTING"))
     trusted_proxy_cidrs: tuple = ()
     redis_url: str | None = field(default=None, repr=False)  # shared proxy sessions (several replicas)
     state_dir: str = "/tmp"  # noqa: S108 - the proxy's session snapshot when there is no Redis
@@ -172,6 +175,7 @@ def load(env: Mapping[str, str] | None = None) -> OutpostConfig:
         listen_ldap=r.listen("AUTHENTIK_LISTEN__LDAP"),
         listen_ldaps=r.listen("AUTHENTIK_LISTEN__LDAPS"),
         listen_radius=r.listen("AUTHENTIK_LISTEN__RADIUS"),
+        listen_radius_accounting=r.listen("AUTHENTIK_LISTEN__RADIUS_ACCOUNTING"),
         trusted_proxy_cidrs=r.cidrs("AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS"),
         redis_url=r.redis(),
         state_dir=env.get("AUTHENTIK_OUTPOST_STATE_DIR", "").strip() or env.get("TMPDIR", "").strip() or "/tmp",  # noqa: S108

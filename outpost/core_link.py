@@ -39,6 +39,8 @@ from protocols.outpost import (
     HELLO_INTERVAL,
     INSTANCES_PATH,
     MAX_FRAME_BYTES,
+    RADIUS_ACCOUNTING_PATH,
+    RADIUS_CHALLENGE_PATH,
     AuthAnswer,
     AuthRequest,
     AuthResult,
@@ -394,6 +396,52 @@ class CoreLink:
             return AuthAnswer.from_json(body)
         except ProtocolError as exc:
             return AuthAnswer(AuthResult.FLOW_ERROR, f"the core's answer is not an AuthAnswer: {exc}")
+
+    async def provider_configs(self, kind: str) -> list[dict]:
+        """The configs of this outpost's providers of ``kind`` (``CONFIG_PATHS``), whatever the outpost's type:
+        the embedded (proxy) outpost also serves RADIUS providers (outpost/radius/__init__.py)."""
+        return await self._all_pages(CONFIG_PATHS[kind])
+
+    # -- RADIUS accounting --------------------------------------------------------------------------------
+    async def radius_challenge(self, provider_pk: int, body: dict, *,
+                               timeout: float = AUTHENTICATE_TIMEOUT) -> dict:
+        """POST a CHAP / MS-CHAPv2 proof (``RADIUS_CHALLENGE_PATH``); the core's answer (``result``, ``reason``,
+        ``user``, ``reply_attributes``, MS-CHAPv2 extras). The core away or refusing: ``flow_error``, as
+        ``authenticate`` answers, never an exception."""
+        if self._session is None:
+            raise LinkError("the link is not started: call start() first")
+        path = RADIUS_CHALLENGE_PATH.format(pk=int(provider_pk))
+        try:
+            async with self._session.post(urljoin(self.base, path.lstrip("/")), json=body,
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                status = resp.status
+                answer = await resp.json(content_type=None) if status == 200 else (await resp.text())[:200]
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return {"result": "flow_error", "reason": f"core unreachable: {describe_link_error(exc)}"}
+        except ValueError:
+            return {"result": "flow_error", "reason": f"the core's answer from {path} is not JSON"}
+        if status != 200 or not isinstance(answer, dict):
+            return {"result": "flow_error", "reason": f"the core answered HTTP {status} to {path}: {answer}"}
+        return answer
+
+    async def radius_accounting(self, provider_pk: int, record: dict, *, timeout: float = AUTHENTICATE_TIMEOUT) -> bool:
+        """POST one Accounting-Request's fields (protocols/outpost.py ``RADIUS_ACCOUNTING_PATH``) for the core to
+        record as an event. True once the core stored it; False for anything else (the caller then sends no
+        Accounting-Response, RFC 2866 §4.1, and the NAS sends it again). Never raises for the network."""
+        if self._session is None:
+            raise LinkError("the link is not started: call start() first")
+        path = RADIUS_ACCOUNTING_PATH.format(pk=int(provider_pk))
+        try:
+            async with self._session.post(urljoin(self.base, path.lstrip("/")), json=record,
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                status = resp.status
+                text = "" if status == 201 else (await resp.text())[:200]
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            LOGGER.warning("accounting not recorded: core unreachable", extra={"reason": describe_link_error(exc)})
+            return False
+        if status != 201:
+            LOGGER.warning("accounting not recorded", extra={"status": status, "reason": text})
+        return status == 201
 
     # -- websocket ------------------------------------------------------------------------------------
     async def _run(self) -> None:

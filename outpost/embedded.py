@@ -3,6 +3,8 @@
 It is the same code as a standalone outpost and talks to its own core the same way, over loopback
 HTTP and the websocket, with the embedded outpost's managed token; so one path is tested for both.
 Browser-facing endpoints use the outpost's ``config.authentik_host`` (set it to the URL browsers use).
+RADIUS providers bound to it are served too (outpost/radius/__init__.py ``setup_embedded``): the UDP listeners
+open once the first one is bound.
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ def setup(app: web.Application, config) -> None:
     store, http_factory = om.instrument_proxy(app, link, _store(config))
     proxy_setup(app, store=store, link=link, http_factory=http_factory,
                 trusted_proxies=[str(net) for net in config.trusted_proxy_cidrs])
+    # RADIUS providers bound to the embedded outpost: ak server answers them too (issue 10).
+    from outpost.radius import setup_embedded
+
+    setup_embedded(app, link, config.listen_radius, config.listen_radius_accounting)
     # Proxy-mode applications of the embedded outpost: requests for their hosts are proxied, not served by
     # the core (as authentik's embedded outpost does); every other host goes on to Django.
     app.middlewares.append(proxy_mode_hosts)

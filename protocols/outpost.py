@@ -140,6 +140,11 @@ AUTHENTICATE_PATHS = {
     "ldap": "/api/v3/outposts/ldap/{pk}/authenticate/",
     "radius": "/api/v3/outposts/radius/{pk}/authenticate/",
 }
+# RADIUS Accounting-Request -> an event (``radius_accounting`` record, core/providers/radius/api.py); 201 once stored
+RADIUS_ACCOUNTING_PATH = "/api/v3/outposts/radius/{pk}/accounting/"
+RADIUS_ACCOUNTING_EVENT = "custom_radius_accounting"
+# RADIUS CHAP / MS-CHAPv2 proof -> the core checks it against the user's network password (an app password)
+RADIUS_CHALLENGE_PATH = "/api/v3/outposts/radius/{pk}/authenticate_challenge/"
 MAX_USERNAME_CHARS = 1024  # far above any real name (the identification stage keeps 255); refuses junk early
 MAX_PASSWORD_CHARS = 4096  # a password (with ";code") longer than this is a bad call, not a login attempt
 _MFA_SEPARATOR = ";"

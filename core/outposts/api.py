@@ -16,7 +16,7 @@ from core.accounts.api import ProviderSerializer
 from core.accounts.models import Provider
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess
 from core.inheritance import concrete
-from core.outposts.models import Outpost, OutpostType, default_outpost_config
+from core.outposts.models import EMBEDDED_OUTPOST_MANAGED, Outpost, OutpostType, default_outpost_config
 from core.outposts.state import list_states
 
 DEFAULT_REFRESH_S = 300
@@ -101,12 +101,16 @@ class OutpostSerializer(serializers.ModelSerializer):
         providers = attrs.get("providers")
         if providers is None and self.instance is not None and "type" in attrs:
             providers = list(self.instance.providers.all())
-        wanted = PROVIDER_MODELS.get(kind)
+        wanted = {PROVIDER_MODELS.get(kind)}
+        managed = attrs.get("managed", getattr(self.instance, "managed", None))
+        if kind == OutpostType.PROXY and managed == EMBEDDED_OUTPOST_MANAGED:
+            wanted.add(PROVIDER_MODELS[OutpostType.RADIUS])  # ak server runs the RADIUS outpost too
         for provider in providers or []:
             got = type(concrete(provider))._meta.model_name
-            if got != wanted:
+            if got not in wanted:
                 raise serializers.ValidationError({"providers": [
-                    f"provider {provider.name!r} is a {got}; a {kind} outpost serves only {wanted} providers"]})
+                    f"provider {provider.name!r} is a {got}; a {kind} outpost serves only "
+                    f"{' and '.join(sorted(wanted))} providers"]})
         return attrs
 
 

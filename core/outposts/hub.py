@@ -259,6 +259,7 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = asyncio.Event()
         self._relay: asyncio.Task | None = None
+        self.closing = False  # set on_shutdown: a socket accepted after that is closed at once
         self._orm = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outposts-orm")
         self._poller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outposts-poll")
 
@@ -276,6 +277,7 @@ class Hub:
 
     async def close_sockets(self) -> None:
         """on_shutdown: close every websocket (GOING_AWAY) so their handlers end and the server can stop."""
+        self.closing = True
         conns = [c for group in self.connections.values() for c in group]
         await asyncio.gather(*(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
                                for c in conns), return_exceptions=True)

@@ -17,7 +17,7 @@ import logging
 import uuid as uuidlib
 from collections.abc import AsyncIterator
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from core.metrics import OutpostLinkMetrics
 from core.outposts.hub import Hub, instruction_name, publisher
@@ -103,6 +103,8 @@ async def outpost_websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
     conn = hub.attach(outpost_uuid, instance, ws)
+    if hub.closing:  # accepted while the server stops (on_shutdown already closed the others): it would hold it up
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
     metrics = request.app[LINK_METRICS_KEY]
     expected = str((outpost.config or {}).get("kubernetes_replicas", 1))  # authentik's label: the replicas wanted
     metrics.connected(outpost.name, instance, expected)

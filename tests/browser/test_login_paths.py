@@ -33,9 +33,13 @@ class Totp:
         self.last_step = -1
 
     def code(self) -> str:
+        """The oldest unused code the core takes: it accepts one step of drift either way, so a module that needs
+        three codes gets them without waiting for the clock (the step before this one while it has >= 5 s left)."""
         while True:
-            now = int(time.time() // 30)
-            step = max(now, self.last_step + 1)
+            clock = time.time()
+            now = int(clock // 30)
+            lowest = now - 1 if clock - now * 30 < 25 else now
+            step = max(lowest, self.last_step + 1)
             if step <= now + 1:  # the core accepts one step of drift either way
                 self.last_step = step
                 return self.totp.at(step * 30)

@@ -158,3 +158,19 @@ async def test_hub_counts_connections(world, core_factory):
         await ws.send_str(hello("1", INSTANCE, "h").encode())
         await next_message(ws, skip_ack=False)
         assert core.hub.connected(world["outpost"].pk) == 1 and core.hub.connected() == 1
+
+
+async def test_a_socket_accepted_while_the_server_stops_is_closed_at_once(world, core_factory):
+    """An outpost that connects between on_shutdown and the end of the stop (the embedded outpost's link does,
+    right after start) must not hold the server up: before, `ak server` then waited for SIGKILL."""
+    core = await core_factory()
+    await core.hub.close_sockets()  # what on_shutdown does
+    async with core.connect(world["outpost"], world["key"]) as ws:
+        frame = await asyncio.wait_for(ws.receive(), 5)
+        assert frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+        assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
+    for _ in range(100):  # the handler detaches once its close completes (a bounded wait)
+        if core.hub.connected() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert core.hub.connected() == 0
