@@ -481,15 +481,16 @@ def profile_search(core_url: str, key: str) -> dict[str, float]:
 
     out: dict[str, float] = {}
     with httpx.Client(base_url=core_url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as http:
-        started = time.perf_counter()
-        users, groups = [], []
-        for path, into in ((USERS_PATH, users), (GROUPS_PATH, groups)):
-            page = 1
-            while page:
-                body = http.get(path, params={"page": page, "page_size": 100}).json()
-                into.extend(body["results"])
-                page = body.get("pagination", {}).get("next") or 0
-        out["fetch (users and groups, pages of 100)"] = (time.perf_counter() - started) * 1000
+        for size in (100, 1000):  # the outpost's page size (outpost/core_link.py PAGE_SIZE); the API's maximum
+            started = time.perf_counter()
+            users, groups = [], []
+            for path, into in ((USERS_PATH, users), (GROUPS_PATH, groups)):
+                page = 1
+                while page:
+                    body = http.get(path, params={"page": page, "page_size": size}).json()
+                    into.extend(body["results"])
+                    page = body.get("pagination", {}).get("next") or 0
+            out[f"fetch (users and groups, pages of {size})"] = (time.perf_counter() - started) * 1000
     layout = directory.Layout(BASE)
     started = time.perf_counter()
     entries = directory.build(users, groups, layout)
@@ -502,6 +503,21 @@ def profile_search(core_url: str, key: str) -> dict[str, float]:
             started = time.perf_counter()
             conn.search(request, lambda: entries)
             out[f"Connection.search {name}, {round_}"] = (time.perf_counter() - started) * 1000
+    # the memory of each layer, by tracemalloc (slow: after the timings): the core's JSON as the outpost keeps
+    # it, the entries built from it, the case-folded indexes the first search builds
+    import tracemalloc
+
+    text = json.dumps([users, groups])
+    del entries
+    tracemalloc.start()
+    users, groups = json.loads(text)
+    mem = {"the core's JSON objects": tracemalloc.get_traced_memory()[0]}
+    entries = directory.build(users, groups, layout)
+    mem["the entries built from them"] = tracemalloc.get_traced_memory()[0] - sum(mem.values())
+    conn.search(request, lambda: entries)
+    mem["the entries' case-folded indexes"] = tracemalloc.get_traced_memory()[0] - sum(mem.values())
+    tracemalloc.stop()
+    out.update({f"memory (MB): {k}": v / 1e6 for k, v in mem.items()})
     return out
 
 
@@ -608,7 +624,7 @@ def report(ours: dict, theirs: dict | None) -> None:
             print(f"  outpost duration_ms, {kind} ({len(values)}): p50 {pct(values, 0.5):.1f}, "
                   f"p99 {pct(values, 0.99):.1f} ms")
     for step, ms in ours["profile"].items():
-        print(f"  in-process: {step}: {ms:.1f} ms")
+        print(f"  in-process: {step}: {ms:.1f}" + ("" if step.startswith("memory") else " ms"))
 
 
 def main() -> None:
