@@ -89,9 +89,9 @@ class LDAPServer:
         for task in list(self._clients):
             task.cancel()
         await asyncio.gather(*self._clients, return_exceptions=True)
-        for server in self.servers:
+        for server in self.servers:  # bounded: a connection still handshaking TLS would keep it waiting
             with contextlib.suppress(Exception):
-                await server.wait_closed()
+                await asyncio.wait_for(server.wait_closed(), 5)
         self.servers = []
 
     async def serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
