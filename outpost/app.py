@@ -135,20 +135,17 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
 
         store, http_factory = om.instrument_proxy(app, link, session_store(config))
         setup(app, store=store, link=link, http_factory=http_factory)
-        with contextlib.suppress(ImportError):  # the reverse-proxy mode's catch-all, once it exists
-            from outpost.proxy.reverse import add_catch_all
+        from outpost.proxy.reverse import add_catch_all
 
-            add_catch_all(app)
+        add_catch_all(app)
     elif kind == "ldap":
         from outpost.ldap.server import setup as setup_ldap
 
         setup_ldap(app, config, link, reuse_port=reuse_port)
-    elif kind == "radius":
+    else:  # radius (KINDS is checked above)
         from outpost.radius import setup as radius_setup
 
         radius_setup(app, link, config, reuse_port=reuse_port)
-    else:
-        LOGGER.warning("the %s outpost is not implemented yet; serving health and the core link only", kind)
     return app
 
 
