@@ -50,6 +50,7 @@ class World:
     def __init__(self, core, outpost: OutpostProcess, auth_port: int, acct_port: int, api: httpx.Client):
         self.core, self.outpost, self.auth_port, self.acct_port, self.api = core, outpost, auth_port, acct_port, api
         self.users: dict[str, dict] = {}
+        self.network_passwords: dict[str, str] = {}
         self.group_pk = ""
         self.totp: pyotp.TOTP | None = None
         self.last_step = -1
@@ -310,12 +311,25 @@ def test_mfa_password_and_code(world):
 
 
 def network_password(world, username: str) -> str:
-    """``username``'s app password (made by the admin on first use), its key read back."""
-    identifier = f"{username}-radius"
-    if world.api.get(f"/api/v3/core/tokens/{identifier}/view_key/").status_code != 200:
-        world.call("POST", "/core/tokens/", json={"identifier": identifier, "intent": "app_password",
-                                                  "user": world.users[username]["pk"]})
-    return world.call("GET", f"/core/tokens/{identifier}/view_key/")["key"]
+    """``username``'s network password (a token of intent radius, made by the admin on first use): its key is
+    in the answer that created it only (view_key refuses it)."""
+    if username not in world.network_passwords:
+        identifier = f"{username}-radius"
+        created = world.call("POST", "/core/tokens/", json={"identifier": identifier, "intent": "radius",
+                                                            "user": world.users[username]["pk"]})
+        assert world.api.get(f"/api/v3/core/tokens/{identifier}/view_key/").status_code == 403
+        world.network_passwords[username] = created["key"]
+    return world.network_passwords[username]
+
+
+def test_chap_without_a_network_password_is_rejected_and_logged(world):
+    """An app password is for PAP and the API: CHAP does not try it, and the outpost log says what to do."""
+    app = world.call("POST", "/core/tokens/", json={"identifier": "carol-app", "intent": "app_password",
+                                                    "user": world.users["carol"]["pk"]})
+    assert "Received Access-Reject" in world.radtest_method("chap", "carol", app["key"])
+    world.until(lambda: "no network password; create one" in world.outpost.log.read_text(errors="replace"),
+                "the reject's reason in the outpost log")
+    assert app["key"] not in world.outpost.log.read_text(errors="replace")
 
 
 def test_chap_with_a_network_password_radtest(world):
