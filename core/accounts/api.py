@@ -502,7 +502,7 @@ class ApplicationViewSet(viewsets.ModelViewSet):
 # --- tokens -------------------------------------------------------------------------------------
 
 API_TOKEN_INTENTS = [TokenIntents.INTENT_API, TokenIntents.INTENT_APP_PASSWORD, TokenIntents.INTENT_RADIUS]
-NETWORK_PASSWORD_NOT_SHOWN = (
+RADIUS_VIEW_KEY_REFUSED = (
     "token {identifier!r} is a network password (intent 'radius'): its key is shown once, in the answer that "
     "created it, and never again, so that a stolen API token or browser session cannot read the password a "
     "network device accepts; if it is lost, delete this token and create a new one "
@@ -620,7 +620,7 @@ class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         its key is shown once, at creation."""
         token = self.get_object()
         if token.intent == TokenIntents.INTENT_RADIUS:
-            raise PermissionDenied(NETWORK_PASSWORD_NOT_SHOWN.format(identifier=token.identifier))
+            raise PermissionDenied(RADIUS_VIEW_KEY_REFUSED.format(identifier=token.identifier))
         try:
             key = token.read_key()
         except TokenKeyUnreadable as exc:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pyrad import packet as rp
+from pyrad import tools
 from pyrad.dictionary import Dictionary
 
 DICTIONARY_PATH = Path(__file__).with_name("dictionary")
@@ -41,6 +42,10 @@ PROXY_STATE = 33
 EAP_MESSAGE = 79
 MESSAGE_AUTHENTICATOR = 80
 ZERO16 = b"\x00" * 16
+VENDOR_SPECIFIC = 26
+# The value types a vendor attribute outside the dictionary may have (pyrad's tools.EncodeAttr names them).
+VENDOR_TYPES = frozenset({"string", "octets", "integer", "signed", "short", "byte", "integer64", "ipaddr",
+                          "ipv6addr", "ipv6prefix", "date"})
 
 
 class Code(IntEnum):
@@ -68,6 +73,38 @@ class DecodeError(ValueError):
     def __init__(self, reason: str, message: str):
         self.reason = reason
         super().__init__(message)
+
+
+@dataclass(frozen=True)
+class VendorAttribute:
+    """A Vendor-Specific attribute (RFC 2865 §5.26) that the dictionary does not define: what authentik's
+    ``define_attribute(vendor_code, vendor_name, attribute_name, attribute_code, attribute_type)`` declares in a
+    RADIUS property mapping. Encoded as one Vendor-Specific attribute holding the vendor id and one sub-attribute
+    (type ``code``, the usual one-octet type and length, RFC 2865 §5.26's suggested format) by pyrad, which
+    packs a ``(vendor, code)`` key that way; the value by pyrad's ``tools.EncodeAttr`` for ``type``."""
+
+    vendor: int
+    code: int
+    type: str
+    value: Any
+    name: str = ""
+
+    def encode(self) -> bytes:
+        """The sub-attribute's value octets; ValueError naming the attribute when it cannot be sent."""
+        label = self.name or f"vendor {self.vendor} attribute {self.code}"
+        if not (isinstance(self.vendor, int) and 0 < self.vendor < 2 ** 24):
+            raise ValueError(f"{label}: vendor code {self.vendor!r} is not an SMI enterprise number (1..16777215)")
+        if not (isinstance(self.code, int) and 0 < self.code < 256):
+            raise ValueError(f"{label}: attribute code {self.code!r} is not 1..255")
+        if self.type not in VENDOR_TYPES:
+            raise ValueError(f"{label}: attribute type {self.type!r} is not one of {', '.join(sorted(VENDOR_TYPES))}")
+        try:
+            raw = tools.EncodeAttr(self.type, self.value)
+        except (TypeError, ValueError, struct.error, OSError) as exc:
+            raise ValueError(f"{label}: {str(self.value)[:40]!r} is not a valid {self.type} value ({exc})") from None
+        if len(raw) > 247:  # 255 - 2 (attribute header) - 4 (vendor id) - 2 (sub-attribute header)
+            raise ValueError(f"{label}: the value is {len(raw)} octets, more than 247")
+        return raw
 
 
 @lru_cache(maxsize=1)
@@ -211,7 +248,8 @@ def encode_reply(request: Request, code: Code, secret: bytes,
     """A reply to ``request``, with its Proxy-State attributes (RFC 2865 §5.33), the Response Authenticator
     and always a Message-Authenticator (BlastRADIUS; RFC 3579 §3.2, RFC 5997 §3). ``attributes`` are
     dictionary names (``"Tunnel-Type:1"`` for a tag) and values. Raises ValueError for a reply code that does
-    not answer the request's code, or an attribute the dictionary does not know or that does not fit."""
+    not answer the request's code, or an attribute the dictionary does not know or that does not fit. A
+    VendorAttribute among them is sent as a Vendor-Specific attribute outside the dictionary."""
     if code not in REPLY_CODES[request.code]:
         raise ValueError(f"{Code(code).name} does not answer {request.code.name}")
     cls = rp.AcctPacket if request.code == Code.ACCOUNTING_REQUEST or code == Code.ACCOUNTING_RESPONSE \
@@ -222,7 +260,11 @@ def encode_reply(request: Request, code: Code, secret: bytes,
         original[PROXY_STATE] = list(request.proxy_state)
     reply = original.CreateReply()
     reply.code = int(code)
-    for name, value in attributes:
+    for item in attributes:
+        if isinstance(item, VendorAttribute):
+            OrderedDict.setdefault(reply, (item.vendor, item.code), []).append(item.encode())
+            continue
+        name, value = item
         try:
             reply.AddAttribute(name, value)
         except KeyError:

@@ -25,9 +25,8 @@ from protocols.radius import mschap
 
 LOGGER = logging.getLogger("gatehouse.providers.radius")
 MAX_TOKENS = 20  # network passwords tried per request, the newest first
-NO_NETWORK_PASSWORD = ("{method}: no network password; create one (POST /api/v3/core/tokens/ with "
-                       "intent 'radius', README \"RADIUS outpost\"): CHAP and MS-CHAP do not use the account "
-                       "password nor app passwords")
+MISSING_REASON = ("{method}: no network password; create one (POST /api/v3/core/tokens/ with intent 'radius', "
+                  "README \"RADIUS outpost\"): CHAP and MS-CHAP do not use the account password nor app passwords")
 
 
 def _network_passwords(user) -> list[str]:
@@ -61,7 +60,7 @@ def _check(method: str, key: str, body: dict) -> dict | None:
 def authenticate_challenge(provider, application, body: dict, peer: str = "") -> dict:
     """The answer to one CHAP / MS-CHAPv2 Access-Request (``body`` validated by the view, octets as bytes)."""
     from core.api.outpost_config import auth_user
-    from core.providers.radius.reply import reply_attributes
+    from core.providers.radius.mappings import accept_attributes
 
     username, ip, method = body["username"], body["remote_ip"], body["method"]
     wait = reputation.start_attempt(username, ip, peer=peer)
@@ -79,7 +78,7 @@ def authenticate_challenge(provider, application, body: dict, peer: str = "") ->
         record("login_failed", client_ip=ip, username=username, username_canonical=canonical,
                stage=f"radius {method}", provider=provider.name)
         if user is not None and user.is_active and not keys:
-            return {"result": "invalid_credentials", "reason": NO_NETWORK_PASSWORD.format(method=method)}
+            return {"result": "invalid_credentials", "reason": MISSING_REASON.format(method=method)}
         return {"result": "invalid_credentials", "reason": f"{method}: wrong network password or unknown user"}
     reputation.record_success(username, ip, peer=peer)
     passing, messages = user_has_access(user, application)
@@ -89,4 +88,4 @@ def authenticate_challenge(provider, application, body: dict, peer: str = "") ->
     record("login", user=user, client_ip=ip, auth_method="network_password", radius_method=method,
            provider=provider.name)
     return {"result": "ok", "reason": f"{method} with a network password", "user": auth_user(user).to_json(),
-            "reply_attributes": reply_attributes(user), **extras}
+            "reply_attributes": accept_attributes(provider, user), **extras}
