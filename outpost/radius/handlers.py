@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.radius.clients import ClientTable, build_table
-from protocols.radius.codec import Code, DecodeError, Request, VendorAttribute, decode_request, encode_reply
+from protocols.radius.codec import Code, DecodeError, Request, attribute_items, decode_request, encode_reply
 
 LOGGER = logging.getLogger("gatehouse.outpost.radius")
 REJECT_DELAY = 1.0  # seconds before an Access-Reject
@@ -107,28 +107,8 @@ def method_of(request: Request) -> str:
 
 
 def reply_attributes(raw: Any) -> tuple[list, list[str]]:
-    """The core's ``reply_attributes`` ([[name, value], ...] or [{"name": .., "value": ..}, ...]) as pairs;
-    an entry with ``vendor``, ``code`` and ``type`` (a RADIUS property mapping's ``define_attribute``) as a
-    VendorAttribute; malformed entries are skipped and named."""
-    pairs, problems = [], []
-    for item in raw or ():
-        if isinstance(item, dict) and "vendor" in item:
-            vendor, code, kind = item.get("vendor"), item.get("code"), item.get("type")
-            if _int(vendor) is not None and _int(code) is not None and isinstance(kind, str) \
-                    and isinstance(item.get("value"), (str, int)):
-                pairs.append(VendorAttribute(vendor, code, kind, item["value"], str(item.get("name") or "")))
-            else:
-                problems.append(f"vendor reply attribute {str(item)[:80]!r} lacks an integer vendor and code, "
-                                "a type or a value")
-            continue
-        if isinstance(item, dict):
-            item = (item.get("name"), item.get("value"))
-        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) \
-                and isinstance(item[1], (str, int, bytes)):
-            pairs.append((item[0], item[1]))
-        else:
-            problems.append(f"reply attribute {str(item)[:60]!r} is not [name, value]")
-    return pairs, problems
+    """The core's ``reply_attributes`` as items for encode_reply, malformed entries named (codec.attribute_items)."""
+    return attribute_items(raw)
 
 
 def _int(value: Any) -> int | None:

@@ -260,20 +260,63 @@ def encode_reply(request: Request, code: Code, secret: bytes,
         original[PROXY_STATE] = list(request.proxy_state)
     reply = original.CreateReply()
     reply.code = int(code)
-    for item in attributes:
-        if isinstance(item, VendorAttribute):
-            OrderedDict.setdefault(reply, (item.vendor, item.code), []).append(item.encode())
-            continue
-        name, value = item
-        try:
-            reply.AddAttribute(name, value)
-        except KeyError:
-            raise ValueError(f"reply attribute {name!r} is not in the RADIUS dictionary "
-                             f"({DICTIONARY_PATH})") from None
+    _add(reply, attributes)
     reply.message_authenticator = True
     out = reply.ReplyPacket()
     if len(out) > MAX_PACKET:
         raise ValueError(f"the reply is {len(out)} octets, more than {MAX_PACKET}: send fewer attributes")
+    return out
+
+
+def _add(pkt: rp.Packet, attributes: Iterable) -> None:
+    for item in attributes:
+        if isinstance(item, VendorAttribute):
+            OrderedDict.setdefault(pkt, (item.vendor, item.code), []).append(item.encode())
+            continue
+        name, value = item
+        try:
+            pkt.AddAttribute(name, value)
+        except KeyError:
+            raise ValueError(f"reply attribute {name!r} is not in the RADIUS dictionary "
+                             f"({DICTIONARY_PATH})") from None
+
+
+def attribute_items(raw: Any) -> tuple[list, list[str]]:
+    """The core's ``reply_attributes`` ([[name, value], ...] or [{"name": .., "value": ..}, ...]) as items for
+    encode_reply: (name, value) pairs, and a VendorAttribute for an entry with ``vendor``, ``code`` and ``type``
+    (a RADIUS property mapping's ``define_attribute``); malformed entries are skipped and named."""
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    items, problems = [], []
+    for item in raw or ():
+        if isinstance(item, dict) and "vendor" in item:
+            vendor, code, kind, value = item.get("vendor"), item.get("code"), item.get("type"), item.get("value")
+            if integer(vendor) and integer(code) and isinstance(kind, str) and isinstance(value, (str, int)):
+                items.append(VendorAttribute(vendor, code, kind, value, str(item.get("name") or "")))
+            else:
+                problems.append(f"vendor reply attribute {str(item)[:80]!r} lacks an integer vendor and code, "
+                                "a type or a value")
+            continue
+        if isinstance(item, dict):
+            item = (item.get("name"), item.get("value"))
+        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) \
+                and isinstance(item[1], (str, int, bytes)):
+            items.append((item[0], item[1]))
+        else:
+            problems.append(f"reply attribute {str(item)[:60]!r} is not [name, value]")
+    return items, problems
+
+
+def encode_attributes(secret: bytes, attributes: Iterable) -> bytes:
+    """authentik's ``check_access`` ``attributes`` (before base64): an Access-Request packet that only carries
+    ``attributes``; authentik's outpost parses it with the shared secret and copies every attribute into its
+    Access-Accept. ValueError as encode_reply."""
+    pkt = rp.AuthPacket(code=int(Code.ACCESS_REQUEST), id=0, secret=secret, dict=dictionary())
+    _add(pkt, attributes)
+    out = pkt.RequestPacket()
+    if len(out) > MAX_PACKET:
+        raise ValueError(f"the attributes take {len(out)} octets, more than {MAX_PACKET}: send fewer")
     return out
 
 

@@ -205,3 +205,20 @@ def test_blueprint_creates_and_attaches_a_mapping(db):
     other.groups.add(Group.objects.get(name="wifi-vlan-20"))
     assert ("Tunnel-Private-Group-Id:1", "20") in pairs(accept_attributes(provider, other))
     assert not Importer(load(path.read_text(), source=str(path)), env=env).apply().changed
+
+
+def test_check_access_carries_the_attributes_as_authentik_does(setup):  # noqa: F811
+    """authentik's outpost reads ``attributes``: base64 of a RADIUS packet it parses with the shared secret."""
+    import base64
+
+    from rest_framework.test import APIClient
+
+    client = APIClient(HTTP_X_AUTHENTIK_OUTPOST_TOKEN=setup["radius-key"])
+    client.force_login(setup["alice"])
+    url = f"/api/v3/outposts/radius/{setup['radius'].pk}/check_access/?app_slug=radius-app"
+    assert client.get(url).json()["attributes"] == ""
+    attach(setup["radius"], "cisco and mikrotik", CISCO)
+    body = client.get(url).json()
+    assert body["access"]["passing"] is True
+    packet = AuthPacket(packet=base64.b64decode(body["attributes"]), dict=dictionary(), secret=b"s3cret")
+    assert packet[(9, 1)] == [b"shell:priv-lvl=15", b"user=alice"] and packet[(14988, 8)] == [b"10M/10M"]

@@ -277,8 +277,26 @@ class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet)
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def check_access(self, request, pk=None):
         """May the user whose session the provider's outpost sends use the application behind this provider
-        (only that outpost is answered, OutpostConfigViewSet.access_for). ``attributes`` is the
-        base64 RADIUS packet of property-mapping attributes; Gatehouse has none yet, so it is ""."""
-        _provider, _app, passing, messages = self.access_for(request, pk)
+        (only that outpost is answered, OutpostConfigViewSet.access_for). ``attributes`` is, as in authentik,
+        the base64 of a RADIUS packet carrying the Accept's attributes (property mappings, then the groups'
+        radius_reply_attributes), for authentik's own outpost; "" when there are none or access is refused.
+        Gatehouse's outpost gets them in the authenticate answer instead."""
+        import base64
+
+        from core.providers.radius.mappings import accept_attributes
+        from protocols.radius.codec import attribute_items, encode_attributes
+
+        provider, _app, passing, messages = self.access_for(request, pk)
+        attributes = ""
+        if passing:
+            items, problems = attribute_items(accept_attributes(provider, request.user))
+            try:
+                attributes = base64.b64encode(encode_attributes(provider.shared_secret.encode(), items)).decode() \
+                    if items else ""
+            except ValueError as exc:
+                problems.append(str(exc))
+            for problem in problems:
+                LOGGER.warning("check_access attributes left out", extra={"provider": provider.name,
+                                                                          "problem": problem})
         return Response({"access": {"passing": passing, "messages": messages, "log_messages": []},
-                         "attributes": ""})
+                         "attributes": attributes})

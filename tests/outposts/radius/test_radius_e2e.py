@@ -51,6 +51,7 @@ class World:
         self.core, self.outpost, self.auth_port, self.acct_port, self.api = core, outpost, auth_port, acct_port, api
         self.users: dict[str, dict] = {}
         self.network_passwords: dict[str, str] = {}
+        self.providers: dict[str, int] = {}
         self.group_pk = ""
         self.totp: pyotp.TOTP | None = None
         self.last_step = -1
@@ -198,6 +199,7 @@ def world(tmp_path_factory) -> Iterator[World]:
             world.call("POST", "/policies/bindings/", json={"target": app["pk"], "group": world.group_pk,
                                                             "order": 0})
             providers.append(provider["pk"])
+            world.providers[name] = provider["pk"]
         created = world.call("POST", "/outposts/instances/", json={"name": "radius", "type": "radius",
                                                                    "providers": providers})
         key = world.call("GET", f"/core/tokens/{created['token_identifier']}/view_key/")["key"]
@@ -375,6 +377,43 @@ def test_vlan_by_group_in_the_accept(world):
     assert "Tunnel-Private-Group-Id:1 = \"42\"" in world.radtest("dave", PASSWORD)
     alice = world.pap_reply("alice", PASSWORD)
     assert alice.code == AccessAccept and "Tunnel-Type" not in alice
+
+
+MAPPING = """
+if not request.user.attributes.get("e2e_mapping"):
+    return packet
+define_attribute(vendor_code=9, vendor_name="Cisco", attribute_name="AV-Pair", attribute_code=1,
+                 attribute_type="string")
+packet["Cisco-AV-Pair"] = "shell:priv-lvl=15"
+packet["Tunnel-Type:1"] = "VLAN"
+packet["Tunnel-Medium-Type:1"] = "IEEE-802"
+packet["Tunnel-Private-Group-Id:1"] = "77"
+return packet
+"""
+
+
+def test_property_mapping_attributes_in_the_accept(world):
+    """A RADIUS property mapping (VLAN and a Cisco vendor attribute through define_attribute) on the provider:
+    the Accept of a PAP and of a CHAP request carries its attributes, pyrad decodes them."""
+    mapping = world.call("POST", "/propertymappings/provider/radius/", json={"name": "e2e", "expression": MAPPING})
+    wide, narrow = world.providers["wide"], world.providers["narrow"]
+    for pk in (wide, narrow):
+        world.call("PATCH", f"/providers/radius/{pk}/", json={"property_mappings": [mapping["pk"]]})
+    world.call("PATCH", f"/core/users/{world.users['alice']['pk']}/", json={"attributes": {"e2e_mapping": True}})
+    try:
+        reply = world.pap_reply("alice", PASSWORD)
+        assert reply is not None and reply.code == AccessAccept
+        assert (reply["Tunnel-Type"], reply["Tunnel-Medium-Type"], reply["Tunnel-Private-Group-Id"]) == (
+            ["VLAN"], ["IEEE-802"], ["77"])
+        # Vendor-Specific, vendor 9 (Cisco), sub-attribute 1 (AV-Pair): not in the dictionary, pyrad keeps it raw
+        assert reply[(9, 1)] == [b"shell:priv-lvl=15"]
+        out = world.radtest_method("chap", "alice", network_password(world, "alice"))
+        assert "Received Access-Accept" in out and "Tunnel-Private-Group-Id:1 = \"77\"" in out, out
+        assert "shell:priv-lvl=15" in out, out
+    finally:
+        for pk in (wide, narrow):
+            world.call("PATCH", f"/providers/radius/{pk}/", json={"property_mappings": []})
+        world.call("PATCH", f"/core/users/{world.users['alice']['pk']}/", json={"attributes": {}})
 
 
 def test_duplicate_answered_once(world):
