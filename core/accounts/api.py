@@ -564,6 +564,10 @@ class TokenSerializer(serializers.ModelSerializer):
             attrs["user"] = request.user
         if attrs.get("expiring") is False:
             attrs["expires"] = None
+        elif self.instance is None and attrs.get("intent") == TokenIntents.INTENT_RADIUS and "expires" not in attrs:
+            # a network password is typed into a device once: the longest the user's tokens may live, not the
+            # model's 30 minutes
+            attrs["expires"] = timezone.now() + token_maximum_lifetime(attrs["user"])
         if self.instance is not None and "intent" in attrs and attrs["intent"] != self.instance.intent \
                 and TokenIntents.INTENT_RADIUS in (attrs["intent"], self.instance.intent):
             # an API token turned into a network password would have had its key shown; a network password

@@ -8,9 +8,11 @@ on the login flow's password stage.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from core.accounts.models import Token, TokenIntents
 from core.events.models import Event
@@ -35,6 +37,9 @@ def test_owner_creates_one_and_sees_the_key_once(alice_api, alice, caplog):
     assert created["intent"] == "radius" and len(key) >= 32
     token = Token.objects.get(identifier="alice-wifi")
     assert token.user == alice and token.intent == TokenIntents.INTENT_RADIUS and token.read_key() == key
+    # without "expires": the longest a person's token may live (a year by default), not 30 minutes
+    assert token.expiring and timezone.now() + timedelta(days=364) < token.expires <= timezone.now() + \
+        timedelta(days=365)
     listed = alice_api.get("/api/v3/core/tokens/", {"intent": "radius"}).json()["results"]
     assert [t["identifier"] for t in listed] == ["alice-wifi"] and "key" not in listed[0]
     assert "key" not in alice_api.get("/api/v3/core/tokens/alice-wifi/").json()

@@ -465,5 +465,6 @@ def test_log_lines_name_the_request_without_secrets(world):
     world.pap("dave", "dave-wrong-" + "x" * 8)
     log = world.outpost.log.read_text(errors="replace")
     assert "radius request" in log and "dave" in log
-    for secret in (PASSWORD, "dave-wrong-", WIDE.decode(), NARROW.decode(), LEGACY.decode()):
+    for secret in (PASSWORD, "dave-wrong-", WIDE.decode(), NARROW.decode(), LEGACY.decode(),
+                   *world.network_passwords.values()):
         assert secret not in log
