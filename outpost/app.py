@@ -107,7 +107,8 @@ def session_store(config: OutpostConfig):
 
 def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None,
                reuse_port: bool = False) -> web.Application:
-    """The outpost's main application (AUTHENTIK_LISTEN__HTTP). ``link`` is for tests."""
+    """The outpost's main application (AUTHENTIK_LISTEN__HTTP). ``link`` is for tests; ``reuse_port`` lets
+    --workers processes share the LDAP and RADIUS listeners too."""
     if kind not in KINDS:
         raise ValueError(f"outpost kind {kind!r}: expected one of {', '.join(KINDS)}")
     app = web.Application()
@@ -138,6 +139,10 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
             from outpost.proxy.reverse import add_catch_all
 
             add_catch_all(app)
+    elif kind == "ldap":
+        from outpost.ldap.server import setup as setup_ldap
+
+        setup_ldap(app, config, link, reuse_port=reuse_port)
     elif kind == "radius":
         from outpost.radius import setup as radius_setup
 

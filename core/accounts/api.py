@@ -109,7 +109,15 @@ class UserSerializer(serializers.ModelSerializer):
     def get_groups_obj(self, user) -> list[dict] | None:
         if not query_flag(self.context.get("request"), "include_groups", True):
             return None
-        return UserGroupSerializer(user.groups.all(), many=True).data
+        # Each group serialized once per answer, not once per member: a page of 1,000 users in 50 groups spent
+        # half its time building group serializers (bench/ldap.py, the LDAP outpost's directory fetch).
+        seen = self.__dict__.setdefault("_groups_data", {})
+        listed = []
+        for group in user.groups.all():
+            if group.pk not in seen:
+                seen[group.pk] = UserGroupSerializer(group).data
+            listed.append(seen[group.pk])
+        return listed
 
     def validate_username(self, value):
         current = self.instance.username if self.instance is not None else None

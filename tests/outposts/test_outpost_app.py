@@ -71,7 +71,8 @@ async def test_proxy_app_health_ready_and_snapshot(fake, tmp_path):
 
 
 async def test_not_ready_until_configured(tmp_path):
-    config = load({"AUTHENTIK_HOST": "http://127.0.0.1:9", "AUTHENTIK_TOKEN": TOKEN})
+    config = load({"AUTHENTIK_HOST": "http://127.0.0.1:9", "AUTHENTIK_TOKEN": TOKEN,
+                   "AUTHENTIK_LISTEN__LDAP": "127.0.0.1:0", "AUTHENTIK_LISTEN__LDAPS": "127.0.0.1:0"})
     server = await serve(create_app(config, "ldap"))
     try:
         async with aiohttp.ClientSession() as http:

@@ -1,0 +1,166 @@
+"""Search semantics over in-memory entries: scope, filter, requested attributes, typesOnly, sizeLimit and
+the paged-results control (RFC 2696) with real cookies.
+
+Requested attributes: none or ``*`` -> every user attribute; ``+`` -> the operational ones too (entryDN,
+subschemaSubentry, hasSubordinates, createTimestamp, modifyTimestamp, pwdChangedTime, as OpenLDAP treats
+them); ``1.1`` alone -> no attributes; names are matched case-insensitively, and a comma-joined name
+(``"cn,mail"``) is split as authentik does. sizeLimit N: at most N entries, then sizeLimitExceeded (4).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from protocols.ldap import dn as dnmod
+from protocols.ldap.filters import Filter, evaluate
+
+OPERATIONAL = frozenset({"entrydn", "subschemasubentry", "hassubordinates", "createtimestamp",
+                         "modifytimestamp", "pwdchangedtime", "structuralobjectclass"})
+SCOPE_BASE, SCOPE_ONE, SCOPE_SUBTREE = 0, 1, 2
+MAX_PAGED_SEARCHES = 8  # open paged searches per connection; the oldest is forgotten beyond this
+MAX_PAGE_SIZE = 10_000
+
+
+class Entry:
+    """One directory entry: its DN and ordered (name, values) pairs. Lookups are case-insensitive; the
+    case-folded values used by filters are built on first use."""
+
+    __slots__ = ("dn", "dn_key", "attributes", "operational_all", "_index")
+
+    def __init__(self, dn: str, attributes: Iterable[tuple[str, Iterable[str]]], *, operational_all: bool = False):
+        self.dn = dn
+        self.dn_key = dnmod.key(dn)
+        self.attributes = tuple((name, tuple(values)) for name, values in attributes)
+        self.operational_all = operational_all  # the Root DSE: "*" returns its operational attributes too
+        self._index: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None = None
+
+    def _idx(self):
+        if self._index is None:
+            self._index = {name.lower(): (name, values, _folded(values)) for name, values in self.attributes}
+        return self._index
+
+    def folded(self, attr: str) -> tuple[str, ...]:
+        found = self._idx().get(attr)
+        return found[2] if found else ()
+
+    def get(self, attr: str) -> tuple[str, ...]:
+        found = self._idx().get(attr.lower())
+        return found[1] if found else ()
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {name: list(values) for name, values in self.attributes}
+
+    def __repr__(self) -> str:
+        return f"Entry({self.dn!r})"
+
+
+def _folded(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Case-folded values, sharing the tuple and the strings that are already folded (most are)."""
+    folded = tuple(v if f == v else f for v, f in ((v, v.casefold()) for v in values))
+    return values if all(a is b for a, b in zip(folded, values, strict=True)) else folded
+
+
+def requested_names(attributes: Iterable[str]) -> list[str]:
+    return [part.strip() for item in attributes for part in item.split(",") if part.strip()]
+
+
+def select(entry: Entry, attributes: Iterable[str], types_only: bool = False) -> list[tuple[str, list[str]]]:
+    """The (name, values) pairs of ``entry`` a search asked for (values [] with typesOnly)."""
+    names = requested_names(attributes)
+    lowered = {n.lower() for n in names}
+    if lowered == {"1.1"}:
+        return []
+    all_user = not names or "*" in lowered
+    all_operational = "+" in lowered
+    out = []
+    for name, values in entry.attributes:
+        low = name.lower()
+        if low in lowered:
+            wanted = True
+        elif entry.operational_all:  # the Root DSE and cn=subschema: "*" or "+" return everything
+            wanted = all_user or all_operational
+        else:
+            wanted = all_operational if low in OPERATIONAL else all_user
+        if wanted:
+            out.append((name, [] if types_only else list(values)))
+    return out
+
+
+def in_scope(entry: Entry, base_key: tuple, scope: int) -> bool:
+    if scope == SCOPE_BASE:
+        return entry.dn_key == base_key
+    if not dnmod.is_within(entry.dn_key, base_key):
+        return False
+    return scope != SCOPE_ONE or len(entry.dn_key) == len(base_key) + 1
+
+
+def matching(entries: Iterable[Entry], base_key: tuple, scope: int, flt: Filter) -> list[Entry]:
+    return [e for e in entries if in_scope(e, base_key, scope) and evaluate(flt, e)]
+
+
+@dataclass
+class _Paged:
+    signature: tuple
+    entries: list[Entry]
+    offset: int
+    over_limit: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[Entry]
+    code: int  # 0 or 4 (sizeLimitExceeded)
+    cookie: bytes | None  # None: no paged-results control in the answer
+    message: str = ""
+
+
+class UnknownCookie(ValueError):
+    pass
+
+
+class Pager:
+    """The paged searches of one connection: cookie -> the remaining result set (entry references only)."""
+
+    def __init__(self, limit: int = MAX_PAGED_SEARCHES):
+        self.limit = limit
+        self._open: OrderedDict[bytes, _Paged] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def run(self, signature: tuple, size_limit: int, paged: tuple[int, bytes] | None, compute) -> Page:
+        """``compute()`` returns every matching entry (called only for a new search, not a follow-up page).
+        ``paged`` is the request's (page size, cookie) or None."""
+        if paged is None:
+            entries = compute()
+            if size_limit and len(entries) > size_limit:
+                return Page(entries[:size_limit], 4, None, f"more than {size_limit} entries match")
+            return Page(entries, 0, None)
+        size, cookie = paged
+        if cookie:
+            state = self._open.pop(cookie, None)
+            if state is None or state.signature != signature:
+                raise UnknownCookie("the paged results cookie is unknown, expired or belongs to another search")
+            if size == 0:  # RFC 2696 §3: size 0 with a cookie abandons the paged search
+                return Page([], 0, b"")
+        else:
+            entries = compute()
+            over = bool(size_limit) and len(entries) > size_limit
+            state = _Paged(signature, entries[:size_limit] if over else entries, 0, over)
+        if size <= 0:
+            size = len(state.entries)
+        size = min(size, MAX_PAGE_SIZE)
+        page = state.entries[state.offset:state.offset + size]
+        state.offset += len(page)
+        if state.offset < len(state.entries):
+            new_cookie = secrets.token_bytes(16)
+            self._open[new_cookie] = state
+            while len(self._open) > self.limit:
+                self._open.popitem(last=False)
+            return Page(page, 0, new_cookie)
+        if state.over_limit:
+            return Page(page, 4, b"", f"more than {size_limit} entries match")
+        return Page(page, 0, b"")
