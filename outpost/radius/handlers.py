@@ -17,7 +17,7 @@ Per datagram, in order (THREATS 15-17):
    is sent after ``reject_delay`` (the core rate-limits failed logins per user and client; the delay costs
    a guesser time, and the reply is never larger than the request's answer, so no amplification).
    CHAP, MS-CHAP and MS-CHAPv2 go to the core too (CoreLink.radius_challenge: the proof is checked against
-   the user's network password, an app password; for MS-CHAPv2, MS-CHAP2-Success and the MPPE keys come
+   the user's network password (a token of intent radius); for MS-CHAPv2, MS-CHAP2-Success and the MPPE keys come
    back for the Accept; MS-CHAP v1 gets no MPPE keys). EAP is rejected with a reason in the log.
    The core away or its flow failing comes back from CoreLink.authenticate as ``flow_error``: a reject.
    Should the link raise instead (a bug), there is no answer and the retransmit is decided afresh.

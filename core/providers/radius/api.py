@@ -216,7 +216,7 @@ class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet)
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def authenticate_challenge(self, request, pk=None):
         """CHAP / MS-CHAPv2 for the provider's outpost: the proof is checked against the user's network
-        password (an app password), then the application's policies (core/providers/radius/challenge.py).
+        password (a token of intent radius), then the application's policies (core/providers/radius/challenge.py).
         200 with ``result`` (as ``authenticate``), ``reason``, ``user``, ``reply_attributes`` and, for
         MS-CHAPv2, ``authenticator_response`` and the MPPE keys (hex)."""
         from core.api.permissions import request_outpost
