@@ -10,8 +10,8 @@ FreeRADIUS's, in one run, with the same users, the same client and the same load
 - **Gatehouse**: a real ``ak server`` (fresh data directory, SQLite; ``AUTHENTIK_WEB__THREADS`` as shipped) and
   a standalone ``ak outpost radius``, set up as tests/outposts/radius/test_radius_e2e.py does: a RADIUS
   provider on the default authentication flow, its application bound to a group, the outpost. The ``USERS``
-  users (in the group, one argon2 hash of the PAP password shared by all, and an app password each as the
-  network password) are made in bulk through ``ak shell``: making them one by one through the API costs an
+  users (in the group, one argon2 hash of the PAP password shared by all, and a network password each: a token
+  of intent radius) are made in bulk through ``ak shell``: making them one by one through the API costs an
   argon2 hash and a request each.
 
 Both servers are up at once and each case runs against FreeRADIUS, then Gatehouse, so the (shared, noisy)
@@ -24,7 +24,7 @@ Cases:
 - **Status-Server** (RFC 5997): the server alone (Gatehouse: the outpost, no core call).
 - **PAP accept**: Gatehouse sends every one to the core (``POST /api/v3/outposts/radius/<pk>/authenticate/``:
   the provider's flow with argon2, then the application's policies); no credential cache is built.
-- **MS-CHAPv2 accept**: Gatehouse's core checks the proof against the user's app passwords (unsealed each
+- **MS-CHAPv2 accept**: Gatehouse's core checks the proof against the user's network passwords (unsealed each
   time) and the application's policies (``authenticate_challenge``).
 - **PAP reject** (wrong password): both servers delay a reject by 1 s on purpose (Gatehouse's outpost; FreeRADIUS's
   ``reject_delay``), so only ``REJECTS`` requests, each for another user (the core's login rate limit counts
@@ -85,7 +85,7 @@ def username(i: int) -> str:
 
 
 def network_password(i: int) -> str:
-    return f"bench-net-{i:04d}-Pw"  # app passwords' keys are unique (Token.key_hash)
+    return f"bench-net-{i:04d}-Pw"  # tokens' keys are unique (Token.key_hash)
 
 
 def free_udp_port() -> int:
@@ -372,7 +372,7 @@ users = list(User.objects.filter(username__startswith="user").order_by("username
 User.groups.through.objects.bulk_create([User.groups.through(user_id=u.pk, group_id=group.pk) for u in users])
 tokens = []
 for i, user in enumerate(users):
-    token = Token(identifier=f"{{user.username}}-radius", intent=TokenIntents.INTENT_APP_PASSWORD, user=user,
+    token = Token(identifier=f"{{user.username}}-radius", intent=TokenIntents.INTENT_RADIUS, user=user,
                   expiring=False)
     token.set_key(f"bench-net-{{i:04d}}-Pw")
     tokens.append(token)
@@ -395,7 +395,7 @@ def setup_gatehouse(core, api: httpx.Client) -> tuple[int, str]:
               timeout=600)
     if done.returncode != 0 or done.stdout.split()[-2:] != [str(USERS), str(USERS)]:
         raise RuntimeError(f"making the users failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    print(f"  {USERS} users with an app password each made in {time.monotonic() - started:.1f} s (ak shell)")
+    print(f"  {USERS} users with a network password each made in {time.monotonic() - started:.1f} s (ak shell)")
     flow = _ok(api.get("/api/v3/flows/instances/", params={"slug": "default-authentication-flow"}))["results"][0]
     provider = _ok(api.post("/api/v3/providers/radius/", json={
         "name": "bench-radius", "authorization_flow": flow["pk"], "client_networks": "127.0.0.1/32",

@@ -509,7 +509,12 @@ class ApplicationViewSet(viewsets.ModelViewSet):
 
 # --- tokens -------------------------------------------------------------------------------------
 
-API_TOKEN_INTENTS = [TokenIntents.INTENT_API, TokenIntents.INTENT_APP_PASSWORD]
+API_TOKEN_INTENTS = [TokenIntents.INTENT_API, TokenIntents.INTENT_APP_PASSWORD, TokenIntents.INTENT_RADIUS]
+RADIUS_VIEW_KEY_REFUSED = (
+    "token {identifier!r} is a network password (intent 'radius'): its key is shown once, in the answer that "
+    "created it, and never again, so that a stolen API token or browser session cannot read the password a "
+    "network device accepts; if it is lost, delete this token and create a new one "
+    "(POST /api/v3/core/tokens/ with intent 'radius')")
 # authentik's user/group attribute for the longest a person's token may live ("days=30"); without it, a year:
 # long enough for a script's yearly rotation, short enough that a forgotten token dies.
 TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE = "goauthentik.io/user/token-maximum-lifetime"  # noqa: S105 - a name
@@ -567,6 +572,18 @@ class TokenSerializer(serializers.ModelSerializer):
             attrs["user"] = request.user
         if attrs.get("expiring") is False:
             attrs["expires"] = None
+        elif self.instance is None and attrs.get("intent") == TokenIntents.INTENT_RADIUS and "expires" not in attrs:
+            # a network password is typed into a device once: the longest the user's tokens may live, not the
+            # model's 30 minutes
+            attrs["expires"] = timezone.now() + token_maximum_lifetime(attrs["user"])
+        if self.instance is not None and "intent" in attrs and attrs["intent"] != self.instance.intent \
+                and TokenIntents.INTENT_RADIUS in (attrs["intent"], self.instance.intent):
+            # an API token turned into a network password would have had its key shown; a network password
+            # turned into an API token would work against the API and show its key through view_key
+            raise serializers.ValidationError({"intent": [
+                f"token {self.instance.identifier!r}: a network password (intent 'radius') cannot become another "
+                "kind of token, nor another token a network password; create a new token with the intent you "
+                "need"]})
         return attrs
 
     @staticmethod
@@ -607,12 +624,15 @@ class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         serializer.save()  # the audit middleware records model_created (core/events/audit.py)
 
     @extend_schema(responses={200: inline_serializer("TokenView", {"key": serializers.CharField()}),
-                              409: OpenApiTypes.OBJECT, 410: OpenApiTypes.OBJECT})
+                              403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 410: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def view_key(self, request, identifier=None):
         """The token's key, to its owner or a superuser (anyone else: 404), with a ``secret_view``
-        event, as authentik answers."""
+        event, as authentik answers. A network password (intent ``radius``, Gatehouse's) is refused with 403:
+        its key is shown once, at creation."""
         token = self.get_object()
+        if token.intent == TokenIntents.INTENT_RADIUS:
+            raise PermissionDenied(RADIUS_VIEW_KEY_REFUSED.format(identifier=token.identifier))
         try:
             key = token.read_key()
         except TokenKeyUnreadable as exc:

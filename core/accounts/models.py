@@ -257,6 +257,10 @@ class TokenIntents(models.TextChoices):
     INTENT_API = "api"
     INTENT_RECOVERY = "recovery"
     INTENT_APP_PASSWORD = "app_password"  # noqa: S105 - a name, not a secret
+    # Gatehouse's own (authentik has no such intent): a "network password" for RADIUS CHAP / MS-CHAP(v2)
+    # (core/providers/radius/challenge.py). Only the RADIUS core checks it: never an API token, never an app
+    # password on a flow's password stage. Its key is shown once, at creation (view_key refuses it).
+    INTENT_RADIUS = "radius"
 
 
 def hash_key(key: str) -> str:
@@ -320,6 +324,10 @@ class Token(models.Model):
         if key is None:
             key = secrets.token_urlsafe(48)
         self.key_hash = hash_key(key)
+        # Sealed (AES-GCM under a key derived from SECRET_KEY), not only hashed: view_key shows API tokens and
+        # app passwords again, and a network password (intent radius) must be readable by the core because
+        # CHAP and MS-CHAP(v2) verify a proof computed from the cleartext (RFC 1994, RFC 2759): a hash like
+        # key_hash cannot check one. The clear key is never logged nor stored anywhere else.
         self.key_sealed = seal(key, secret=settings.SECRET_KEY, purpose=KEY_SEAL_PURPOSE, context=str(self.token_uuid))
         return key
 

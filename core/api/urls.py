@@ -31,7 +31,11 @@ from core.policies.api import (
 )
 from core.providers.ldap.api import LDAPOutpostConfigViewSet, LDAPProviderViewSet
 from core.providers.proxy.api import ProxyOutpostConfigViewSet, ProxyProviderViewSet
-from core.providers.radius.api import RadiusOutpostConfigViewSet, RadiusProviderViewSet
+from core.providers.radius.api import (
+    RadiusOutpostConfigViewSet,
+    RadiusProviderPropertyMappingViewSet,
+    RadiusProviderViewSet,
+)
 
 
 class Router(DefaultRouter):
@@ -51,6 +55,8 @@ router.register("providers/proxy", ProxyProviderViewSet, basename="proxyprovider
 router.register("providers/ldap", LDAPProviderViewSet, basename="ldapprovider")
 router.register("providers/radius", RadiusProviderViewSet, basename="radiusprovider")
 router.register("propertymappings/provider/scope", ScopeMappingViewSet, basename="scopemapping")
+router.register("propertymappings/provider/radius", RadiusProviderPropertyMappingViewSet,
+                basename="radiusproviderpropertymapping")
 router.register("outposts/instances", OutpostViewSet, basename="outpost")
 router.register("outposts/proxy", ProxyOutpostConfigViewSet, basename="proxyoutpostconfig")
 router.register("outposts/ldap", LDAPOutpostConfigViewSet, basename="ldapoutpostconfig")

@@ -25,6 +25,8 @@ AUTHENTIK_MODELS: dict[str, str] = {
     "authentik_providers_proxy.proxyprovider": "authentik_providers_proxy.proxyprovider",
     "authentik_providers_ldap.ldapprovider": "authentik_providers_ldap.ldapprovider",
     "authentik_providers_radius.radiusprovider": "authentik_providers_radius.radiusprovider",
+    "authentik_providers_radius.radiusproviderpropertymapping":
+        "authentik_providers_radius.radiusproviderpropertymapping",
     "authentik_outposts.outpost": "authentik_outposts.outpost",
     "authentik_crypto.certificatekeypair": "authentik_crypto.certificatekeypair",
     "authentik_policies.policybinding": "authentik_policies.policybinding",

@@ -17,7 +17,7 @@ Per datagram, in order (THREATS 15-17):
    is sent after ``reject_delay`` (the core rate-limits failed logins per user and client; the delay costs
    a guesser time, and the reply is never larger than the request's answer, so no amplification).
    CHAP, MS-CHAP and MS-CHAPv2 go to the core too (CoreLink.radius_challenge: the proof is checked against
-   the user's network password, an app password; for MS-CHAPv2, MS-CHAP2-Success and the MPPE keys come
+   the user's network password (a token of intent radius); for MS-CHAPv2, MS-CHAP2-Success and the MPPE keys come
    back for the Accept; MS-CHAP v1 gets no MPPE keys). EAP is rejected with a reason in the log.
    The core away or its flow failing comes back from CoreLink.authenticate as ``flow_error``: a reject.
    Should the link raise instead (a bug), there is no answer and the retransmit is decided afresh.
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.radius.clients import ClientTable, build_table
-from protocols.radius.codec import Code, DecodeError, Request, decode_request, encode_reply
+from protocols.radius.codec import Code, DecodeError, Request, attribute_items, decode_request, encode_reply
 
 LOGGER = logging.getLogger("gatehouse.outpost.radius")
 REJECT_DELAY = 1.0  # seconds before an Access-Reject
@@ -106,19 +106,9 @@ def method_of(request: Request) -> str:
     return "none"
 
 
-def reply_attributes(raw: Any) -> tuple[list[tuple[str, Any]], list[str]]:
-    """The core's ``reply_attributes`` ([[name, value], ...] or [{"name": .., "value": ..}, ...]) as pairs;
-    malformed entries are skipped and named."""
-    pairs, problems = [], []
-    for item in raw or ():
-        if isinstance(item, dict):
-            item = (item.get("name"), item.get("value"))
-        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) \
-                and isinstance(item[1], (str, int, bytes)):
-            pairs.append((item[0], item[1]))
-        else:
-            problems.append(f"reply attribute {str(item)[:60]!r} is not [name, value]")
-    return pairs, problems
+def reply_attributes(raw: Any) -> tuple[list, list[str]]:
+    """The core's ``reply_attributes`` as items for encode_reply, malformed entries named (codec.attribute_items)."""
+    return attribute_items(raw)
 
 
 def _int(value: Any) -> int | None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pyrad import packet as rp
+from pyrad import tools
 from pyrad.dictionary import Dictionary
 
 DICTIONARY_PATH = Path(__file__).with_name("dictionary")
@@ -41,6 +42,10 @@ PROXY_STATE = 33
 EAP_MESSAGE = 79
 MESSAGE_AUTHENTICATOR = 80
 ZERO16 = b"\x00" * 16
+VENDOR_SPECIFIC = 26
+# The value types a vendor attribute outside the dictionary may have (pyrad's tools.EncodeAttr names them).
+VENDOR_TYPES = frozenset({"string", "octets", "integer", "signed", "short", "byte", "integer64", "ipaddr",
+                          "ipv6addr", "ipv6prefix", "date"})
 
 
 class Code(IntEnum):
@@ -68,6 +73,38 @@ class DecodeError(ValueError):
     def __init__(self, reason: str, message: str):
         self.reason = reason
         super().__init__(message)
+
+
+@dataclass(frozen=True)
+class VendorAttribute:
+    """A Vendor-Specific attribute (RFC 2865 §5.26) that the dictionary does not define: what authentik's
+    ``define_attribute(vendor_code, vendor_name, attribute_name, attribute_code, attribute_type)`` declares in a
+    RADIUS property mapping. Encoded as one Vendor-Specific attribute holding the vendor id and one sub-attribute
+    (type ``code``, the usual one-octet type and length, RFC 2865 §5.26's suggested format) by pyrad, which
+    packs a ``(vendor, code)`` key that way; the value by pyrad's ``tools.EncodeAttr`` for ``type``."""
+
+    vendor: int
+    code: int
+    type: str
+    value: Any
+    name: str = ""
+
+    def encode(self) -> bytes:
+        """The sub-attribute's value octets; ValueError naming the attribute when it cannot be sent."""
+        label = self.name or f"vendor {self.vendor} attribute {self.code}"
+        if not (isinstance(self.vendor, int) and 0 < self.vendor < 2 ** 24):
+            raise ValueError(f"{label}: vendor code {self.vendor!r} is not an SMI enterprise number (1..16777215)")
+        if not (isinstance(self.code, int) and 0 < self.code < 256):
+            raise ValueError(f"{label}: attribute code {self.code!r} is not 1..255")
+        if self.type not in VENDOR_TYPES:
+            raise ValueError(f"{label}: attribute type {self.type!r} is not one of {', '.join(sorted(VENDOR_TYPES))}")
+        try:
+            raw = tools.EncodeAttr(self.type, self.value)
+        except (TypeError, ValueError, struct.error, OSError) as exc:
+            raise ValueError(f"{label}: {str(self.value)[:40]!r} is not a valid {self.type} value ({exc})") from None
+        if len(raw) > 247:  # 255 - 2 (attribute header) - 4 (vendor id) - 2 (sub-attribute header)
+            raise ValueError(f"{label}: the value is {len(raw)} octets, more than 247")
+        return raw
 
 
 @lru_cache(maxsize=1)
@@ -211,7 +248,8 @@ def encode_reply(request: Request, code: Code, secret: bytes,
     """A reply to ``request``, with its Proxy-State attributes (RFC 2865 §5.33), the Response Authenticator
     and always a Message-Authenticator (BlastRADIUS; RFC 3579 §3.2, RFC 5997 §3). ``attributes`` are
     dictionary names (``"Tunnel-Type:1"`` for a tag) and values. Raises ValueError for a reply code that does
-    not answer the request's code, or an attribute the dictionary does not know or that does not fit."""
+    not answer the request's code, or an attribute the dictionary does not know or that does not fit. A
+    VendorAttribute among them is sent as a Vendor-Specific attribute outside the dictionary."""
     if code not in REPLY_CODES[request.code]:
         raise ValueError(f"{Code(code).name} does not answer {request.code.name}")
     cls = rp.AcctPacket if request.code == Code.ACCOUNTING_REQUEST or code == Code.ACCOUNTING_RESPONSE \
@@ -222,16 +260,63 @@ def encode_reply(request: Request, code: Code, secret: bytes,
         original[PROXY_STATE] = list(request.proxy_state)
     reply = original.CreateReply()
     reply.code = int(code)
-    for name, value in attributes:
-        try:
-            reply.AddAttribute(name, value)
-        except KeyError:
-            raise ValueError(f"reply attribute {name!r} is not in the RADIUS dictionary "
-                             f"({DICTIONARY_PATH})") from None
+    _add(reply, attributes)
     reply.message_authenticator = True
     out = reply.ReplyPacket()
     if len(out) > MAX_PACKET:
         raise ValueError(f"the reply is {len(out)} octets, more than {MAX_PACKET}: send fewer attributes")
+    return out
+
+
+def _add(pkt: rp.Packet, attributes: Iterable) -> None:
+    for item in attributes:
+        if isinstance(item, VendorAttribute):
+            OrderedDict.setdefault(pkt, (item.vendor, item.code), []).append(item.encode())
+            continue
+        name, value = item
+        try:
+            pkt.AddAttribute(name, value)
+        except KeyError:
+            raise ValueError(f"reply attribute {name!r} is not in the RADIUS dictionary "
+                             f"({DICTIONARY_PATH})") from None
+
+
+def attribute_items(raw: Any) -> tuple[list, list[str]]:
+    """The core's ``reply_attributes`` ([[name, value], ...] or [{"name": .., "value": ..}, ...]) as items for
+    encode_reply: (name, value) pairs, and a VendorAttribute for an entry with ``vendor``, ``code`` and ``type``
+    (a RADIUS property mapping's ``define_attribute``); malformed entries are skipped and named."""
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    items, problems = [], []
+    for item in raw or ():
+        if isinstance(item, dict) and "vendor" in item:
+            vendor, code, kind, value = item.get("vendor"), item.get("code"), item.get("type"), item.get("value")
+            if integer(vendor) and integer(code) and isinstance(kind, str) and isinstance(value, (str, int)):
+                items.append(VendorAttribute(vendor, code, kind, value, str(item.get("name") or "")))
+            else:
+                problems.append(f"vendor reply attribute {str(item)[:80]!r} lacks an integer vendor and code, "
+                                "a type or a value")
+            continue
+        if isinstance(item, dict):
+            item = (item.get("name"), item.get("value"))
+        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) \
+                and isinstance(item[1], (str, int, bytes)):
+            items.append((item[0], item[1]))
+        else:
+            problems.append(f"reply attribute {str(item)[:60]!r} is not [name, value]")
+    return items, problems
+
+
+def encode_attributes(secret: bytes, attributes: Iterable) -> bytes:
+    """authentik's ``check_access`` ``attributes`` (before base64): an Access-Request packet that only carries
+    ``attributes``; authentik's outpost parses it with the shared secret and copies every attribute into its
+    Access-Accept. ValueError as encode_reply."""
+    pkt = rp.AuthPacket(code=int(Code.ACCESS_REQUEST), id=0, secret=secret, dict=dictionary())
+    _add(pkt, attributes)
+    out = pkt.RequestPacket()
+    if len(out) > MAX_PACKET:
+        raise ValueError(f"the attributes take {len(out)} octets, more than {MAX_PACKET}: send fewer")
     return out
 
 

@@ -1,5 +1,6 @@
 """``POST /api/v3/outposts/radius/<pk>/authenticate_challenge/``: CHAP and MS-CHAPv2 against the user's
-network password (an app password), with the application's policies, events and the login rate limit."""
+network password (a token of intent ``radius``), with the application's policies, events and the login rate
+limit; app passwords are not network passwords."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from .conftest import bearer
 NETWORK_PASSWORD = "network-Password-1"  # noqa: S105 - test value
 
 
-def app_password(user: User, key: str = NETWORK_PASSWORD) -> Token:
-    token = Token(identifier=f"{user.username}-radius", intent=TokenIntents.INTENT_APP_PASSWORD, user=user)
+def network_password(user: User, key: str = NETWORK_PASSWORD, intent: str = TokenIntents.INTENT_RADIUS) -> Token:
+    token = Token(identifier=f"{user.username}-{intent}", intent=intent, user=user)
     token.set_key(key)
     token.save()
     return token
@@ -45,7 +46,7 @@ def mschapv2(username: str, password: str) -> dict:
 
 
 def test_chap_with_the_network_password(setup):  # noqa: F811
-    app_password(setup["alice"])
+    network_password(setup["alice"])
     answer = post(setup, chap("alice", NETWORK_PASSWORD)).json()
     assert answer["result"] == "ok" and answer["user"]["username"] == "alice"
     assert Event.objects.filter(action="login", context__radius_method="chap").exists()
@@ -58,11 +59,23 @@ def test_the_account_password_is_not_a_network_password(setup):  # noqa: F811
     from tests.api.test_outpost_authenticate import PASSWORD
 
     answer = post(setup, chap("alice", PASSWORD)).json()
-    assert answer["result"] == "invalid_credentials" and "no network password" in answer["reason"]
+    assert answer["result"] == "invalid_credentials" and "no network password; create one" in answer["reason"]
+
+
+def test_an_app_password_is_not_a_network_password(setup):  # noqa: F811
+    """CHAP / MS-CHAP check only tokens of intent radius: an app password (PAP, API) is not tried."""
+    network_password(setup["alice"], intent=TokenIntents.INTENT_APP_PASSWORD)
+    for body in (chap("alice", NETWORK_PASSWORD), mschapv2("alice", NETWORK_PASSWORD)):
+        answer = post(setup, body).json()
+        assert answer["result"] == "invalid_credentials" and "no network password" in answer["reason"]
+    network_password(setup["alice"], "another-one")
+    answer = post(setup, chap("alice", NETWORK_PASSWORD)).json()
+    assert answer["result"] == "invalid_credentials" and "wrong network password" in answer["reason"]
+    assert post(setup, chap("alice", "another-one")).json()["result"] == "ok"
 
 
 def test_mschapv2_answers_the_authenticator_response_and_keys(setup):  # noqa: F811
-    app_password(setup["alice"])
+    network_password(setup["alice"])
     body = mschapv2("alice", NETWORK_PASSWORD)
     answer = post(setup, body).json()
     assert answer["result"] == "ok", answer
@@ -75,7 +88,7 @@ def test_mschapv2_answers_the_authenticator_response_and_keys(setup):  # noqa: F
 
 
 def test_mschap_v1(setup):  # noqa: F811
-    app_password(setup["alice"])
+    network_password(setup["alice"])
     challenge = os.urandom(8)
     for password, result in ((NETWORK_PASSWORD, "ok"), ("wrong", "invalid_credentials")):
         nt = mschap.challenge_response(challenge, mschap.nt_password_hash(password))
@@ -86,9 +99,9 @@ def test_mschap_v1(setup):  # noqa: F811
 
 def test_application_policies_and_inactive_users(setup):  # noqa: F811
     bob = User.objects.get(username="bob")  # not in the application's group
-    app_password(bob, "bobs-network-password")
+    network_password(bob, "bobs-network-password")
     assert post(setup, chap("bob", "bobs-network-password")).json()["result"] == "access_denied"
-    app_password(setup["alice"])
+    network_password(setup["alice"])
     setup["alice"].is_active = False
     setup["alice"].save()
     assert post(setup, chap("alice", NETWORK_PASSWORD)).json()["result"] == "invalid_credentials"
@@ -97,7 +110,7 @@ def test_application_policies_and_inactive_users(setup):  # noqa: F811
 def test_expired_network_password_refused(setup):  # noqa: F811
     from django.utils import timezone
 
-    token = app_password(setup["alice"])
+    token = network_password(setup["alice"])
     token.expires = timezone.now() - timezone.timedelta(minutes=1)
     token.save()
     assert post(setup, chap("alice", NETWORK_PASSWORD)).json()["result"] == "invalid_credentials"
@@ -114,7 +127,7 @@ def test_only_the_providers_outpost_and_bad_bodies(setup):  # noqa: F811
 def test_the_login_rate_limit_applies(setup):  # noqa: F811
     """The web login's limit: after the failures it allows for one name from one address, even the right
     network password is refused unchecked; another address is not locked out."""
-    app_password(setup["alice"])
+    network_password(setup["alice"])
     for _ in range(40):
         answer = post(setup, chap("alice", "wrong")).json()
         if answer["reason"].startswith("rate limited"):

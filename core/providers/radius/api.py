@@ -15,9 +15,10 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import application_of
+from core.api.fields import application_of, validate_expression
 from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
-from core.providers.radius.models import RadiusProvider
+from core.inheritance import concrete
+from core.providers.radius.models import RadiusProvider, RadiusProviderPropertyMapping
 
 LOGGER = logging.getLogger("gatehouse.providers.radius")
 
@@ -43,6 +44,59 @@ class RadiusProviderSerializer(ProviderSerializer):
 
     def get_outpost_set(self, obj) -> list[str]:
         return [f"{o.pk}" for o in obj.outposts.all()]
+
+    def validate_property_mappings(self, value):
+        """Only RADIUS property mappings produce reply attributes: another kind here would do nothing, silently."""
+        radius = set(RadiusProviderPropertyMapping.objects.filter(pk__in=[m.pk for m in value])
+                     .values_list("pk", flat=True))
+        other = [m.name for m in value if m.pk not in radius]
+        if other:
+            raise serializers.ValidationError(
+                f"{', '.join(map(repr, other))}: not a RADIUS property mapping; a RADIUS provider takes mappings "
+                "from /api/v3/propertymappings/provider/radius/")
+        return value
+
+
+class RadiusProviderPropertyMappingSerializer(serializers.ModelSerializer):
+    """authentik's ``RadiusProviderPropertyMappingSerializer``: pk, managed, name, expression (+ component)."""
+
+    pk = serializers.UUIDField(source="pm_uuid", read_only=True)
+    component = serializers.SerializerMethodField()
+    expression = serializers.CharField(validators=[validate_expression])
+
+    class Meta:
+        model = RadiusProviderPropertyMapping
+        fields = ["pk", "managed", "name", "expression", "component"]
+        read_only_fields = ["managed"]
+
+    def get_component(self, obj) -> str:
+        return "ak-property-mapping-provider-radius-form"
+
+    def validate_expression(self, value: str) -> str:
+        """Refused at save time what the evaluator would refuse at every login (import, names with '_')."""
+        from core.policies.expression import ExpressionError, compile_expression
+        from core.providers.radius.mappings import wrap
+
+        try:
+            compile_expression(value)  # first alone: its errors name the line as the administrator wrote it
+            compile_expression(wrap(value))
+        except ExpressionError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
+
+
+class RadiusProviderPropertyMappingViewSet(viewsets.ModelViewSet):
+    """``/api/v3/propertymappings/provider/radius/`` (authentik's path); superusers only, as every expression."""
+
+    queryset = RadiusProviderPropertyMapping.objects.all()
+    serializer_class = RadiusProviderPropertyMappingSerializer
+    filterset_fields = ["name", "managed"]
+    search_fields = ["name"]
+    ordering_fields = ["name"]
+    ordering = ["name"]
+
+    def perform_destroy(self, instance):
+        concrete(instance).delete()
 
 
 class RadiusProviderViewSet(viewsets.ModelViewSet):
@@ -152,16 +206,17 @@ class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet)
     outpost_kind = "radius"
 
     def answer_extras(self, provider, user) -> dict:
-        """The Access-Accept's reply attributes (VLAN by group; core/providers/radius/reply.py)."""
-        from core.providers.radius.reply import reply_attributes
+        """The Access-Accept's reply attributes: the provider's property mappings and the groups'
+        radius_reply_attributes (core/providers/radius/mappings.py)."""
+        from core.providers.radius.mappings import accept_attributes
 
-        return {"reply_attributes": reply_attributes(user)}
+        return {"reply_attributes": accept_attributes(provider, user)}
 
     @extend_schema(request=RadiusChallengeSerializer, responses={200: OpenApiTypes.OBJECT}, filters=False)
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def authenticate_challenge(self, request, pk=None):
         """CHAP / MS-CHAPv2 for the provider's outpost: the proof is checked against the user's network
-        password (an app password), then the application's policies (core/providers/radius/challenge.py).
+        password (a token of intent radius), then the application's policies (core/providers/radius/challenge.py).
         200 with ``result`` (as ``authenticate``), ``reason``, ``user``, ``reply_attributes`` and, for
         MS-CHAPv2, ``authenticator_response`` and the MPPE keys (hex)."""
         from core.api.permissions import request_outpost
@@ -222,8 +277,26 @@ class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet)
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def check_access(self, request, pk=None):
         """May the user whose session the provider's outpost sends use the application behind this provider
-        (only that outpost is answered, OutpostConfigViewSet.access_for). ``attributes`` is the
-        base64 RADIUS packet of property-mapping attributes; Gatehouse has none yet, so it is ""."""
-        _provider, _app, passing, messages = self.access_for(request, pk)
+        (only that outpost is answered, OutpostConfigViewSet.access_for). ``attributes`` is, as in authentik,
+        the base64 of a RADIUS packet carrying the Accept's attributes (property mappings, then the groups'
+        radius_reply_attributes), for authentik's own outpost; "" when there are none or access is refused.
+        Gatehouse's outpost gets them in the authenticate answer instead."""
+        import base64
+
+        from core.providers.radius.mappings import accept_attributes
+        from protocols.radius.codec import attribute_items, encode_attributes
+
+        provider, _app, passing, messages = self.access_for(request, pk)
+        attributes = ""
+        if passing:
+            items, problems = attribute_items(accept_attributes(provider, request.user))
+            try:
+                attributes = base64.b64encode(encode_attributes(provider.shared_secret.encode(), items)).decode() \
+                    if items else ""
+            except ValueError as exc:
+                problems.append(str(exc))
+            for problem in problems:
+                LOGGER.warning("check_access attributes left out", extra={"provider": provider.name,
+                                                                          "problem": problem})
         return Response({"access": {"passing": passing, "messages": messages, "log_messages": []},
-                         "attributes": ""})
+                         "attributes": attributes})

@@ -1,11 +1,15 @@
 """CHAP, MS-CHAP and MS-CHAPv2 for the RADIUS outpost: the proof is checked against the user's network password.
 
-A network password is one of the user's app passwords (``Token`` intent ``app_password``, kept sealed with
-the secret key, shown to its owner; README "RADIUS outpost"): CHAP and MS-CHAP need the cleartext (or the NT
-hash) on the server side, which an account password (argon2) never gives. The flow does not run (a CHAP or
-MS-CHAP client cannot answer its stages, and an app password already stands for a login without a second
-factor, as on the password stage), but the login rate limit (core/policies/reputation.py), the
-``login``/``login_failed`` events and the application's policies do. No core session is opened.
+A network password is a ``Token`` of intent ``radius`` (Gatehouse's own intent; README "RADIUS outpost"), made
+by its owner or an admin through ``POST /api/v3/core/tokens/``, its key shown once. CHAP and MS-CHAP need the
+cleartext (or the NT hash) on the server side, which an account password (argon2) never gives, so the key is
+kept sealed with the secret key (``Token.set_key``) and unsealed here only. App passwords (intent
+``app_password``) are NOT tried: they are for PAP (through the flow's password stage) and the API, and their
+key can be read again through view_key; a network password works nowhere else. The flow does not run (a CHAP
+or MS-CHAP client cannot answer its stages, and a network password stands for a login without a second
+factor, as an app password does on the password stage), but the login rate limit
+(core/policies/reputation.py), the ``login``/``login_failed`` events and the application's policies do. No
+core session is opened.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from core.policies import reputation
 from protocols.radius import mschap
 
 LOGGER = logging.getLogger("gatehouse.providers.radius")
-MAX_TOKENS = 20  # app passwords tried per request; a user with more is told so in the log
+MAX_TOKENS = 20  # network passwords tried per request, the newest first
+MISSING_REASON = ("{method}: no network password; create one (POST /api/v3/core/tokens/ with intent 'radius', "
+                  "README \"RADIUS outpost\"): CHAP and MS-CHAP do not use the account password nor app passwords")
 
 
 def _network_passwords(user) -> list[str]:
     keys = []
-    tokens = Token.objects.filter(user=user, intent=TokenIntents.INTENT_APP_PASSWORD).order_by("-created")
+    tokens = Token.objects.filter(user=user, intent=TokenIntents.INTENT_RADIUS).order_by("-created")
     for token in tokens[:MAX_TOKENS]:
         if token.is_expired:
             continue
@@ -54,7 +60,7 @@ def _check(method: str, key: str, body: dict) -> dict | None:
 def authenticate_challenge(provider, application, body: dict, peer: str = "") -> dict:
     """The answer to one CHAP / MS-CHAPv2 Access-Request (``body`` validated by the view, octets as bytes)."""
     from core.api.outpost_config import auth_user
-    from core.providers.radius.reply import reply_attributes
+    from core.providers.radius.mappings import accept_attributes
 
     username, ip, method = body["username"], body["remote_ip"], body["method"]
     wait = reputation.start_attempt(username, ip, peer=peer)
@@ -72,15 +78,14 @@ def authenticate_challenge(provider, application, body: dict, peer: str = "") ->
         record("login_failed", client_ip=ip, username=username, username_canonical=canonical,
                stage=f"radius {method}", provider=provider.name)
         if user is not None and user.is_active and not keys:
-            return {"result": "invalid_credentials", "reason": f"{method}: the user has no network password "
-                                                               "(an app password) to check it against"}
+            return {"result": "invalid_credentials", "reason": MISSING_REASON.format(method=method)}
         return {"result": "invalid_credentials", "reason": f"{method}: wrong network password or unknown user"}
     reputation.record_success(username, ip, peer=peer)
     passing, messages = user_has_access(user, application)
     if not passing:
         return {"result": "access_denied", "reason": "; ".join(str(m) for m in messages) or
                 f"the policies of application {application.slug!r} refused {user.username!r}"}
-    record("login", user=user, client_ip=ip, auth_method="app_password", radius_method=method,
+    record("login", user=user, client_ip=ip, auth_method="network_password", radius_method=method,
            provider=provider.name)
     return {"result": "ok", "reason": f"{method} with a network password", "user": auth_user(user).to_json(),
-            "reply_attributes": reply_attributes(user), **extras}
+            "reply_attributes": accept_attributes(provider, user), **extras}

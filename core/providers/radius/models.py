@@ -4,7 +4,7 @@ import secrets
 
 from django.db import models
 
-from core.accounts.models import Provider
+from core.accounts.models import PropertyMapping, Provider
 
 
 def generate_shared_secret() -> str:
@@ -19,3 +19,11 @@ class RadiusProvider(Provider):
                                     on_delete=models.SET_NULL, related_name="+")
     require_message_authenticator = models.BooleanField(
         default=True, help_text="BlastRADIUS (CVE-2024-3596): drop Access-Requests without a valid one")
+
+
+class RadiusProviderPropertyMapping(PropertyMapping):
+    """authentik's RADIUS property mapping: an expression that sets reply attributes on ``packet`` for an
+    Access-Accept (core/providers/radius/mappings.py). Attached through ``RadiusProvider.property_mappings``."""
+
+    class Meta:
+        verbose_name = "RADIUS Provider Property Mapping"

@@ -1,7 +1,8 @@
 """RADIUS reply attributes for an Access-Accept, from the user's or a group's attributes (VLAN by group).
 
-Until RADIUS property mappings exist (authentik's ``RadiusProviderPropertyMapping`` expressions), an operator
-sets the attribute ``radius_reply_attributes`` on a group (or on a user, which wins over the groups):
+Besides RADIUS property mappings (authentik's ``RadiusProviderPropertyMapping`` expressions,
+core/providers/radius/mappings.py, which win for an attribute both set), an operator can set the attribute
+``radius_reply_attributes`` on a group (or on a user, which wins over the groups), no code needed:
 
     {"radius_reply_attributes": [["Tunnel-Type:1", "VLAN"], ["Tunnel-Medium-Type:1", "IEEE-802"],
                                  ["Tunnel-Private-Group-Id:1", "42"]]}
@@ -31,7 +32,7 @@ def _pairs(raw: Any) -> list[tuple[Any, Any]]:
     return [(raw, None)]
 
 
-def _valid(name: Any, value: Any, known) -> str | None:
+def attribute_problem(name: Any, value: Any, known) -> str | None:
     """None when (name, value) can be sent, else what is wrong with it."""
     if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (str, int)):
         return f"{str(name)[:60]!r}: expected [attribute name, string or integer]"
@@ -60,7 +61,7 @@ def reply_attributes(user) -> list[dict]:
     attributes = dictionary().attributes
     out = []
     for name, value in _pairs(raw)[:MAX_ATTRIBUTES]:
-        problem = _valid(name, value, lambda base: base in attributes)
+        problem = attribute_problem(name, value, lambda base: base in attributes)
         if problem:
             LOGGER.warning("radius reply attribute left out", extra={"source": source, "problem": problem})
             continue

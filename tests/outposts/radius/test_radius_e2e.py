@@ -50,6 +50,8 @@ class World:
     def __init__(self, core, outpost: OutpostProcess, auth_port: int, acct_port: int, api: httpx.Client):
         self.core, self.outpost, self.auth_port, self.acct_port, self.api = core, outpost, auth_port, acct_port, api
         self.users: dict[str, dict] = {}
+        self.network_passwords: dict[str, str] = {}
+        self.providers: dict[str, int] = {}
         self.group_pk = ""
         self.totp: pyotp.TOTP | None = None
         self.last_step = -1
@@ -197,6 +199,7 @@ def world(tmp_path_factory) -> Iterator[World]:
             world.call("POST", "/policies/bindings/", json={"target": app["pk"], "group": world.group_pk,
                                                             "order": 0})
             providers.append(provider["pk"])
+            world.providers[name] = provider["pk"]
         created = world.call("POST", "/outposts/instances/", json={"name": "radius", "type": "radius",
                                                                    "providers": providers})
         key = world.call("GET", f"/core/tokens/{created['token_identifier']}/view_key/")["key"]
@@ -310,12 +313,25 @@ def test_mfa_password_and_code(world):
 
 
 def network_password(world, username: str) -> str:
-    """``username``'s app password (made by the admin on first use), its key read back."""
-    identifier = f"{username}-radius"
-    if world.api.get(f"/api/v3/core/tokens/{identifier}/view_key/").status_code != 200:
-        world.call("POST", "/core/tokens/", json={"identifier": identifier, "intent": "app_password",
-                                                  "user": world.users[username]["pk"]})
-    return world.call("GET", f"/core/tokens/{identifier}/view_key/")["key"]
+    """``username``'s network password (a token of intent radius, made by the admin on first use): its key is
+    in the answer that created it only (view_key refuses it)."""
+    if username not in world.network_passwords:
+        identifier = f"{username}-radius"
+        created = world.call("POST", "/core/tokens/", json={"identifier": identifier, "intent": "radius",
+                                                            "user": world.users[username]["pk"]})
+        assert world.api.get(f"/api/v3/core/tokens/{identifier}/view_key/").status_code == 403
+        world.network_passwords[username] = created["key"]
+    return world.network_passwords[username]
+
+
+def test_chap_without_a_network_password_is_rejected_and_logged(world):
+    """An app password is for PAP and the API: CHAP does not try it, and the outpost log says what to do."""
+    app = world.call("POST", "/core/tokens/", json={"identifier": "carol-app", "intent": "app_password",
+                                                    "user": world.users["carol"]["pk"]})
+    assert "Received Access-Reject" in world.radtest_method("chap", "carol", app["key"])
+    world.until(lambda: "no network password; create one" in world.outpost.log.read_text(errors="replace"),
+                "the reject's reason in the outpost log")
+    assert app["key"] not in world.outpost.log.read_text(errors="replace")
 
 
 def test_chap_with_a_network_password_radtest(world):
@@ -361,6 +377,43 @@ def test_vlan_by_group_in_the_accept(world):
     assert "Tunnel-Private-Group-Id:1 = \"42\"" in world.radtest("dave", PASSWORD)
     alice = world.pap_reply("alice", PASSWORD)
     assert alice.code == AccessAccept and "Tunnel-Type" not in alice
+
+
+MAPPING = """
+if not request.user.attributes.get("e2e_mapping"):
+    return packet
+define_attribute(vendor_code=9, vendor_name="Cisco", attribute_name="AV-Pair", attribute_code=1,
+                 attribute_type="string")
+packet["Cisco-AV-Pair"] = "shell:priv-lvl=15"
+packet["Tunnel-Type:1"] = "VLAN"
+packet["Tunnel-Medium-Type:1"] = "IEEE-802"
+packet["Tunnel-Private-Group-Id:1"] = "77"
+return packet
+"""
+
+
+def test_property_mapping_attributes_in_the_accept(world):
+    """A RADIUS property mapping (VLAN and a Cisco vendor attribute through define_attribute) on the provider:
+    the Accept of a PAP and of a CHAP request carries its attributes, pyrad decodes them."""
+    mapping = world.call("POST", "/propertymappings/provider/radius/", json={"name": "e2e", "expression": MAPPING})
+    wide, narrow = world.providers["wide"], world.providers["narrow"]
+    for pk in (wide, narrow):
+        world.call("PATCH", f"/providers/radius/{pk}/", json={"property_mappings": [mapping["pk"]]})
+    world.call("PATCH", f"/core/users/{world.users['alice']['pk']}/", json={"attributes": {"e2e_mapping": True}})
+    try:
+        reply = world.pap_reply("alice", PASSWORD)
+        assert reply is not None and reply.code == AccessAccept
+        assert (reply["Tunnel-Type"], reply["Tunnel-Medium-Type"], reply["Tunnel-Private-Group-Id"]) == (
+            ["VLAN"], ["IEEE-802"], ["77"])
+        # Vendor-Specific, vendor 9 (Cisco), sub-attribute 1 (AV-Pair): not in the dictionary, pyrad keeps it raw
+        assert reply[(9, 1)] == [b"shell:priv-lvl=15"]
+        out = world.radtest_method("chap", "alice", network_password(world, "alice"))
+        assert "Received Access-Accept" in out and "Tunnel-Private-Group-Id:1 = \"77\"" in out, out
+        assert "shell:priv-lvl=15" in out, out
+    finally:
+        for pk in (wide, narrow):
+            world.call("PATCH", f"/providers/radius/{pk}/", json={"property_mappings": []})
+        world.call("PATCH", f"/core/users/{world.users['alice']['pk']}/", json={"attributes": {}})
 
 
 def test_duplicate_answered_once(world):
@@ -412,5 +465,6 @@ def test_log_lines_name_the_request_without_secrets(world):
     world.pap("dave", "dave-wrong-" + "x" * 8)
     log = world.outpost.log.read_text(errors="replace")
     assert "radius request" in log and "dave" in log
-    for secret in (PASSWORD, "dave-wrong-", WIDE.decode(), NARROW.decode(), LEGACY.decode()):
+    for secret in (PASSWORD, "dave-wrong-", WIDE.decode(), NARROW.decode(), LEGACY.decode(),
+                   *world.network_passwords.values()):
         assert secret not in log
