@@ -36,6 +36,7 @@ from outpost.core_link import VERSION, CoreLink, LinkError
 from protocols.ldap import codec, directory, schema
 from protocols.ldap import dn as dnmod
 from protocols.ldap.connection import Connection
+from protocols.ldap.index import Indexed
 from protocols.ldap.search import Entry
 from protocols.outpost import AuthResult, AuthUser, split_mfa
 
@@ -209,7 +210,7 @@ class CachedDirectory(CoreDirectory):
         self._fetching: asyncio.Task | None = None
         self._again = False
         self.generation = 0
-        self.built: dict[tuple, list[Entry]] = {}
+        self.built: dict[tuple, Indexed] = {}
         link.on_refresh.append(self.changed)
 
     def changed(self, snapshot=None) -> None:
@@ -434,7 +435,7 @@ class Handlers:
     def _base_entries(self) -> list[str]:
         return [str(p.get("base_dn") or "") for p in self.providers()]
 
-    async def entries(self, session: Session, flt=None) -> list[Entry] | None:
+    async def entries(self, session: Session, flt=None) -> list[Entry] | Indexed | None:
         """The entries this session may see (narrowed by ``flt`` where the core can help); None when its bind
         no longer holds (see ``still_valid``)."""
         # the provider as the latest configuration has it (the bind's copy may be stale); gone -> no access
@@ -464,6 +465,7 @@ class Handlers:
         entries = [schema.root_dse([layout.base], self.version, dn=layout.base),
                    *directory.build(users, groups, layout, only_user_pk=only)]
         if cached and only is None:
+            entries = Indexed(entries)
             self.cached.built = {key: entries}
         return entries
 

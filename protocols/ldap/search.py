@@ -25,30 +25,43 @@ MAX_PAGE_SIZE = 10_000
 
 
 class Entry:
-    """One directory entry: its DN and ordered (name, values) pairs. Lookups are case-insensitive; the
-    case-folded values used by filters are built on first use."""
+    """One directory entry: its DN and ordered (name, values) pairs. Lookups are case-insensitive.
 
-    __slots__ = ("dn", "dn_key", "attributes", "operational_all", "_index")
+    Compact: the values are tuples, and with a ``pool`` (a dict shared by the entries of one build) equal
+    strings, value tuples, name tuples and DN parts are stored once (every user's objectClass tuple, a
+    group's DN in its members' memberOf, a user's DN in its groups' member). No case-folded copy is kept:
+    ``folded`` folds on each call; searches that must look at many entries go through protocols/ldap/index.py,
+    whose equality indexes hold the folded values once per directory."""
 
-    def __init__(self, dn: str, attributes: Iterable[tuple[str, Iterable[str]]], *, operational_all: bool = False):
-        self.dn = dn
-        self.dn_key = dnmod.key(dn)
-        self.attributes = tuple((name, tuple(values)) for name, values in attributes)
+    __slots__ = ("dn", "dn_key", "attributes", "names", "operational_all")
+
+    def __init__(self, dn: str, attributes: Iterable[tuple[str, Iterable[str]]], *, operational_all: bool = False,
+                 pool: dict | None = None):
+        share = pool.setdefault if pool is not None else _same
+        self.dn = share(dn, dn)
+        self.dn_key = tuple(share(rdn, rdn) for rdn in dnmod.key(dn))
+        pairs = []
+        for name, values in attributes:
+            values = tuple(share(v, v) for v in values)
+            pairs.append((share(name, name), share(values, values)))
+        names = tuple(share(low, low) for low in (name.lower() for name, _ in pairs))
+        self.attributes = tuple(pairs)
+        self.names = share(names, names)  # lowercased attribute names, parallel to ``attributes``
         self.operational_all = operational_all  # the Root DSE: "*" returns its operational attributes too
-        self._index: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None = None
 
-    def _idx(self):
-        if self._index is None:
-            self._index = {name.lower(): (name, values, _folded(values)) for name, values in self.attributes}
-        return self._index
+    def _values(self, attr: str) -> tuple[str, ...]:
+        names = self.names
+        for i in range(len(names) - 1, -1, -1):  # the last of a repeated name wins
+            if names[i] == attr:
+                return self.attributes[i][1]
+        return ()
 
     def folded(self, attr: str) -> tuple[str, ...]:
-        found = self._idx().get(attr)
-        return found[2] if found else ()
+        """Case-folded values of ``attr`` (given lowercased)."""
+        return _folded(self._values(attr))
 
     def get(self, attr: str) -> tuple[str, ...]:
-        found = self._idx().get(attr.lower())
-        return found[1] if found else ()
+        return self._values(attr.lower())
 
     def as_dict(self) -> dict[str, list[str]]:
         return {name: list(values) for name, values in self.attributes}
@@ -57,10 +70,16 @@ class Entry:
         return f"Entry({self.dn!r})"
 
 
+def _same(_key, value):
+    return value
+
+
 def _folded(values: tuple[str, ...]) -> tuple[str, ...]:
-    """Case-folded values, sharing the tuple and the strings that are already folded (most are)."""
-    folded = tuple(v if f == v else f for v, f in ((v, v.casefold()) for v in values))
-    return values if all(a is b for a, b in zip(folded, values, strict=True)) else folded
+    """Case-folded values, the same tuple when they are already folded (most are)."""
+    for v in values:
+        if v.casefold() != v:
+            return tuple(v.casefold() for v in values)
+    return values
 
 
 def requested_names(attributes: Iterable[str]) -> list[str]:
@@ -98,6 +117,10 @@ def in_scope(entry: Entry, base_key: tuple, scope: int) -> bool:
 
 
 def matching(entries: Iterable[Entry], base_key: tuple, scope: int, flt: Filter) -> list[Entry]:
+    """The entries in scope that match, in their order; an ``index.Indexed`` answers through its indexes."""
+    indexed = getattr(entries, "search", None)
+    if indexed is not None:
+        return indexed(base_key, scope, flt)
     return [e for e in entries if in_scope(e, base_key, scope) and evaluate(flt, e)]
 
 
