@@ -251,11 +251,11 @@ class CoreLink:
             raise LinkError(f"GET {path} answered {type(body).__name__}, not an object")
         return body
 
-    async def _all_pages(self, path: str) -> list[dict]:
+    async def _all_pages(self, path: str, page_size: int = PAGE_SIZE) -> list[dict]:
         results: list[dict] = []
         page = 1
         for _ in range(MAX_PAGES):
-            body = await self._get_json(path, {"page": page, "page_size": PAGE_SIZE})
+            body = await self._get_json(path, {"page": page, "page_size": page_size})
             items = body.get("results") or []
             if not isinstance(items, list):
                 raise LinkError(f"GET {path}: results is not a list")

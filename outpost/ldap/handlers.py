@@ -205,22 +205,38 @@ class CoreDirectory:
 class CachedDirectory(CoreDirectory):
     """``search_mode=cached``: the users and groups held in memory, one copy per process, refetched when the
     link refreshes (the core sends TRIGGER_UPDATE for every user, group and membership change, and the link
-    refreshes periodically). A search during a refetch waits for it, so a change is seen by the next search
-    once the core has said so. The entries built for a provider's whole directory are kept until the next
-    refetch. Not yet compact: the core's JSON objects are kept as they came."""
+    refreshes periodically), in pages of ``FETCH_PAGE_SIZE`` (the API's maximum).
 
-    def __init__(self, link: CoreLink):
+    A refetch does not stall searches: until it is done they are answered from the previous copy, and the
+    indexed entries of every cached-mode provider are built for the new copy (in a thread, off the event
+    loop) before it is swapped in. Revocation stays immediate all the same: while a refetch runs (``stale``),
+    the bound user of each search is read from the core itself (one ``GET /core/users/<pk>/``, as direct
+    mode does), so a deactivation, a deletion or a password change refuses the next search; the bind cache
+    is emptied at once by the same refresh. What the previous copy can still show for the refetch's
+    duration (about a second with 10,000 users) is other entries' changes, e.g. a membership just removed.
+    The only copy of the core's JSON kept is the one the restricted views (users without the search
+    permission) and direct lookups need."""
+
+    FETCH_PAGE_SIZE = 1000
+
+    def __init__(self, link: CoreLink, prepare: Callable[[list[dict], list[dict]], dict] | None = None):
         super().__init__(link)
         self._data: tuple[list[dict], list[dict], dict] | None = None
         self._fetching: asyncio.Task | None = None
         self._again = False
         self.generation = 0
         self.built: dict[tuple, Indexed] = {}
+        self.prepare = prepare  # (users, groups) -> {key: Indexed}, run in a thread before a new copy is swapped in
         link.on_refresh.append(self.changed)
+
+    @property
+    def stale(self) -> bool:
+        """A refetch is running: the copy being served may predate a change the core announced."""
+        return self._fetching is not None and not self._fetching.done()
 
     def changed(self, snapshot=None) -> None:
         """The core signalled a change: refetch (single flight; a change during a fetch causes one more)."""
-        if self._fetching is not None and not self._fetching.done():
+        if self.stale:
             self._again = True
             return
         self._fetching = asyncio.create_task(self._fetch_loop(), name="ldap-cached-directory")
@@ -228,27 +244,31 @@ class CachedDirectory(CoreDirectory):
     async def _fetch_loop(self) -> None:
         while True:
             self._again = False
+            started = time.monotonic()
             try:
-                users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH),
-                                                     self.link._all_pages(GROUPS_PATH))
+                users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH, self.FETCH_PAGE_SIZE),
+                                                     self.link._all_pages(GROUPS_PATH, self.FETCH_PAGE_SIZE))
             except (LinkError, aiohttp.ClientError, TimeoutError, OSError) as exc:
                 LOGGER.warning("ldap directory refetch failed; serving the last one" if self._data else
                                "ldap directory could not be read from the core", extra={"reason": str(exc)})
                 if not self._again:
                     return
                 continue
+            fetched = time.monotonic()
+            built = await asyncio.to_thread(self.prepare, users, groups) if self.prepare else {}
             self._data = (users, groups, {u.get("pk"): u for u in users})
             self.generation += 1
-            self.built = {}
-            LOGGER.info("ldap directory cached", extra={"users": len(users), "groups": len(groups),
-                                                        "generation": self.generation})
+            self.built = built
+            LOGGER.info("ldap directory cached", extra={
+                "users": len(users), "groups": len(groups), "generation": self.generation,
+                "fetch_ms": round((fetched - started) * 1000), "build_ms": round((time.monotonic() - fetched) * 1000)})
             if not self._again:
                 return
 
     async def _current(self) -> tuple[list[dict], list[dict], dict]:
-        if self._data is None and (self._fetching is None or self._fetching.done()):
+        if self._data is None and not self.stale:
             self.changed()
-        if self._fetching is not None and not self._fetching.done():
+        if self._data is None and self.stale:  # nothing to serve yet: the first fetch is awaited
             await asyncio.shield(self._fetching)
         if self._data is None:  # the fetch failed: let the caller's error handling answer
             raise LinkError("the directory could not be read from the core")
@@ -259,7 +279,11 @@ class CachedDirectory(CoreDirectory):
         return users, groups
 
     async def user(self, pk: int) -> dict | None:
-        return (await self._current())[2].get(pk)
+        """The user as the core has it now: from the copy, or from the core while a refetch runs."""
+        found = (await self._current())[2].get(pk)
+        if self.stale:
+            return await super().user(pk)
+        return found
 
 
 class Handlers:
@@ -452,7 +476,7 @@ class Handlers:
         layout = directory.Layout.of(provider)
         cached = provider.get("search_mode") == "cached"
         if cached and self.cached is None:
-            self.cached = CachedDirectory(self.link)
+            self.cached = CachedDirectory(self.link, self._prepare)
         source = self.cached if cached else self.source
         users, groups = await source.load(None if cached or flt is None else pushdown(flt))
         bound = await source.user(session.user.pk) if cached else next(
@@ -464,15 +488,23 @@ class Handlers:
             session.reset()
             return None
         only = None if session.can_search else session.user.pk
-        key = (provider.get("pk"), layout, self.cached.generation if cached else 0)
-        if cached and only is None and key in self.cached.built:
-            return self.cached.built[key]
-        entries = [schema.root_dse([layout.base], self.version, dn=layout.base),
-                   *directory.build(users, groups, layout, only_user_pk=only)]
+        key = (provider.get("pk"), layout)
         if cached and only is None:
-            entries = Indexed(entries)
-            self.cached.built = {key: entries}
-        return entries
+            built = self.cached.built.get(key)
+            if built is None:  # a provider or layout the last refetch did not know: built once, here
+                built = self.cached.built[key] = self._index(users, groups, layout)
+            return built
+        return [schema.root_dse([layout.base], self.version, dn=layout.base),
+                *directory.build(users, groups, layout, only_user_pk=only)]
+
+    def _index(self, users: list[dict], groups: list[dict], layout: directory.Layout) -> Indexed:
+        return Indexed([schema.root_dse([layout.base], self.version, dn=layout.base),
+                        *directory.build(users, groups, layout)])
+
+    def _prepare(self, users: list[dict], groups: list[dict]) -> dict[tuple, Indexed]:
+        """The indexed directory of every cached-mode provider, for a new copy (runs in a thread)."""
+        layouts = {(p.get("pk"), directory.Layout.of(p)) for p in self.providers() if p.get("search_mode") == "cached"}
+        return {key: self._index(users, groups, key[1]) for key in layouts}
 
     async def search(self, request: codec.SearchRequest, session: Session, conn: Connection,
                      log: dict) -> tuple[Reply, int]:

@@ -270,13 +270,26 @@ async def test_cached_search_mode_reads_once_and_follows_changes(ldap_server):
         out = await ask(client.search(2 + i, BASE, "(objectClass=user)", attributes=["1.1"]))
         assert len(out) == 41
     assert sum("users" in p for p in link.paths) == 1  # one read of the users for three searches
+    assert set(link.page_sizes) == {1000}  # the API's largest page
+    # a refetch does not stall searches: the previous copy answers until the new one is built
+    link.hold = asyncio.Event()
     link.users.append({**link.users[-1], "pk": 99, "username": "newcomer", "email": "n@example.com"})
     link.changed()
-    out = await ask(client.search(9, BASE, "(cn=newcomer)", attributes=["cn"]))
+    assert len(await ask(client.search(9, BASE, "(cn=newcomer)", attributes=["cn"]))) == 1  # not yet
+    link.hold.set()
+    for _ in range(200):
+        out = await ask(client.search(10, BASE, "(cn=newcomer)", attributes=["cn"]))
+        if len(out) > 1:  # the user and its virtual group
+            break
+        await asyncio.sleep(0.05)
     assert out[0]["attributes"] == {"cn": ["newcomer"]}
+    # ... but a revocation is immediate: during a refetch the bound user is read from the core itself
+    link.hold.clear()
     next(u for u in link.users if u["username"] == "admin")["is_active"] = False
     link.changed()
-    assert (await ask(client.search(10, BASE, "(cn=newcomer)")))[-1]["code"] == 50
+    assert server.handlers.cached.stale
+    assert (await ask(client.search(11, BASE, "(cn=newcomer)")))[-1]["code"] == 50
+    link.hold.set()
     writer.close()
 
 
