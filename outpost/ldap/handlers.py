@@ -203,30 +203,33 @@ class CoreDirectory:
 
 
 class CachedDirectory(CoreDirectory):
-    """``search_mode=cached``: the users and groups held in memory, one copy per process, refetched when the
-    link refreshes (the core sends TRIGGER_UPDATE for every user, group and membership change, and the link
+    """``search_mode=cached``: the directory held in memory, one copy per process, refetched when the link
+    refreshes (the core sends TRIGGER_UPDATE for every user, group and membership change, and the link
     refreshes periodically), in pages of ``FETCH_PAGE_SIZE`` (the API's maximum).
 
+    Held: for every cached-mode provider its whole directory built and indexed (protocols/ldap/index.py),
+    and per user pk only (username, is_active, password_change_date) for the bind re-check. The core's JSON
+    is dropped once built; a user without the search permission gets the restricted view cut from the
+    indexed directory (``directory.restricted``).
+
     A refetch does not stall searches: until it is done they are answered from the previous copy, and the
-    indexed entries of every cached-mode provider are built for the new copy (in a thread, off the event
-    loop) before it is swapped in. Revocation stays immediate all the same: while a refetch runs (``stale``),
-    the bound user of each search is read from the core itself (one ``GET /core/users/<pk>/``, as direct
-    mode does), so a deactivation, a deletion or a password change refuses the next search; the bind cache
-    is emptied at once by the same refresh. What the previous copy can still show for the refetch's
-    duration (about a second with 10,000 users) is other entries' changes, e.g. a membership just removed.
-    The only copy of the core's JSON kept is the one the restricted views (users without the search
-    permission) and direct lookups need."""
+    new copy is built (in a thread, off the event loop) before it is swapped in. Revocation stays immediate
+    all the same: while a refetch runs (``stale``), the bound user of each search is read from the core
+    itself (one ``GET /core/users/<pk>/``, as direct mode does), so a deactivation, a deletion or a password
+    change refuses the next search; the bind cache is emptied at once by the same refresh. What the previous
+    copy can still show for the refetch's duration (about a second with 10,000 users) is other entries'
+    changes, e.g. a membership just removed."""
 
     FETCH_PAGE_SIZE = 1000
 
-    def __init__(self, link: CoreLink, prepare: Callable[[list[dict], list[dict]], dict] | None = None):
+    def __init__(self, link: CoreLink, prepare: Callable[[list[dict], list[dict]], dict]):
         super().__init__(link)
-        self._data: tuple[list[dict], list[dict], dict] | None = None
+        self.prepare = prepare  # (users, groups) -> {(provider pk, layout): Indexed}; run in a thread
+        self.built: dict[tuple, Indexed] = {}
+        self._users: dict | None = None  # pk -> (username, is_active, password_change_date)
         self._fetching: asyncio.Task | None = None
         self._again = False
         self.generation = 0
-        self.built: dict[tuple, Indexed] = {}
-        self.prepare = prepare  # (users, groups) -> {key: Indexed}, run in a thread before a new copy is swapped in
         link.on_refresh.append(self.changed)
 
     @property
@@ -249,41 +252,52 @@ class CachedDirectory(CoreDirectory):
                 users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH, self.FETCH_PAGE_SIZE),
                                                      self.link._all_pages(GROUPS_PATH, self.FETCH_PAGE_SIZE))
             except (LinkError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                LOGGER.warning("ldap directory refetch failed; serving the last one" if self._data else
+                LOGGER.warning("ldap directory refetch failed; serving the last one" if self._users is not None else
                                "ldap directory could not be read from the core", extra={"reason": str(exc)})
                 if not self._again:
                     return
                 continue
             fetched = time.monotonic()
-            built = await asyncio.to_thread(self.prepare, users, groups) if self.prepare else {}
-            self._data = (users, groups, {u.get("pk"): u for u in users})
-            self.generation += 1
+            built = await asyncio.to_thread(self.prepare, users, groups)
+            self._users = {u.get("pk"): (str(u.get("username")), bool(u.get("is_active", False)),
+                                         u.get("password_change_date")) for u in users}
             self.built = built
+            self.generation += 1
             LOGGER.info("ldap directory cached", extra={
                 "users": len(users), "groups": len(groups), "generation": self.generation,
                 "fetch_ms": round((fetched - started) * 1000), "build_ms": round((time.monotonic() - fetched) * 1000)})
+            del users, groups  # the JSON goes now: only the built entries are kept
             if not self._again:
                 return
 
-    async def _current(self) -> tuple[list[dict], list[dict], dict]:
-        if self._data is None and not self.stale:
+    async def _ready(self, refetch: bool = False) -> None:
+        if refetch or (self._users is None and not self.stale):
             self.changed()
-        if self._data is None and self.stale:  # nothing to serve yet: the first fetch is awaited
+        if (refetch or self._users is None) and self.stale:  # nothing to serve yet: the fetch is awaited
             await asyncio.shield(self._fetching)
-        if self._data is None:  # the fetch failed: let the caller's error handling answer
+        if self._users is None:  # the fetch failed: let the caller's error handling answer
             raise LinkError("the directory could not be read from the core")
-        return self._data
 
-    async def load(self, search: str | None = None) -> tuple[list[dict], list[dict]]:
-        users, groups, _ = await self._current()
-        return users, groups
+    async def directory(self, key: tuple) -> Indexed:
+        """The indexed directory of (provider pk, layout); a provider the last fetch did not know (just
+        switched to cached mode) is waited for through one more fetch."""
+        await self._ready()
+        if key not in self.built:
+            await self._ready(refetch=True)
+        if key not in self.built:
+            raise LinkError("the provider's directory could not be built; try again")
+        return self.built[key]
 
     async def user(self, pk: int) -> dict | None:
-        """The user as the core has it now: from the copy, or from the core while a refetch runs."""
-        found = (await self._current())[2].get(pk)
+        """The user as the core has it now (the fields ``still_valid`` reads): from the copy, or from the core
+        while a refetch runs."""
+        await self._ready()
         if self.stale:
             return await super().user(pk)
-        return found
+        found = self._users.get(pk)
+        if found is None:
+            return None
+        return {"pk": pk, "username": found[0], "is_active": found[1], "password_change_date": found[2]}
 
 
 class Handlers:
@@ -474,26 +488,24 @@ class Handlers:
             session.reset()
             return None
         layout = directory.Layout.of(provider)
-        cached = provider.get("search_mode") == "cached"
-        if cached and self.cached is None:
-            self.cached = CachedDirectory(self.link, self._prepare)
-        source = self.cached if cached else self.source
-        users, groups = await source.load(None if cached or flt is None else pushdown(flt))
-        bound = await source.user(session.user.pk) if cached else next(
-            (u for u in users if u.get("pk") == session.user.pk), None)
-        if bound is None and not cached:
-            bound = await source.user(session.user.pk)
+        if provider.get("search_mode") == "cached":
+            if self.cached is None:
+                self.cached = CachedDirectory(self.link, self._prepare)
+            full = await self.cached.directory((provider.get("pk"), layout))
+            bound = await self.cached.user(session.user.pk)
+            if not still_valid(session, bound):
+                self.forget(session)
+                session.reset()
+                return None
+            return full if session.can_search else directory.restricted(full, layout, str(bound["username"]))
+        users, groups = await self.source.load(None if flt is None else pushdown(flt))
+        bound = next((u for u in users if u.get("pk") == session.user.pk), None) or await self.source.user(
+            session.user.pk)
         if not still_valid(session, bound):
             self.forget(session)
             session.reset()
             return None
         only = None if session.can_search else session.user.pk
-        key = (provider.get("pk"), layout)
-        if cached and only is None:
-            built = self.cached.built.get(key)
-            if built is None:  # a provider or layout the last refetch did not know: built once, here
-                built = self.cached.built[key] = self._index(users, groups, layout)
-            return built
         return [schema.root_dse([layout.base], self.version, dn=layout.base),
                 *directory.build(users, groups, layout, only_user_pk=only)]
 

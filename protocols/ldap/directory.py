@@ -19,8 +19,10 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from protocols.ldap import dn as dnmod
 from protocols.ldap.dn import escape_value
-from protocols.ldap.search import Entry
+from protocols.ldap.index import Indexed
+from protocols.ldap.search import SCOPE_ONE, Entry
 
 USER_CLASSES = ("top", "person", "organizationalPerson", "inetOrgPerson", "user", "posixAccount",
                 "goauthentik.io/ldap/user")
@@ -223,6 +225,20 @@ def build(users: list[dict], groups: list[dict], layout: Layout, *, only_user_pk
                                    parent["name"] if parent else group.get("parent_name"), pool))
     entries += [virtual_group_entry(u, layout, pool) for u in users]
     return entries
+
+
+def restricted(full: Indexed, layout: Layout, username: str) -> list[Entry]:
+    """What ``build(..., only_user_pk=...)`` gives, taken from the whole directory already built and indexed
+    (cached mode keeps no JSON to rebuild from): the entries at the base and the containers, the user, the
+    groups listing it as a member (member reduced to it), its virtual group. A group whose own attributes
+    set ``member`` is matched on those values here."""
+    user_dn = layout.user_dn(username)
+    member = ("eq", "member", user_dn.casefold())
+    groups = [Entry(e.dn, [(n, (user_dn,) if n.lower() == "member" else v) for n, v in e.attributes])
+              for e in full.search(dnmod.key(layout.groups_dn), SCOPE_ONE, member)]
+    return [*(e for dn in (layout.base, layout.users_dn, layout.groups_dn, layout.virtual_groups_dn)
+              for e in full.by_dn(dnmod.key(dn))),
+            *full.by_dn(dnmod.key(user_dn)), *groups, *full.by_dn(dnmod.key(layout.virtual_group_dn(username)))]
 
 
 def _members(group: dict, usernames: dict) -> list[tuple]:

@@ -332,3 +332,20 @@ async def test_core_away_during_a_search_is_operations_error(ldap_server):
     reply = await _raw(server, client.bind(1, ADMIN, PASSWORD) + client.search(2, BASE, "(cn=alice)")
                        + client.unbind(3))
     assert [o["code"] for o in client.decode_all(reply)] == [0, 1]
+
+
+async def test_cached_search_without_permission_sees_self_and_groups(ldap_server):
+    """Cached mode keeps no JSON: the restricted view is cut from the indexed directory, as direct mode builds it."""
+    views = {}
+    for mode in ("direct", "cached"):
+        server = await ldap_server(search_mode=mode)
+        reply = await _raw(server, client.bind(1, f"cn=bob,ou=users,{BASE}", PASSWORD)
+                           + client.search(2, BASE, "(objectClass=*)") + client.unbind(3))
+        views[mode] = [(m["dn"], m["attributes"]) for m in client.decode_all(reply) if m["op"] == "searchResEntry"]
+    lower = BASE.lower()
+    assert [dn for dn, _ in views["cached"]] == [lower, f"ou=users,{lower}", f"ou=groups,{lower}",
+                                                 f"ou=virtual-groups,{lower}", f"cn=bob,ou=users,{lower}",
+                                                 f"cn=staff,ou=groups,{lower}", f"cn=bob,ou=virtual-groups,{lower}"]
+    assert views["cached"] == views["direct"]
+    staff = dict(views["cached"])[f"cn=staff,ou=groups,{lower}"]
+    assert staff["member"] == [f"cn=bob,ou=users,{lower}"]  # the member list reduced to the bound user

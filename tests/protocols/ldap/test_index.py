@@ -17,6 +17,11 @@ ATTRS = ["cn", "uid", "mail", "samaccountname", "memberof", "member", "objectcla
 
 
 def make_directory(rng: random.Random):
+    users, groups = make_json(rng)
+    return [root_dse([LAYOUT.base], "test", dn=LAYOUT.base), *directory.build(users, groups, LAYOUT)]
+
+
+def make_json(rng: random.Random):
     groups = [{"pk": f"g{g}", "num_pk": g, "name": f"Group {g}" if g % 3 else f"team{g}", "is_superuser": g == 1,
                "parent": f"g{g - 1}" if g % 4 == 3 else None, "users": [],
                "attributes": {"description": "Team" if g % 2 else "team"}, "children": []}
@@ -43,8 +48,7 @@ def make_directory(rng: random.Random):
                       "uid": f"uid{pk}", "is_active": pk % 9 != 0, "is_superuser": pk % 19 == 0,
                       "attributes": attributes, "groups_obj": [{"name": g["name"]} for g in member_of]})
     users.append(dict(users[0], pk=999))  # the same username twice: two entries with one DN
-    entries = [root_dse([LAYOUT.base], "test", dn=LAYOUT.base), *directory.build(users, groups, LAYOUT)]
-    return entries
+    return users, groups
 
 
 def values_of(entries, attr, rng):
@@ -111,3 +115,26 @@ def test_build_shares_strings_and_tuples():
     group = next(e for e in entries if e.get("member") and e.dn.endswith(LAYOUT.groups_dn))
     member = next(u for u in users if u.dn == group.get("member")[0])
     assert group.get("member")[0] is member.dn
+
+
+def test_restricted_view_from_the_index_equals_the_restricted_build():
+    rng = random.Random(3)
+    entries = make_directory(rng)
+    indexed = Indexed(entries)
+    users = [e for e in entries if e.dn.endswith("," + LAYOUT.users_dn)]
+    import json
+    with_groups = 0
+    for entry in users[:60]:
+        username = entry.get("sAMAccountName")[0]
+        # the same JSON make_directory built from: rebuild it restricted to this user the classic way
+        rng2 = random.Random(3)
+        users_json, groups_json = make_json(rng2)
+        pk = next(u["pk"] for u in users_json if u["username"] == username)
+        if sum(u["username"] == username for u in users_json) > 1:
+            continue  # the duplicate DN: the classic build tells the two apart by pk, the index cannot
+        expected = [root_dse([LAYOUT.base], "test", dn=LAYOUT.base),
+                    *directory.build(users_json, groups_json, LAYOUT, only_user_pk=pk)]
+        got = directory.restricted(indexed, LAYOUT, username)
+        assert [(e.dn, e.as_dict()) for e in got] == [(e.dn, e.as_dict()) for e in expected], json.dumps(username)
+        with_groups += len(got) > 6  # root, 3 containers, the user, its virtual group: and groups
+    assert with_groups > 20
