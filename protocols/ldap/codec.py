@@ -358,8 +358,26 @@ def bind_response(message_id: int, code: int, message: str = "") -> bytes:
     return _envelope(message_id, "bindResponse", _fill_result(BindResponse(), code, message))
 
 
+def _integer(value: int) -> bytes:
+    """The content octets of an INTEGER/ENUMERATED (two's complement, shortest)."""
+    return value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True)
+
+
 def search_done(message_id: int, code: int, message: str = "", *, paged_cookie: bytes | None = None,
                 paged_size: int = 0) -> bytes:
+    """searchResDone, encoded directly as ``search_entry``: it ends every search, and pyasn1's encoder took
+    ~0.2 ms of a cached lookup's ~0.6 ms. ``search_done_asn1`` is the pyasn1 encoding it must equal byte for
+    byte (tests/protocols/ldap/test_codec.py)."""
+    op = _tlv(0x65, _tlv(0x0A, _integer(code)) + _octets(b"") + _octets(message))  # [APPLICATION 5] LDAPResult
+    controls = b""
+    if paged_cookie is not None:  # [0] Controls: the paged-results control, criticality FALSE (the DEFAULT: omitted)
+        value = _tlv(0x30, _tlv(0x02, _integer(paged_size)) + _octets(paged_cookie))
+        controls = _tlv(0xA0, _tlv(0x30, _octets(PAGED_RESULTS_OID) + _octets(value)))
+    return _tlv(0x30, _tlv(0x02, _integer(message_id)) + op + controls)
+
+
+def search_done_asn1(message_id: int, code: int, message: str = "", *, paged_cookie: bytes | None = None,
+                     paged_size: int = 0) -> bytes:
     controls = None
     if paged_cookie is not None:
         value = RealSearchControlValue()
