@@ -33,27 +33,35 @@ class Entry:
     ``folded`` folds on each call; searches that must look at many entries go through protocols/ldap/index.py,
     whose equality indexes hold the folded values once per directory."""
 
-    __slots__ = ("dn", "dn_key", "attributes", "names", "operational_all")
+    __slots__ = ("dn", "dn_key", "keys", "names", "values", "operational_all")
 
     def __init__(self, dn: str, attributes: Iterable[tuple[str, Iterable[str]]], *, operational_all: bool = False,
                  pool: dict | None = None):
         share = pool.setdefault if pool is not None else _same
         self.dn = share(dn, dn)
         self.dn_key = tuple(share(rdn, rdn) for rdn in dnmod.key(dn))
-        pairs = []
-        for name, values in attributes:
-            values = tuple(share(v, v) for v in values)
-            pairs.append((share(name, name), share(values, values)))
-        names = tuple(share(low, low) for low in (name.lower() for name, _ in pairs))
-        self.attributes = tuple(pairs)
-        self.names = share(names, names)  # lowercased attribute names, parallel to ``attributes``
+        keys, values = [], []
+        for name, items in attributes:
+            items = tuple(share(v, v) for v in items)
+            keys.append(name)
+            values.append(share(items, items))
+        # the names as given and lowercased: two tuples shared by every entry of the same shape (all users
+        # without attributes of their own), and the values parallel to them
+        keys, names = tuple(keys), tuple(name.lower() for name in keys)
+        self.keys, self.names = share(keys, keys), share(names, names)
+        self.values = tuple(values)
         self.operational_all = operational_all  # the Root DSE: "*" returns its operational attributes too
+
+    @property
+    def attributes(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(name, values) pairs, in order."""
+        return tuple(zip(self.keys, self.values, strict=True))
 
     def _values(self, attr: str) -> tuple[str, ...]:
         names = self.names
         for i in range(len(names) - 1, -1, -1):  # the last of a repeated name wins
             if names[i] == attr:
-                return self.attributes[i][1]
+                return self.values[i]
         return ()
 
     def folded(self, attr: str) -> tuple[str, ...]:
@@ -64,7 +72,7 @@ class Entry:
         return self._values(attr.lower())
 
     def as_dict(self) -> dict[str, list[str]]:
-        return {name: list(values) for name, values in self.attributes}
+        return {name: list(values) for name, values in zip(self.keys, self.values, strict=True)}
 
     def __repr__(self) -> str:
         return f"Entry({self.dn!r})"
@@ -95,7 +103,7 @@ def select(entry: Entry, attributes: Iterable[str], types_only: bool = False) ->
     all_user = not names or "*" in lowered
     all_operational = "+" in lowered
     out = []
-    for name, values in entry.attributes:
+    for name, values in zip(entry.keys, entry.values, strict=True):
         low = name.lower()
         if low in lowered:
             wanted = True
