@@ -42,6 +42,7 @@ from ldap3.protocol.rfc4511 import (
 )
 from pyasn1.codec.ber import decoder, encoder
 
+from protocols.ldap import fastsearch
 from protocols.ldap.asn1 import LDAP_MESSAGE
 from protocols.ldap.filters import Filter, FilterError, from_asn1
 
@@ -273,6 +274,15 @@ def decode_message(data: bytes) -> Request:
     if len(data) > MAX_MESSAGE_BYTES:
         raise LDAPProtocolError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
     check_nesting(data)
+    fast = fastsearch.decode(data, MAX_ATTRIBUTES, MAX_CONTROLS)  # searches without pyasn1 (fastsearch.py: why)
+    if fast is not None:
+        controls = tuple(RequestControl(*c) for c in fast.pop("controls"))
+        return SearchRequest(controls=controls, **fast)
+    return decode_message_asn1(data)
+
+
+def decode_message_asn1(data: bytes) -> Request:
+    """``decode_message`` through pyasn1 only (every request; the reference for fastsearch.py)."""
     try:
         message, rest = decoder.decode(data, asn1Spec=LDAP_MESSAGE)
     except Exception as exc:  # noqa: BLE001 - pyasn1 raises many types for malformed input; all mean "not LDAP"
