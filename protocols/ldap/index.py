@@ -121,6 +121,8 @@ class Indexed:
         if positions is None:
             return [e for e in self.in_scope(base_key, scope) if evaluate(flt, e)]
         entries = self.entries
+        if flt[0] == "eq":  # the index holds exactly the entries this equality matches
+            return [e for e in (entries[p] for p in positions) if in_scope(e, base_key, scope)]
         return [e for e in (entries[p] for p in positions) if in_scope(e, base_key, scope) and evaluate(flt, e)]
 
 

@@ -96,24 +96,42 @@ def requested_names(attributes: Iterable[str]) -> list[str]:
 
 def select(entry: Entry, attributes: Iterable[str], types_only: bool = False) -> list[tuple[str, list[str]]]:
     """The (name, values) pairs of ``entry`` a search asked for (values [] with typesOnly)."""
+    return [(name, list(values)) for name, values in selector(attributes, types_only)(entry)]
+
+
+def selector(attributes: Iterable[str], types_only: bool = False):
+    """``select`` for one search's many entries: the requested names are parsed once, and which attribute
+    positions are wanted is worked out once per shape of entry (the entries of one build share their name
+    tuples). Returns entry -> [(name, values tuple)]."""
     names = requested_names(attributes)
     lowered = {n.lower() for n in names}
     if lowered == {"1.1"}:
-        return []
+        return lambda entry: []
     all_user = not names or "*" in lowered
     all_operational = "+" in lowered
-    out = []
-    for name, values in zip(entry.keys, entry.values, strict=True):
-        low = name.lower()
-        if low in lowered:
-            wanted = True
-        elif entry.operational_all:  # the Root DSE and cn=subschema: "*" or "+" return everything
-            wanted = all_user or all_operational
-        else:
-            wanted = all_operational if low in OPERATIONAL else all_user
-        if wanted:
-            out.append((name, [] if types_only else list(values)))
-    return out
+    plans: dict[tuple, tuple[int, ...]] = {}
+
+    def plan(entry: Entry) -> tuple[int, ...]:
+        wanted = []
+        for i, low in enumerate(entry.names):
+            if low in lowered:
+                wanted.append(i)
+            elif entry.operational_all:  # the Root DSE and cn=subschema: "*" or "+" return everything
+                if all_user or all_operational:
+                    wanted.append(i)
+            elif all_operational if low in OPERATIONAL else all_user:
+                wanted.append(i)
+        return tuple(wanted)
+
+    def pick(entry: Entry) -> list[tuple[str, tuple[str, ...]]]:
+        shape = (entry.names, entry.operational_all)
+        indices = plans.get(shape)
+        if indices is None:
+            indices = plans[shape] = plan(entry)
+        keys, values = entry.keys, entry.values
+        return [(keys[i], () if types_only else values[i]) for i in indices]
+
+    return pick
 
 
 def in_scope(entry: Entry, base_key: tuple, scope: int) -> bool:
