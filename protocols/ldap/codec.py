@@ -273,8 +273,9 @@ def decode_message(data: bytes) -> Request:
     """One complete message (as framed by ``frame_length``) -> a Request; LDAPProtocolError when malformed."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise LDAPProtocolError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
-    check_nesting(data)
-    fast = fastsearch.decode(data, MAX_ATTRIBUTES, MAX_CONTROLS)  # searches without pyasn1 (fastsearch.py: why)
+    # searches without pyasn1 (fastsearch.py says why); what it accepts is well-formed and nested far less
+    # than MAX_DEPTH (bounded lengths, filters to MAX_FILTER_DEPTH), so the nesting walk is not needed for it
+    fast = fastsearch.decode(data, MAX_ATTRIBUTES, MAX_CONTROLS)
     if fast is not None:
         controls = tuple(RequestControl(*c) for c in fast.pop("controls"))
         return SearchRequest(controls=controls, **fast)
@@ -283,6 +284,9 @@ def decode_message(data: bytes) -> Request:
 
 def decode_message_asn1(data: bytes) -> Request:
     """``decode_message`` through pyasn1 only (every request; the reference for fastsearch.py)."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise LDAPProtocolError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+    check_nesting(data)
     try:
         message, rest = decoder.decode(data, asn1Spec=LDAP_MESSAGE)
     except Exception as exc:  # noqa: BLE001 - pyasn1 raises many types for malformed input; all mean "not LDAP"
