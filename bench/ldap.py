@@ -44,11 +44,13 @@ generator's ceiling, not the server's. ``server CPU µs/op``: the server process
 over the operations sent (Gatehouse: the outpost only, not the core's share of a bind). RSS of the outpost (idle before the first search, then with the
 10,000 users cached, then after the load) and of slapd. Then where Gatehouse's search time goes: the
 outpost's own ``duration_ms`` log lines, and in this process the same steps the outpost runs
-(``directory.build`` of the 10,000 users from the core's JSON, then ``Connection.search`` per filter), and
-what one change in the core costs a cached-mode outpost: a user renamed through the API, lookups one at a
-time until the outpost has refetched the directory.
+(the fetch in pages of 100 and of 1,000, ``directory.build`` of the 10,000 users from the core's JSON,
+``index.Indexed`` over the entries, then ``Connection.search`` per filter, indexed and not; the memory of
+each layer by tracemalloc), and what one change in the core costs a cached-mode outpost: a user renamed
+through the API, lookups one at a time (answered from the previous copy) until the outpost has refetched
+and rebuilt the directory.
 SQLite only. No thresholds: figures are printed for people (issue 9's goals are printed next to them).
-About 2 minutes. ``BENCH_LDAP_USERS=500 BENCH_LDAP_SECONDS=2`` makes a quick try of the bench itself.
+About 70 s. ``BENCH_LDAP_USERS=500 BENCH_LDAP_SECONDS=2`` makes a quick try of the bench itself.
 """
 
 from __future__ import annotations
