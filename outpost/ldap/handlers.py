@@ -209,8 +209,8 @@ class CachedDirectory(CoreDirectory):
 
     Held: for every cached-mode provider its whole directory built and indexed (protocols/ldap/index.py),
     and per user pk only (username, is_active, password_change_date) for the bind re-check. The core's JSON
-    is dropped once built; a user without the search permission gets the restricted view cut from the
-    indexed directory (``directory.restricted``).
+    is never held whole: each page of users is built into entries and dropped (``_fetch``); a user without
+    the search permission gets the restricted view cut from the indexed directory (``directory.restricted``).
 
     A refetch does not stall searches: until it is done they are answered from the previous copy, and the
     new copy is built (in a thread, off the event loop) before it is swapped in. Revocation stays immediate
@@ -222,9 +222,10 @@ class CachedDirectory(CoreDirectory):
 
     FETCH_PAGE_SIZE = 1000
 
-    def __init__(self, link: CoreLink, prepare: Callable[[list[dict], list[dict]], dict]):
+    def __init__(self, link: CoreLink, layouts: Callable[[], set], root: Callable[[directory.Layout], Entry]):
         super().__init__(link)
-        self.prepare = prepare  # (users, groups) -> {(provider pk, layout): Indexed}; run in a thread
+        self.layouts = layouts  # () -> {(provider pk, Layout)} of the cached-mode providers
+        self.root = root  # Layout -> the entry at the base (the Root DSE there)
         self.built: dict[tuple, Indexed] = {}
         self._users: dict | None = None  # pk -> (username, is_active, password_change_date)
         self._fetching: asyncio.Task | None = None
@@ -249,26 +250,44 @@ class CachedDirectory(CoreDirectory):
             self._again = False
             started = time.monotonic()
             try:
-                users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH, self.FETCH_PAGE_SIZE),
-                                                     self.link._all_pages(GROUPS_PATH, self.FETCH_PAGE_SIZE))
+                built, users, count, groups = await self._fetch()
             except (LinkError, aiohttp.ClientError, TimeoutError, OSError) as exc:
                 LOGGER.warning("ldap directory refetch failed; serving the last one" if self._users is not None else
                                "ldap directory could not be read from the core", extra={"reason": str(exc)})
                 if not self._again:
                     return
                 continue
-            fetched = time.monotonic()
-            built = await asyncio.to_thread(self.prepare, users, groups)
-            self._users = {u.get("pk"): (str(u.get("username")), bool(u.get("is_active", False)),
-                                         u.get("password_change_date")) for u in users}
-            self.built = built
+            self._users, self.built = users, built
             self.generation += 1
-            LOGGER.info("ldap directory cached", extra={
-                "users": len(users), "groups": len(groups), "generation": self.generation,
-                "fetch_ms": round((fetched - started) * 1000), "build_ms": round((time.monotonic() - fetched) * 1000)})
-            del users, groups  # the JSON goes now: only the built entries are kept
+            LOGGER.info("ldap directory cached", extra={"users": count, "groups": groups,
+                                                        "generation": self.generation,
+                                                        "ms": round((time.monotonic() - started) * 1000)})
             if not self._again:
                 return
+
+    async def _fetch(self) -> tuple[dict, dict, int, int]:
+        """Users a page at a time, each page built into every cached provider's entries (in a thread) and
+        dropped before the next: the whole JSON is never held. Then the groups, the groups' entries, the
+        indexes."""
+        builders = {key: directory.Builder(key[1]) for key in self.layouts()}
+        users: dict = {}
+
+        def add(page: list[dict]) -> None:
+            for builder in builders.values():
+                builder.add_users(page)
+            for u in page:
+                users[u.get("pk")] = (str(u.get("username")), bool(u.get("is_active", False)),
+                                      u.get("password_change_date"))
+
+        async for page in self.link._pages(USERS_PATH, self.FETCH_PAGE_SIZE):
+            await asyncio.to_thread(add, page)
+            del page
+        groups = await self.link._all_pages(GROUPS_PATH, self.FETCH_PAGE_SIZE)
+
+        def finish() -> dict:
+            return {key: Indexed([self.root(key[1]), *builder.finish(groups)]) for key, builder in builders.items()}
+
+        return await asyncio.to_thread(finish), users, len(users), len(groups)
 
     async def _ready(self, refetch: bool = False) -> None:
         if refetch or (self._users is None and not self.stale):
@@ -490,7 +509,7 @@ class Handlers:
         layout = directory.Layout.of(provider)
         if provider.get("search_mode") == "cached":
             if self.cached is None:
-                self.cached = CachedDirectory(self.link, self._prepare)
+                self.cached = CachedDirectory(self.link, self._cached_layouts, self._root)
             full = await self.cached.directory((provider.get("pk"), layout))
             bound = await self.cached.user(session.user.pk)
             if not still_valid(session, bound):
@@ -509,14 +528,11 @@ class Handlers:
         return [schema.root_dse([layout.base], self.version, dn=layout.base),
                 *directory.build(users, groups, layout, only_user_pk=only)]
 
-    def _index(self, users: list[dict], groups: list[dict], layout: directory.Layout) -> Indexed:
-        return Indexed([schema.root_dse([layout.base], self.version, dn=layout.base),
-                        *directory.build(users, groups, layout)])
+    def _root(self, layout: directory.Layout) -> Entry:
+        return schema.root_dse([layout.base], self.version, dn=layout.base)
 
-    def _prepare(self, users: list[dict], groups: list[dict]) -> dict[tuple, Indexed]:
-        """The indexed directory of every cached-mode provider, for a new copy (runs in a thread)."""
-        layouts = {(p.get("pk"), directory.Layout.of(p)) for p in self.providers() if p.get("search_mode") == "cached"}
-        return {key: self._index(users, groups, key[1]) for key in layouts}
+    def _cached_layouts(self) -> set[tuple]:
+        return {(p.get("pk"), directory.Layout.of(p)) for p in self.providers() if p.get("search_mode") == "cached"}
 
     async def search(self, request: codec.SearchRequest, session: Session, conn: Connection,
                      log: dict) -> tuple[Reply, int]:

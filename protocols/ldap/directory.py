@@ -207,6 +207,10 @@ def build(users: list[dict], groups: list[dict], layout: Layout, *, only_user_pk
 
     The entries share equal strings and value tuples (one pool per build, dropped after it): a user's DN
     in the member lists is its entry's DN string, every user's objectClass is one tuple."""
+    if only_user_pk is None:
+        builder = Builder(layout)
+        builder.add_users(users)
+        return builder.finish(groups)
     pool: dict = {}
     by_uuid = {str(g.get("pk")): g for g in groups}
     if only_user_pk is not None:
@@ -225,6 +229,40 @@ def build(users: list[dict], groups: list[dict], layout: Layout, *, only_user_pk
                                    parent["name"] if parent else group.get("parent_name"), pool))
     entries += [virtual_group_entry(u, layout, pool) for u in users]
     return entries
+
+
+class Builder:
+    """``build`` of the whole directory in steps, so the core's JSON need not be held all at once: the users
+    a page at a time (each page's JSON can go once added), then the groups. ``finish`` returns the entries
+    in ``build``'s order (containers, users, groups, virtual groups)."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        self._pool: dict = {}
+        self._users: list[Entry] = []
+        self._virtual: list[Entry] = []
+        self._usernames: dict = {}
+
+    def add_users(self, users: Iterable[dict]) -> None:
+        layout, pool = self.layout, self._pool
+        for user in users:
+            self._usernames[user.get("pk")] = str(user["username"])
+            self._users.append(user_entry(user, layout, pool=pool))
+            self._virtual.append(virtual_group_entry(user, layout, pool))
+
+    def finish(self, groups: list[dict]) -> list[Entry]:
+        layout, pool = self.layout, self._pool
+        by_uuid = {str(g.get("pk")): g for g in groups}
+        entries = container_entries(layout, pool) + self._users
+        for group in groups:
+            members = [name for _pk, name in _members(group, self._usernames)]
+            parent = by_uuid.get(str(group.get("parent"))) if group.get("parent") else None
+            children = [by_uuid[str(c)]["name"] for c in group.get("children") or [] if str(c) in by_uuid]
+            entries.append(group_entry(group, layout, members, children,
+                                       parent["name"] if parent else group.get("parent_name"), pool))
+        entries += self._virtual
+        self._pool, self._users, self._virtual, self._usernames = {}, [], [], {}
+        return entries
 
 
 def restricted(full: Indexed, layout: Layout, username: str) -> list[Entry]:

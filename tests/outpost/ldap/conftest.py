@@ -78,6 +78,13 @@ class FakeLink:
         search = parse_qs(urlsplit(path).query).get("search", [""])[0].lower()
         return [u for u in self.users if search in (u["username"] + u["name"] + u["email"]).lower()]
 
+    async def _pages(self, path, page_size=100):
+        items = await self._all_pages(path, page_size)
+        for start in range(0, len(items), page_size):
+            yield items[start:start + page_size]
+        if not items:
+            yield []
+
     async def _get_json(self, path, params=None):
         pk = int(path.rstrip("/").rsplit("/", 1)[1])
         found = next((u for u in self.users if u["pk"] == pk), None)
