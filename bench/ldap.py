@@ -518,7 +518,7 @@ def profile_search(core_url: str, key: str) -> dict[str, float]:
     del entries, indexed
     tracemalloc.start()
     users, groups = json.loads(text)
-    mem = {"the core's JSON objects (dropped after the build)": tracemalloc.get_traced_memory()[0]}
+    mem = {"the core's JSON objects (the outpost builds a page at a time)": tracemalloc.get_traced_memory()[0]}
     entries = directory.build(users, groups, layout)
     mem["the entries built from them"] = tracemalloc.get_traced_memory()[0] - sum(mem.values())
     indexed = Indexed(entries)
