@@ -44,11 +44,13 @@ generator's ceiling, not the server's. ``server CPU µs/op``: the server process
 over the operations sent (Gatehouse: the outpost only, not the core's share of a bind). RSS of the outpost (idle before the first search, then with the
 10,000 users cached, then after the load) and of slapd. Then where Gatehouse's search time goes: the
 outpost's own ``duration_ms`` log lines, and in this process the same steps the outpost runs
-(``directory.build`` of the 10,000 users from the core's JSON, then ``Connection.search`` per filter), and
-what one change in the core costs a cached-mode outpost: a user renamed through the API, lookups one at a
-time until the outpost has refetched the directory.
+(the fetch in pages of 100 and of 1,000, ``directory.build`` of the 10,000 users from the core's JSON,
+``index.Indexed`` over the entries, then ``Connection.search`` per filter, indexed and not; the memory of
+each layer by tracemalloc), and what one change in the core costs a cached-mode outpost: a user renamed
+through the API, lookups one at a time (answered from the previous copy) until the outpost has refetched
+and rebuilt the directory.
 SQLite only. No thresholds: figures are printed for people (issue 9's goals are printed next to them).
-About 2 minutes. ``BENCH_LDAP_USERS=500 BENCH_LDAP_SECONDS=2`` makes a quick try of the bench itself.
+About 70 s. ``BENCH_LDAP_USERS=500 BENCH_LDAP_SECONDS=2`` makes a quick try of the bench itself.
 """
 
 from __future__ import annotations
@@ -478,11 +480,12 @@ def profile_search(core_url: str, key: str) -> dict[str, float]:
     """The outpost's cached-search steps in this process, on the core's JSON: ms each."""
     from outpost.ldap.handlers import GROUPS_PATH, USERS_PATH
     from protocols.ldap import directory
+    from protocols.ldap.index import Indexed
     from tests.protocols.ldap.client import search as encode
 
     out: dict[str, float] = {}
     with httpx.Client(base_url=core_url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as http:
-        for size in (100, 1000):  # the outpost's page size (outpost/core_link.py PAGE_SIZE); the API's maximum
+        for size in (100, 1000):  # the link's default page size; the API's maximum (the cached directory's)
             started = time.perf_counter()
             users, groups = [], []
             for path, into in ((USERS_PATH, users), (GROUPS_PATH, groups)):
@@ -496,27 +499,32 @@ def profile_search(core_url: str, key: str) -> dict[str, float]:
     started = time.perf_counter()
     entries = directory.build(users, groups, layout)
     out[f"directory.build ({len(entries)} entries)"] = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    indexed = Indexed(entries)
+    out["index.Indexed (equality and DN indexes)"] = (time.perf_counter() - started) * 1000
     conn = Connection()
     for name, data in (("(cn=user0042)", encode(5, USERS_BASE, "(cn=user0042)", 2, ATTRIBUTES)),
-                       ("(memberOf=group07)", encode(6, USERS_BASE, f"(memberOf={group_dn(7)})", 2, ATTRIBUTES))):
+                       ("(memberOf=group07)", encode(6, USERS_BASE, f"(memberOf={group_dn(7)})", 2, ATTRIBUTES)),
+                       ("(cn=user004*) (not indexed: a scan)", encode(7, USERS_BASE, "(cn=user004*)", 2, ATTRIBUTES))):
         [request] = conn.receive(data)
-        for round_ in ("first", "again"):  # the first pass builds each entry's case-folded index
-            started = time.perf_counter()
-            conn.search(request, lambda: entries)
-            out[f"Connection.search {name}, {round_}"] = (time.perf_counter() - started) * 1000
-    # the memory of each layer, by tracemalloc (slow: after the timings): the core's JSON as the outpost keeps
-    # it, the entries built from it, the case-folded indexes the first search builds
+        started = time.perf_counter()
+        conn.search(request, lambda: indexed)
+        out[f"Connection.search {name}"] = (time.perf_counter() - started) * 1000
+    # the memory of each layer, by tracemalloc (slow: after the timings): the core's JSON (held only while the
+    # outpost builds), the entries built from it, their indexes
     import tracemalloc
 
     text = json.dumps([users, groups])
-    del entries
+    del entries, indexed
     tracemalloc.start()
     users, groups = json.loads(text)
-    mem = {"the core's JSON objects": tracemalloc.get_traced_memory()[0]}
+    mem = {"the core's JSON objects (the outpost builds a page at a time)": tracemalloc.get_traced_memory()[0]}
     entries = directory.build(users, groups, layout)
     mem["the entries built from them"] = tracemalloc.get_traced_memory()[0] - sum(mem.values())
-    conn.search(request, lambda: entries)
-    mem["the entries' case-folded indexes"] = tracemalloc.get_traced_memory()[0] - sum(mem.values())
+    indexed = Indexed(entries)
+    mem["their equality and DN indexes"] = tracemalloc.get_traced_memory()[0] - sum(mem.values())
+    conn.search(request, lambda: indexed)
+    mem["a search (nothing kept)"] = tracemalloc.get_traced_memory()[0] - sum(mem.values())
     tracemalloc.stop()
     out.update({f"memory (MB): {k}": v / 1e6 for k, v in mem.items()})
     return out
@@ -619,7 +627,7 @@ def report(ours: dict, theirs: dict | None) -> None:
           f"took {ours['fetch']:.1f} s):")
     stall = ours["stall"]
     print(f"  one user renamed through the API: the outpost had refetched the directory {stall['refetched']:.1f} s "
-          f"later; the slowest lookup meanwhile took {stall['slowest']:.0f} ms (searches wait for the refetch)")
+          f"later; the slowest lookup meanwhile took {stall['slowest']:.0f} ms (the previous copy answers meanwhile)")
     for kind, values in sorted(ours["durations"].items()):
         if len(values) >= 5:
             print(f"  outpost duration_ms, {kind} ({len(values)}): p50 {pct(values, 0.5):.1f}, "

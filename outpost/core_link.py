@@ -251,18 +251,25 @@ class CoreLink:
             raise LinkError(f"GET {path} answered {type(body).__name__}, not an object")
         return body
 
-    async def _all_pages(self, path: str) -> list[dict]:
+    async def _all_pages(self, path: str, page_size: int = PAGE_SIZE) -> list[dict]:
         results: list[dict] = []
+        async for items in self._pages(path, page_size):
+            results.extend(items)
+        return results
+
+    async def _pages(self, path: str, page_size: int = PAGE_SIZE):
+        """Each page's objects in turn (a caller can drop a page's JSON before the next one arrives)."""
         page = 1
         for _ in range(MAX_PAGES):
-            body = await self._get_json(path, {"page": page, "page_size": PAGE_SIZE})
+            body = await self._get_json(path, {"page": page, "page_size": page_size})
             items = body.get("results") or []
             if not isinstance(items, list):
                 raise LinkError(f"GET {path}: results is not a list")
-            results.extend(item for item in items if isinstance(item, dict))
             following = next_page(body)
+            del body
+            yield [item for item in items if isinstance(item, dict)]
             if following <= page:  # 0 when done; a page that does not advance would loop forever
-                return results
+                return
             page = following
         raise LinkError(f"GET {path}: more than {MAX_PAGES} pages")
 

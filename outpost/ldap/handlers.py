@@ -36,6 +36,7 @@ from outpost.core_link import VERSION, CoreLink, LinkError
 from protocols.ldap import codec, directory, schema
 from protocols.ldap import dn as dnmod
 from protocols.ldap.connection import Connection
+from protocols.ldap.index import Indexed
 from protocols.ldap.search import Entry
 from protocols.outpost import AuthResult, AuthUser, split_mfa
 
@@ -139,7 +140,12 @@ class BindCache:
     every user, group, membership, policy and provider change: a password change, a deactivation or a group
     removal empties the cache), and an entry goes when SESSION_END names the core session its bind opened."""
 
-    SCRYPT = {"n": 2**11, "r": 8, "p": 1, "dklen": 32}  # ~2 MiB and a few ms a check
+    # scrypt N=2^9, r=8: 512 KiB and ~1 ms a check (2^11 took ~4.9 ms, more than the 2 ms a cached bind may
+    # cost). Enough for what it guards: the cache lives only in this process's memory and its entries expire
+    # after the TTL, so the hash only has to stop a memory dump from yielding passwords cheaply; a guesser
+    # holding a dump still pays a memory-hard ~1 ms per guess and per entry (salted), against nanoseconds
+    # for a plain digest.
+    SCRYPT = {"n": 2**9, "r": 8, "p": 1, "dklen": 32}
 
     def __init__(self, ttl: float = 300.0, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
         self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
@@ -197,24 +203,44 @@ class CoreDirectory:
 
 
 class CachedDirectory(CoreDirectory):
-    """``search_mode=cached``: the users and groups held in memory, one copy per process, refetched when the
-    link refreshes (the core sends TRIGGER_UPDATE for every user, group and membership change, and the link
-    refreshes periodically). A search during a refetch waits for it, so a change is seen by the next search
-    once the core has said so. The entries built for a provider's whole directory are kept until the next
-    refetch. Not yet compact: the core's JSON objects are kept as they came."""
+    """``search_mode=cached``: the directory held in memory, one copy per process, refetched when the link
+    refreshes (the core sends TRIGGER_UPDATE for every user, group and membership change, and the link
+    refreshes periodically), in pages of ``FETCH_PAGE_SIZE`` (the API's maximum).
 
-    def __init__(self, link: CoreLink):
+    Held: for every cached-mode provider its whole directory built and indexed (protocols/ldap/index.py),
+    and per user pk only (username, is_active, password_change_date) for the bind re-check. The core's JSON
+    is never held whole: each page of users is built into entries and dropped (``_fetch``); a user without
+    the search permission gets the restricted view cut from the indexed directory (``directory.restricted``).
+
+    A refetch does not stall searches: until it is done they are answered from the previous copy, and the
+    new copy is built (in a thread, off the event loop) before it is swapped in. Revocation stays immediate
+    all the same: while a refetch runs (``stale``), the bound user of each search is read from the core
+    itself (one ``GET /core/users/<pk>/``, as direct mode does), so a deactivation, a deletion or a password
+    change refuses the next search; the bind cache is emptied at once by the same refresh. What the previous
+    copy can still show for the refetch's duration (about a second with 10,000 users) is other entries'
+    changes, e.g. a membership just removed."""
+
+    FETCH_PAGE_SIZE = 1000
+
+    def __init__(self, link: CoreLink, layouts: Callable[[], set], root: Callable[[directory.Layout], Entry]):
         super().__init__(link)
-        self._data: tuple[list[dict], list[dict], dict] | None = None
+        self.layouts = layouts  # () -> {(provider pk, Layout)} of the cached-mode providers
+        self.root = root  # Layout -> the entry at the base (the Root DSE there)
+        self.built: dict[tuple, Indexed] = {}
+        self._users: dict | None = None  # pk -> (username, is_active, password_change_date)
         self._fetching: asyncio.Task | None = None
         self._again = False
         self.generation = 0
-        self.built: dict[tuple, list[Entry]] = {}
         link.on_refresh.append(self.changed)
+
+    @property
+    def stale(self) -> bool:
+        """A refetch is running: the copy being served may predate a change the core announced."""
+        return self._fetching is not None and not self._fetching.done()
 
     def changed(self, snapshot=None) -> None:
         """The core signalled a change: refetch (single flight; a change during a fetch causes one more)."""
-        if self._fetching is not None and not self._fetching.done():
+        if self.stale:
             self._again = True
             return
         self._fetching = asyncio.create_task(self._fetch_loop(), name="ldap-cached-directory")
@@ -222,38 +248,75 @@ class CachedDirectory(CoreDirectory):
     async def _fetch_loop(self) -> None:
         while True:
             self._again = False
+            started = time.monotonic()
             try:
-                users, groups = await asyncio.gather(self.link._all_pages(USERS_PATH),
-                                                     self.link._all_pages(GROUPS_PATH))
+                built, users, count, groups = await self._fetch()
             except (LinkError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                LOGGER.warning("ldap directory refetch failed; serving the last one" if self._data else
+                LOGGER.warning("ldap directory refetch failed; serving the last one" if self._users is not None else
                                "ldap directory could not be read from the core", extra={"reason": str(exc)})
                 if not self._again:
                     return
                 continue
-            self._data = (users, groups, {u.get("pk"): u for u in users})
+            self._users, self.built = users, built
             self.generation += 1
-            self.built = {}
-            LOGGER.info("ldap directory cached", extra={"users": len(users), "groups": len(groups),
-                                                        "generation": self.generation})
+            LOGGER.info("ldap directory cached", extra={"users": count, "groups": groups,
+                                                        "generation": self.generation,
+                                                        "ms": round((time.monotonic() - started) * 1000)})
             if not self._again:
                 return
 
-    async def _current(self) -> tuple[list[dict], list[dict], dict]:
-        if self._data is None and (self._fetching is None or self._fetching.done()):
-            self.changed()
-        if self._fetching is not None and not self._fetching.done():
-            await asyncio.shield(self._fetching)
-        if self._data is None:  # the fetch failed: let the caller's error handling answer
-            raise LinkError("the directory could not be read from the core")
-        return self._data
+    async def _fetch(self) -> tuple[dict, dict, int, int]:
+        """Users a page at a time, each page built into every cached provider's entries (in a thread) and
+        dropped before the next: the whole JSON is never held. Then the groups, the groups' entries, the
+        indexes."""
+        builders = {key: directory.Builder(key[1]) for key in self.layouts()}
+        users: dict = {}
 
-    async def load(self, search: str | None = None) -> tuple[list[dict], list[dict]]:
-        users, groups, _ = await self._current()
-        return users, groups
+        def add(page: list[dict]) -> None:
+            for builder in builders.values():
+                builder.add_users(page)
+            for u in page:
+                users[u.get("pk")] = (str(u.get("username")), bool(u.get("is_active", False)),
+                                      u.get("password_change_date"))
+
+        async for page in self.link._pages(USERS_PATH, self.FETCH_PAGE_SIZE):
+            await asyncio.to_thread(add, page)
+            del page
+        groups = await self.link._all_pages(GROUPS_PATH, self.FETCH_PAGE_SIZE)
+
+        def finish() -> dict:
+            return {key: Indexed([self.root(key[1]), *builder.finish(groups)]) for key, builder in builders.items()}
+
+        return await asyncio.to_thread(finish), users, len(users), len(groups)
+
+    async def _ready(self, refetch: bool = False) -> None:
+        if refetch or (self._users is None and not self.stale):
+            self.changed()
+        if (refetch or self._users is None) and self.stale:  # nothing to serve yet: the fetch is awaited
+            await asyncio.shield(self._fetching)
+        if self._users is None:  # the fetch failed: let the caller's error handling answer
+            raise LinkError("the directory could not be read from the core")
+
+    async def directory(self, key: tuple) -> Indexed:
+        """The indexed directory of (provider pk, layout); a provider the last fetch did not know (just
+        switched to cached mode) is waited for through one more fetch."""
+        await self._ready()
+        if key not in self.built:
+            await self._ready(refetch=True)
+        if key not in self.built:
+            raise LinkError("the provider's directory could not be built; try again")
+        return self.built[key]
 
     async def user(self, pk: int) -> dict | None:
-        return (await self._current())[2].get(pk)
+        """The user as the core has it now (the fields ``still_valid`` reads): from the copy, or from the core
+        while a refetch runs."""
+        await self._ready()
+        if self.stale:
+            return await super().user(pk)
+        found = self._users.get(pk)
+        if found is None:
+            return None
+        return {"pk": pk, "username": found[0], "is_active": found[1], "password_change_date": found[2]}
 
 
 class Handlers:
@@ -434,7 +497,7 @@ class Handlers:
     def _base_entries(self) -> list[str]:
         return [str(p.get("base_dn") or "") for p in self.providers()]
 
-    async def entries(self, session: Session, flt=None) -> list[Entry] | None:
+    async def entries(self, session: Session, flt=None) -> list[Entry] | Indexed | None:
         """The entries this session may see (narrowed by ``flt`` where the core can help); None when its bind
         no longer holds (see ``still_valid``)."""
         # the provider as the latest configuration has it (the bind's copy may be stale); gone -> no access
@@ -444,28 +507,32 @@ class Handlers:
             session.reset()
             return None
         layout = directory.Layout.of(provider)
-        cached = provider.get("search_mode") == "cached"
-        if cached and self.cached is None:
-            self.cached = CachedDirectory(self.link)
-        source = self.cached if cached else self.source
-        users, groups = await source.load(None if cached or flt is None else pushdown(flt))
-        bound = await source.user(session.user.pk) if cached else next(
-            (u for u in users if u.get("pk") == session.user.pk), None)
-        if bound is None and not cached:
-            bound = await source.user(session.user.pk)
+        if provider.get("search_mode") == "cached":
+            if self.cached is None:
+                self.cached = CachedDirectory(self.link, self._cached_layouts, self._root)
+            full = await self.cached.directory((provider.get("pk"), layout))
+            bound = await self.cached.user(session.user.pk)
+            if not still_valid(session, bound):
+                self.forget(session)
+                session.reset()
+                return None
+            return full if session.can_search else directory.restricted(full, layout, str(bound["username"]))
+        users, groups = await self.source.load(None if flt is None else pushdown(flt))
+        bound = next((u for u in users if u.get("pk") == session.user.pk), None) or await self.source.user(
+            session.user.pk)
         if not still_valid(session, bound):
             self.forget(session)
             session.reset()
             return None
         only = None if session.can_search else session.user.pk
-        key = (provider.get("pk"), layout, self.cached.generation if cached else 0)
-        if cached and only is None and key in self.cached.built:
-            return self.cached.built[key]
-        entries = [schema.root_dse([layout.base], self.version, dn=layout.base),
-                   *directory.build(users, groups, layout, only_user_pk=only)]
-        if cached and only is None:
-            self.cached.built = {key: entries}
-        return entries
+        return [schema.root_dse([layout.base], self.version, dn=layout.base),
+                *directory.build(users, groups, layout, only_user_pk=only)]
+
+    def _root(self, layout: directory.Layout) -> Entry:
+        return schema.root_dse([layout.base], self.version, dn=layout.base)
+
+    def _cached_layouts(self) -> set[tuple]:
+        return {(p.get("pk"), directory.Layout.of(p)) for p in self.providers() if p.get("search_mode") == "cached"}
 
     async def search(self, request: codec.SearchRequest, session: Session, conn: Connection,
                      log: dict) -> tuple[Reply, int]:

@@ -102,7 +102,8 @@ class LDAPServer:
         try:
             while not writer.is_closing():
                 try:
-                    data = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout)
+                    async with asyncio.timeout(self.idle_timeout):  # not wait_for: no task per read
+                        data = await reader.read(READ_SIZE)
                 except TimeoutError:
                     LOGGER.debug("ldap connection idle: closed", extra={"client": session.remote_ip})
                     return

@@ -19,8 +19,10 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from protocols.ldap import dn as dnmod
 from protocols.ldap.dn import escape_value
-from protocols.ldap.search import Entry
+from protocols.ldap.index import Indexed
+from protocols.ldap.search import SCOPE_ONE, Entry
 
 USER_CLASSES = ("top", "person", "organizationalPerson", "inetOrgPerson", "user", "posixAccount",
                 "goauthentik.io/ldap/user")
@@ -127,7 +129,7 @@ def user_numbers(user: dict, layout: Layout) -> tuple[str, str]:
     return uid, gid
 
 
-def user_entry(user: dict, layout: Layout, group_names: Iterable[str] | None = None) -> Entry:
+def user_entry(user: dict, layout: Layout, group_names: Iterable[str] | None = None, pool: dict | None = None) -> Entry:
     """``group_names``: the user's direct groups (default: ``groups_obj`` from the API)."""
     username = str(user["username"])
     if group_names is None:
@@ -153,11 +155,12 @@ def user_entry(user: dict, layout: Layout, group_names: Iterable[str] | None = N
     stamps = [("pwdChangedTime", user.get("password_change_date")), ("createTimestamp", user.get("date_joined")),
               ("modifyTimestamp", user.get("last_updated"))]
     defaults += [(n, [t]) if (t := generalized_time(v)) else (n, None) for n, v in stamps]
-    return Entry(layout.user_dn(username), _merge(attributes_to_ldap(user.get("attributes"), username), defaults))
+    return Entry(layout.user_dn(username), _merge(attributes_to_ldap(user.get("attributes"), username), defaults),
+                 pool=pool)
 
 
 def group_entry(group: dict, layout: Layout, member_usernames: Iterable[str], child_names: Iterable[str] = (),
-                parent_name: str | None = None) -> Entry:
+                parent_name: str | None = None, pool: dict | None = None) -> Entry:
     name = str(group["name"])
     attributes = group.get("attributes") or {}
     gid = _scalar(attributes.get("gidNumber")) or str(layout.gid_start_number + int(group.get("num_pk") or 0))
@@ -171,10 +174,10 @@ def group_entry(group: dict, layout: Layout, member_usernames: Iterable[str], ch
         ("sAMAccountName", [name]),
         ("gidNumber", [gid]),
     ]
-    return Entry(layout.group_dn(name), _merge(attributes_to_ldap(attributes), defaults))
+    return Entry(layout.group_dn(name), _merge(attributes_to_ldap(attributes), defaults), pool=pool)
 
 
-def virtual_group_entry(user: dict, layout: Layout) -> Entry:
+def virtual_group_entry(user: dict, layout: Layout, pool: dict | None = None) -> Entry:
     username = str(user["username"])
     _uid, gid = user_numbers(user, layout)
     return Entry(layout.virtual_group_dn(username), [
@@ -186,11 +189,12 @@ def virtual_group_entry(user: dict, layout: Layout) -> Entry:
         ("uid", [str(user.get("uid") or "")]),
         ("sAMAccountName", [username]),
         ("gidNumber", [gid]),
-    ])
+    ], pool=pool)
 
 
-def container_entries(layout: Layout) -> list[Entry]:
-    return [Entry(dn, [("distinguishedName", [dn]), ("objectClass", list(CONTAINER_CLASSES)), ("commonName", [ou])])
+def container_entries(layout: Layout, pool: dict | None = None) -> list[Entry]:
+    return [Entry(dn, [("distinguishedName", [dn]), ("objectClass", list(CONTAINER_CLASSES)), ("commonName", [ou])],
+                  pool=pool)
             for dn, ou in ((layout.users_dn, "users"), (layout.groups_dn, "groups"),
                            (layout.virtual_groups_dn, "virtual-groups"))]
 
@@ -199,13 +203,21 @@ def build(users: list[dict], groups: list[dict], layout: Layout, *, only_user_pk
     """Every entry of the directory: containers, users, groups, virtual groups.
 
     ``only_user_pk`` (a bound user without the search permission, reference §3.3): only that user, its
-    virtual group and the groups it is in, each with the member list reduced to that user."""
+    virtual group and the groups it is in, each with the member list reduced to that user.
+
+    The entries share equal strings and value tuples (one pool per build, dropped after it): a user's DN
+    in the member lists is its entry's DN string, every user's objectClass is one tuple."""
+    if only_user_pk is None:
+        builder = Builder(layout)
+        builder.add_users(users)
+        return builder.finish(groups)
+    pool: dict = {}
     by_uuid = {str(g.get("pk")): g for g in groups}
     if only_user_pk is not None:
         users = [u for u in users if u.get("pk") == only_user_pk]
     usernames = {u.get("pk"): str(u["username"]) for u in users}
-    entries = container_entries(layout)
-    entries += [user_entry(u, layout) for u in users]
+    entries = container_entries(layout, pool)
+    entries += [user_entry(u, layout, pool=pool) for u in users]
     for group in groups:
         members = [name for pk, name in _members(group, usernames) if only_user_pk is None or pk == only_user_pk]
         if only_user_pk is not None and not members:
@@ -214,9 +226,57 @@ def build(users: list[dict], groups: list[dict], layout: Layout, *, only_user_pk
         children = [] if only_user_pk is not None else [by_uuid[str(c)]["name"] for c in group.get("children") or []
                                                           if str(c) in by_uuid]
         entries.append(group_entry(group, layout, members, children,
-                                   parent["name"] if parent else group.get("parent_name")))
-    entries += [virtual_group_entry(u, layout) for u in users]
+                                   parent["name"] if parent else group.get("parent_name"), pool))
+    entries += [virtual_group_entry(u, layout, pool) for u in users]
     return entries
+
+
+class Builder:
+    """``build`` of the whole directory in steps, so the core's JSON need not be held all at once: the users
+    a page at a time (each page's JSON can go once added), then the groups. ``finish`` returns the entries
+    in ``build``'s order (containers, users, groups, virtual groups)."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        self._pool: dict = {}
+        self._users: list[Entry] = []
+        self._virtual: list[Entry] = []
+        self._usernames: dict = {}
+
+    def add_users(self, users: Iterable[dict]) -> None:
+        layout, pool = self.layout, self._pool
+        for user in users:
+            self._usernames[user.get("pk")] = str(user["username"])
+            self._users.append(user_entry(user, layout, pool=pool))
+            self._virtual.append(virtual_group_entry(user, layout, pool))
+
+    def finish(self, groups: list[dict]) -> list[Entry]:
+        layout, pool = self.layout, self._pool
+        by_uuid = {str(g.get("pk")): g for g in groups}
+        entries = container_entries(layout, pool) + self._users
+        for group in groups:
+            members = [name for _pk, name in _members(group, self._usernames)]
+            parent = by_uuid.get(str(group.get("parent"))) if group.get("parent") else None
+            children = [by_uuid[str(c)]["name"] for c in group.get("children") or [] if str(c) in by_uuid]
+            entries.append(group_entry(group, layout, members, children,
+                                       parent["name"] if parent else group.get("parent_name"), pool))
+        entries += self._virtual
+        self._pool, self._users, self._virtual, self._usernames = {}, [], [], {}
+        return entries
+
+
+def restricted(full: Indexed, layout: Layout, username: str) -> list[Entry]:
+    """What ``build(..., only_user_pk=...)`` gives, taken from the whole directory already built and indexed
+    (cached mode keeps no JSON to rebuild from): the entries at the base and the containers, the user, the
+    groups listing it as a member (member reduced to it), its virtual group. A group whose own attributes
+    set ``member`` is matched on those values here."""
+    user_dn = layout.user_dn(username)
+    member = ("eq", "member", user_dn.casefold())
+    groups = [Entry(e.dn, [(n, (user_dn,) if n.lower() == "member" else v) for n, v in e.attributes])
+              for e in full.search(dnmod.key(layout.groups_dn), SCOPE_ONE, member)]
+    return [*(e for dn in (layout.base, layout.users_dn, layout.groups_dn, layout.virtual_groups_dn)
+              for e in full.by_dn(dnmod.key(dn))),
+            *full.by_dn(dnmod.key(user_dn)), *groups, *full.by_dn(dnmod.key(layout.virtual_group_dn(username)))]
 
 
 def _members(group: dict, usernames: dict) -> list[tuple]:

@@ -25,42 +25,69 @@ MAX_PAGE_SIZE = 10_000
 
 
 class Entry:
-    """One directory entry: its DN and ordered (name, values) pairs. Lookups are case-insensitive; the
-    case-folded values used by filters are built on first use."""
+    """One directory entry: its DN and ordered (name, values) pairs. Lookups are case-insensitive.
 
-    __slots__ = ("dn", "dn_key", "attributes", "operational_all", "_index")
+    Compact: the values are tuples, and with a ``pool`` (a dict shared by the entries of one build) equal
+    strings, value tuples, name tuples and DN parts are stored once (every user's objectClass tuple, a
+    group's DN in its members' memberOf, a user's DN in its groups' member). No case-folded copy is kept:
+    ``folded`` folds on each call; searches that must look at many entries go through protocols/ldap/index.py,
+    whose equality indexes hold the folded values once per directory."""
 
-    def __init__(self, dn: str, attributes: Iterable[tuple[str, Iterable[str]]], *, operational_all: bool = False):
-        self.dn = dn
-        self.dn_key = dnmod.key(dn)
-        self.attributes = tuple((name, tuple(values)) for name, values in attributes)
+    __slots__ = ("dn", "dn_key", "keys", "names", "values", "operational_all")
+
+    def __init__(self, dn: str, attributes: Iterable[tuple[str, Iterable[str]]], *, operational_all: bool = False,
+                 pool: dict | None = None):
+        share = pool.setdefault if pool is not None else _same
+        self.dn = share(dn, dn)
+        self.dn_key = tuple(share(rdn, rdn) for rdn in dnmod.key(dn))
+        keys, values = [], []
+        for name, items in attributes:
+            items = tuple(share(v, v) for v in items)
+            keys.append(name)
+            values.append(share(items, items))
+        # the names as given and lowercased: two tuples shared by every entry of the same shape (all users
+        # without attributes of their own), and the values parallel to them
+        keys, names = tuple(keys), tuple(name.lower() for name in keys)
+        self.keys, self.names = share(keys, keys), share(names, names)
+        self.values = tuple(values)
         self.operational_all = operational_all  # the Root DSE: "*" returns its operational attributes too
-        self._index: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None = None
 
-    def _idx(self):
-        if self._index is None:
-            self._index = {name.lower(): (name, values, _folded(values)) for name, values in self.attributes}
-        return self._index
+    @property
+    def attributes(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(name, values) pairs, in order."""
+        return tuple(zip(self.keys, self.values, strict=True))
+
+    def _values(self, attr: str) -> tuple[str, ...]:
+        names = self.names
+        for i in range(len(names) - 1, -1, -1):  # the last of a repeated name wins
+            if names[i] == attr:
+                return self.values[i]
+        return ()
 
     def folded(self, attr: str) -> tuple[str, ...]:
-        found = self._idx().get(attr)
-        return found[2] if found else ()
+        """Case-folded values of ``attr`` (given lowercased)."""
+        return _folded(self._values(attr))
 
     def get(self, attr: str) -> tuple[str, ...]:
-        found = self._idx().get(attr.lower())
-        return found[1] if found else ()
+        return self._values(attr.lower())
 
     def as_dict(self) -> dict[str, list[str]]:
-        return {name: list(values) for name, values in self.attributes}
+        return {name: list(values) for name, values in zip(self.keys, self.values, strict=True)}
 
     def __repr__(self) -> str:
         return f"Entry({self.dn!r})"
 
 
+def _same(_key, value):
+    return value
+
+
 def _folded(values: tuple[str, ...]) -> tuple[str, ...]:
-    """Case-folded values, sharing the tuple and the strings that are already folded (most are)."""
-    folded = tuple(v if f == v else f for v, f in ((v, v.casefold()) for v in values))
-    return values if all(a is b for a, b in zip(folded, values, strict=True)) else folded
+    """Case-folded values, the same tuple when they are already folded (most are)."""
+    for v in values:
+        if v.casefold() != v:
+            return tuple(v.casefold() for v in values)
+    return values
 
 
 def requested_names(attributes: Iterable[str]) -> list[str]:
@@ -69,24 +96,42 @@ def requested_names(attributes: Iterable[str]) -> list[str]:
 
 def select(entry: Entry, attributes: Iterable[str], types_only: bool = False) -> list[tuple[str, list[str]]]:
     """The (name, values) pairs of ``entry`` a search asked for (values [] with typesOnly)."""
+    return [(name, list(values)) for name, values in selector(attributes, types_only)(entry)]
+
+
+def selector(attributes: Iterable[str], types_only: bool = False):
+    """``select`` for one search's many entries: the requested names are parsed once, and which attribute
+    positions are wanted is worked out once per shape of entry (the entries of one build share their name
+    tuples). Returns entry -> [(name, values tuple)]."""
     names = requested_names(attributes)
     lowered = {n.lower() for n in names}
     if lowered == {"1.1"}:
-        return []
+        return lambda entry: []
     all_user = not names or "*" in lowered
     all_operational = "+" in lowered
-    out = []
-    for name, values in entry.attributes:
-        low = name.lower()
-        if low in lowered:
-            wanted = True
-        elif entry.operational_all:  # the Root DSE and cn=subschema: "*" or "+" return everything
-            wanted = all_user or all_operational
-        else:
-            wanted = all_operational if low in OPERATIONAL else all_user
-        if wanted:
-            out.append((name, [] if types_only else list(values)))
-    return out
+    plans: dict[tuple, tuple[int, ...]] = {}
+
+    def plan(entry: Entry) -> tuple[int, ...]:
+        wanted = []
+        for i, low in enumerate(entry.names):
+            if low in lowered:
+                wanted.append(i)
+            elif entry.operational_all:  # the Root DSE and cn=subschema: "*" or "+" return everything
+                if all_user or all_operational:
+                    wanted.append(i)
+            elif all_operational if low in OPERATIONAL else all_user:
+                wanted.append(i)
+        return tuple(wanted)
+
+    def pick(entry: Entry) -> list[tuple[str, tuple[str, ...]]]:
+        shape = (entry.names, entry.operational_all)
+        indices = plans.get(shape)
+        if indices is None:
+            indices = plans[shape] = plan(entry)
+        keys, values = entry.keys, entry.values
+        return [(keys[i], () if types_only else values[i]) for i in indices]
+
+    return pick
 
 
 def in_scope(entry: Entry, base_key: tuple, scope: int) -> bool:
@@ -98,6 +143,10 @@ def in_scope(entry: Entry, base_key: tuple, scope: int) -> bool:
 
 
 def matching(entries: Iterable[Entry], base_key: tuple, scope: int, flt: Filter) -> list[Entry]:
+    """The entries in scope that match, in their order; an ``index.Indexed`` answers through its indexes."""
+    indexed = getattr(entries, "search", None)
+    if indexed is not None:
+        return indexed(base_key, scope, flt)
     return [e for e in entries if in_scope(e, base_key, scope) and evaluate(flt, e)]
 
 

@@ -46,6 +46,8 @@ class FakeLink:
         self.on_session_end: list = []
         self.on_refresh: list = []
         self.paths: list[str] = []
+        self.page_sizes: list[int] = []
+        self.hold: asyncio.Event | None = None  # set: directory reads wait for it (a slow refetch)
 
     async def authenticate(self, kind, provider_pk, username, password, remote_ip):
         self.calls.append((kind, provider_pk, username, remote_ip))
@@ -65,13 +67,23 @@ class FakeLink:
         for callback in self.on_refresh:
             callback(self.snapshot)
 
-    async def _all_pages(self, path):
+    async def _all_pages(self, path, page_size=100):
         await asyncio.sleep(0)
+        self.page_sizes.append(page_size)
+        if self.hold is not None:
+            await self.hold.wait()
         self.paths.append(path)
         if "users" not in path:
             return list(self.groups)
         search = parse_qs(urlsplit(path).query).get("search", [""])[0].lower()
         return [u for u in self.users if search in (u["username"] + u["name"] + u["email"]).lower()]
+
+    async def _pages(self, path, page_size=100):
+        items = await self._all_pages(path, page_size)
+        for start in range(0, len(items), page_size):
+            yield items[start:start + page_size]
+        if not items:
+            yield []
 
     async def _get_json(self, path, params=None):
         pk = int(path.rstrip("/").rsplit("/", 1)[1])

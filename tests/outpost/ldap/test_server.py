@@ -270,13 +270,26 @@ async def test_cached_search_mode_reads_once_and_follows_changes(ldap_server):
         out = await ask(client.search(2 + i, BASE, "(objectClass=user)", attributes=["1.1"]))
         assert len(out) == 41
     assert sum("users" in p for p in link.paths) == 1  # one read of the users for three searches
+    assert set(link.page_sizes) == {1000}  # the API's largest page
+    # a refetch does not stall searches: the previous copy answers until the new one is built
+    link.hold = asyncio.Event()
     link.users.append({**link.users[-1], "pk": 99, "username": "newcomer", "email": "n@example.com"})
     link.changed()
-    out = await ask(client.search(9, BASE, "(cn=newcomer)", attributes=["cn"]))
+    assert len(await ask(client.search(9, BASE, "(cn=newcomer)", attributes=["cn"]))) == 1  # not yet
+    link.hold.set()
+    for _ in range(200):
+        out = await ask(client.search(10, BASE, "(cn=newcomer)", attributes=["cn"]))
+        if len(out) > 1:  # the user and its virtual group
+            break
+        await asyncio.sleep(0.05)
     assert out[0]["attributes"] == {"cn": ["newcomer"]}
+    # ... but a revocation is immediate: during a refetch the bound user is read from the core itself
+    link.hold.clear()
     next(u for u in link.users if u["username"] == "admin")["is_active"] = False
     link.changed()
-    assert (await ask(client.search(10, BASE, "(cn=newcomer)")))[-1]["code"] == 50
+    assert server.handlers.cached.stale
+    assert (await ask(client.search(11, BASE, "(cn=newcomer)")))[-1]["code"] == 50
+    link.hold.set()
     writer.close()
 
 
@@ -319,3 +332,20 @@ async def test_core_away_during_a_search_is_operations_error(ldap_server):
     reply = await _raw(server, client.bind(1, ADMIN, PASSWORD) + client.search(2, BASE, "(cn=alice)")
                        + client.unbind(3))
     assert [o["code"] for o in client.decode_all(reply)] == [0, 1]
+
+
+async def test_cached_search_without_permission_sees_self_and_groups(ldap_server):
+    """Cached mode keeps no JSON: the restricted view is cut from the indexed directory, as direct mode builds it."""
+    views = {}
+    for mode in ("direct", "cached"):
+        server = await ldap_server(search_mode=mode)
+        reply = await _raw(server, client.bind(1, f"cn=bob,ou=users,{BASE}", PASSWORD)
+                           + client.search(2, BASE, "(objectClass=*)") + client.unbind(3))
+        views[mode] = [(m["dn"], m["attributes"]) for m in client.decode_all(reply) if m["op"] == "searchResEntry"]
+    lower = BASE.lower()
+    assert [dn for dn, _ in views["cached"]] == [lower, f"ou=users,{lower}", f"ou=groups,{lower}",
+                                                 f"ou=virtual-groups,{lower}", f"cn=bob,ou=users,{lower}",
+                                                 f"cn=staff,ou=groups,{lower}", f"cn=bob,ou=virtual-groups,{lower}"]
+    assert views["cached"] == views["direct"]
+    staff = dict(views["cached"])[f"cn=staff,ou=groups,{lower}"]
+    assert staff["member"] == [f"cn=bob,ou=users,{lower}"]  # the member list reduced to the bound user

@@ -228,3 +228,12 @@ def test_direct_entry_encoding_equals_pyasn1(message_id):
     for attrs in (attributes, [], attributes[:1]):
         assert codec.search_entry(message_id, "cn=alice,dc=ex", attrs) == \
             codec.search_entry_asn1(message_id, "cn=alice,dc=ex", attrs)
+
+
+def test_direct_search_done_equals_pyasn1():
+    import itertools
+    for message_id, code, message, cookie, size in itertools.product(
+            [0, 1, 127, 128, 255, 256, 70000, 2**31 - 1], [0, 4, 32, 53, 80], ["", "more than 5 entries match", "é" * 100],
+            [None, b"", b"x" * 16, b"y" * 200], [0, 1000]):
+        assert codec.search_done(message_id, code, message, paged_cookie=cookie, paged_size=size) == \
+            codec.search_done_asn1(message_id, code, message, paged_cookie=cookie, paged_size=size)
