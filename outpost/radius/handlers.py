@@ -189,7 +189,8 @@ class RadiusHandler:
                       line: dict) -> tuple[bytes | None, str, str]:
         client = self._current_table().lookup(host)
         if client is None:
-            return None, "dropped", "unknown client"
+            return None, "dropped", (f"unknown client: {host} is in no client_networks of this outpost's RADIUS "
+                                     "providers; add it to the provider's client_networks")
         line["provider"] = client.provider_name
         try:
             request = decode_request(data, client.secret,

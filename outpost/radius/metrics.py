@@ -15,7 +15,7 @@ DECODE_REASONS = frozenset(("length", "attribute", "code", "authenticator", "mes
 
 def drop_reason(reason: str) -> str:
     """A bounded label for why a datagram got no answer (the handler's reason text starts with it)."""
-    if reason == "unknown client":
+    if reason.startswith("unknown client"):
         return "unknown_client"
     if reason.startswith("duplicate"):
         return "duplicate_in_flight"

@@ -137,8 +137,11 @@ async def test_mfa_password_passed_whole(handler, link):
     assert link.calls[-1][3] == "pw;123456"
 
 
-async def test_unknown_client_dropped_and_counted(handler, link, registry):
-    assert await handler.handle(request(), "10.0.0.1", 1) is None
+async def test_unknown_client_dropped_and_counted(handler, link, registry, caplog):
+    with caplog.at_level(logging.INFO, logger="gatehouse.outpost.radius"):
+        assert await handler.handle(request(), "10.0.0.1", 1) is None
+    (line,) = [r for r in caplog.records if r.getMessage() == "radius request"]
+    assert line.reason.startswith("unknown client: 10.0.0.1 ") and "client_networks" in line.reason  # names the fix
     assert await handler.handle(request(), "::2", 1) is None
     assert link.calls == []
     value = registry.get_sample_value
