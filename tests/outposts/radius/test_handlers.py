@@ -21,6 +21,7 @@ from outpost.radius.metrics import RadiusMetrics
 from outpost.radius.server import listen
 from protocols.radius import mschap
 from protocols.radius.codec import Code, dictionary, encode_request
+from tests.conftest import need
 
 SECRET = b"outer-secret"
 INNER = b"inner-secret"
@@ -389,8 +390,7 @@ def _ipv6_loopback() -> bool:
 
 
 async def test_udp_listener_ipv6(handler):
-    if not _ipv6_loopback():
-        pytest.skip("no IPv6 loopback on this machine")
+    need(_ipv6_loopback(), "an IPv6 loopback (::1)")  # RADIUS on IPv6 is a requirement: CI must show it
     auth = await listen(Listen("::1", 0), "AUTHENTIK_LISTEN__RADIUS", handler)
     port = auth.transport.get_extra_info("sockname")[1]
     try:
