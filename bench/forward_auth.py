@@ -37,6 +37,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 
+from bench.measure import cpu_seconds
 from tests.e2e.support.render import render, render_text
 from tests.outposts.test_link_e2e import ADMIN_TOKEN, admin_client, redis_available
 from tests.support.outpost import OutpostProcess
@@ -107,15 +108,6 @@ def parse_wrk(label: str, output: str) -> Result:
                   _ms(find(r"^\s+99%\s+(\S+)")), int(find(r"^\s+(\d+) requests in")), bad)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of these processes (/proc/<pid>/stat fields 14 and 15)."""
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def wrk(label: str, url: str, headers: dict[str, str], *, script: Path | None = None,
         pids: list[int] = ()) -> Result:
     argv = [WRK, "-t1", f"-c{CONNECTIONS}", "--latency"]
@@ -124,12 +116,12 @@ def wrk(label: str, url: str, headers: dict[str, str], *, script: Path | None = 
     if script is not None:
         argv += ["-s", str(script)]
     subprocess.run([*argv, f"-d{WARMUP_S}s", url], check=True, capture_output=True, timeout=WARMUP_S + 30)
-    cpu = cpu_seconds(pids)
+    cpu = cpu_seconds(*pids)
     done = subprocess.run([*argv, f"-d{DURATION_S}s", url], check=True, capture_output=True, text=True,
                           timeout=DURATION_S + 30)
     result = parse_wrk(label, done.stdout)
     if pids and result.requests:
-        result.cpu_us = (cpu_seconds(pids) - cpu) / result.requests * 1e6
+        result.cpu_us = (cpu_seconds(*pids) - cpu) / result.requests * 1e6
     print(f"  ran {label}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
           + (f", outpost CPU {result.cpu_us:.0f} us/request" if pids else "")
           + (f", {result.bad} BAD answers/errors" if result.bad else ""), flush=True)

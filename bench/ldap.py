@@ -69,6 +69,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.measure import cpu_seconds, pct, rss_mb
+from bench.measure import ok as _ok
 from protocols.ldap import codec
 from protocols.ldap.connection import Connection
 from tests.protocols.ldap.client import bind as encode_bind
@@ -108,20 +110,6 @@ def user_dn(i: int) -> str:
 
 def group_dn(g: int) -> str:
     return f"cn=group{g:02d},ou=groups,{BASE}"
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # --- the load generator -----------------------------------------------------------------------------------------
@@ -254,11 +242,6 @@ def members_request(message_id: int, g: int) -> Request:
 
 SERIAL = list(range(CORE_BINDS_SERIAL))
 PARALLEL = list(range(CORE_BINDS_SERIAL, CORE_BINDS_SERIAL + CORE_BINDS))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 BIND_FIRST = "bind, first of each user (Gatehouse: via the core), 1 outstanding"
@@ -421,13 +404,6 @@ User.groups.through.objects.bulk_create([User.groups.through(user_id=u.pk, group
                                          for i, u in enumerate(users)], batch_size=1000)
 print(len(users), len(groups))
 """
-
-
-def _ok(response: httpx.Response) -> dict:
-    if response.status_code >= 300:
-        raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} "
-                           f"{response.text[:300]}")
-    return response.json() if response.content else {}
 
 
 def setup_gatehouse(core, api: httpx.Client) -> tuple[int, str]:

@@ -25,6 +25,8 @@ from urllib.parse import urlencode
 import httpx
 
 from bench.core_login import PG_ENV, reachable
+from bench.measure import ok as _ok
+from bench.measure import pct as _p
 from tests.support.server import start_core
 
 BINDS = 100
@@ -32,11 +34,6 @@ WARMUP = 5
 ADMIN_TOKEN = "bench-authcall-token-0123456789abcdef"  # noqa: S105 - a throwaway bootstrap token
 USER, PASSWORD = "bench-user", "bench-Password-1"  # noqa: S105
 CLIENT_IP = "192.0.2.44"
-
-
-def _ok(response: httpx.Response) -> dict:
-    response.raise_for_status()
-    return response.json() if response.content else {}
 
 
 def _setup(api: httpx.Client) -> tuple[int, str, str]:
@@ -111,11 +108,6 @@ def authentik_way(url: str, key: str, provider: int, slug: str) -> dict:
             client_ms.append(elapsed)
             counts.append(requests)
     return {"client": client_ms, "requests": statistics.median(counts)}
-
-
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def run(label: str, env: dict | None) -> None:

@@ -60,6 +60,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.measure import ok as _ok
+from bench.measure import pct, rss_mb
 from protocols.radius import mschap
 from protocols.radius.codec import HEADER, Code, encode_request
 from tests.support.ak import ak
@@ -92,20 +94,6 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # --- requests ---------------------------------------------------------------------------------------------------
@@ -379,13 +367,6 @@ for i, user in enumerate(users):
 Token.objects.bulk_create(tokens, batch_size=500)
 print(len(users), len(tokens))
 """
-
-
-def _ok(response: httpx.Response) -> dict:
-    if response.status_code >= 300:
-        raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} "
-                           f"{response.text[:300]}")
-    return response.json() if response.content else {}
 
 
 def setup_gatehouse(core, api: httpx.Client) -> tuple[int, str]:
