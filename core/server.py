@@ -483,6 +483,7 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
             "startup_ms": round((time.monotonic() - started) * 1000)})
         await stop.wait()
         LOGGER.info("shutting down")
+        loop.call_later(SLOW_SHUTDOWN_S, _log_pending_tasks)
     finally:
         await loop.run_in_executor(None, mail_sender.stop)
         await metrics_runner.cleanup()
@@ -490,6 +491,18 @@ async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+SLOW_SHUTDOWN_S = 20.0  # past this, the log names what the shutdown still waits for
+
+
+def _log_pending_tasks() -> None:
+    """A stop that takes this long waits on a task that did not end when cancelled: name each with where it
+    waits, so the log says what holds the process up."""
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=1)
+        where = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
+        LOGGER.warning("shutdown still waiting", extra={"task": task.get_name(), "at": where})
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

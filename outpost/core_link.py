@@ -171,6 +171,14 @@ class _Outage:
         return time.monotonic() - self.started if self.failures else 0.0
 
 
+def reraise_if_cancelled(exc: BaseException) -> None:
+    """A library that turns a cancellation into its own error (or a failure that races a cancel) must not
+    keep a task alive that close() cancelled: the server's shutdown waits for it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
+
+
 class CoreLink:
     def __init__(self, authentik_host: str, token: str, *, insecure: bool = False, kind: str | None = None,
                  browser_host: str = "", refresh_interval: float | None = None):
@@ -342,6 +350,7 @@ class CoreLink:
         try:
             await self.refresh()
         except (TimeoutError, aiohttp.ClientError, OSError, LinkError) as exc:
+            reraise_if_cancelled(exc)
             LOGGER.warning("refresh failed; serving the last configuration",
                            extra={"reason": str(exc) or type(exc).__name__})
 
@@ -470,6 +479,7 @@ class CoreLink:
                 self.connected = False
                 raise
             except (TimeoutError, aiohttp.ClientError, OSError, LinkError) as exc:
+                reraise_if_cancelled(exc)
                 reason = describe_link_error(exc)
                 if outage.should_log(reason, time.monotonic()):
                     LOGGER.warning("core unreachable; serving the last configuration", extra={
@@ -486,10 +496,11 @@ class CoreLink:
 
     async def _session_once(self, attempt: int, outage: _Outage) -> None:
         url = websocket_url(self.base, self.snapshot.uuid, self.instance_uuid, attempt)
-        ws = await asyncio.wait_for(
-            self._session.ws_connect(url, heartbeat=HELLO_INTERVAL * 3, max_msg_size=MAX_FRAME_BYTES,
-                                     timeout=aiohttp.ClientWSTimeout(ws_close=5.0)),
-            HANDSHAKE_TIMEOUT)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for hands back the inner error when a cancel (close())
+        # arrives as the connect fails, and the cancel is lost (the link then retried for ever).
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            ws = await self._session.ws_connect(url, heartbeat=HELLO_INTERVAL * 3, max_msg_size=MAX_FRAME_BYTES,
+                                                timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
         hello_task = None
         try:
             await self._say_hello(ws)

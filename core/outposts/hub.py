@@ -370,6 +370,8 @@ class Hub:
         import redis.asyncio as aredis
         from redis.exceptions import RedisError
 
+        from outpost.core_link import reraise_if_cancelled
+
         client = aredis.Redis.from_url(self.publisher.redis_url, socket_connect_timeout=5)
         attempt = 0
         try:
@@ -386,6 +388,7 @@ class Hub:
                             if item.get("type") == "message":
                                 self._relay_envelope(item.get("data"))
                 except (RedisError, OSError) as exc:
+                    reraise_if_cancelled(exc)  # close() cancelled us as the subscription failed
                     attempt += 1
                     LOGGER.warning("outpost change subscription lost; retrying",
                                    extra={"reason": str(exc) or type(exc).__name__, "attempt": attempt})

@@ -384,3 +384,36 @@ def test_handshake_failures_are_described_for_people(status, words):
     assert words in describe_link_error(error)
     assert describe_link_error(ConnectionRefusedError(111, "Connect call failed")) == "[Errno 111] Connect call failed"
     assert describe_link_error(TimeoutError()) == "TimeoutError"
+
+
+
+class _PendingConnect:
+    """A websocket connect the test fails by hand, so that it can fail it and cancel the link in one step of
+    the loop: the moment ``ak server`` hit on SIGINT (the connect to its own closed listener failed as
+    close() cancelled the embedded outpost's link) and then hung for ever."""
+
+    def __init__(self):
+        self.pending: list[asyncio.Future] = []
+
+    def ws_connect(self, *args, **kwargs):
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append(future)
+        return future
+
+    async def close(self):
+        pass
+
+
+async def test_close_ends_the_link_when_a_connect_error_races_the_cancel():
+    link = CoreLink("http://127.0.0.1:9/", TOKEN)
+    link._events()
+    link.snapshot = Snapshot(outpost={"pk": OUTPOST, "name": "fake"}, providers=(), generation=1)
+    link._session = session = _PendingConnect()
+    run = asyncio.create_task(link._run(), name="core-link")
+    link._tasks = [run]
+    while not session.pending:
+        await asyncio.sleep(0)
+    session.pending[0].set_exception(OSError("Connect call failed"))
+    async with asyncio.timeout(10):  # bounded: before the fix close() never returned
+        await link.close()  # cancels the link in this same step of the loop: the failure and the cancel race
+    assert run.cancelled() and len(session.pending) == 1

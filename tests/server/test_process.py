@@ -285,7 +285,11 @@ def test_first_start_without_admin_prints_initial_setup_url(core_factory):
 def test_graceful_shutdown_on_signal(core_factory, sig):
     core = core_factory()
     core.process.send_signal(sig)
-    assert core.process.wait(30) == 0, core.tail()
+    try:
+        code = core.process.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"ak server did not stop within 30 s of signal {sig.name}:\n{core.tail()}")
+    assert code == 0, core.tail()
     assert "shutting down" in core.output()
     with pytest.raises(httpx.ConnectError):
         httpx.get(core.url + "/-/health/live/")
