@@ -159,6 +159,8 @@ class CoreConfig:
     # AUTHENTIK_WEB__BASE_URL (authentik 2026.8): the Base URL system setting's value while that is empty.
     base_url: str = ""
     # The embedded outpost's RADIUS listeners (UDP), opened once a RADIUS provider is bound to it.
+    listen_ldap: ListenAddress = ListenAddress("0.0.0.0", 3389)  # noqa: S104 - authentik's default
+    listen_ldaps: ListenAddress = ListenAddress("0.0.0.0", 6636)  # noqa: S104 - authentik's default
     listen_radius: ListenAddress = ListenAddress("0.0.0.0", 1812)  # noqa: S104 - authentik's default
     listen_radius_accounting: ListenAddress = ListenAddress("0.0.0.0", 1813)  # noqa: S104
     allowed_hosts: tuple[str, ...] = ()  # AUTHENTIK_WEB__ALLOWED_HOSTS: more host names to answer (core/hosts.py)
@@ -343,6 +345,8 @@ def load(env: Mapping[str, str] | None = None) -> CoreConfig:
         listen_http=r.listen("AUTHENTIK_LISTEN__HTTP", "0.0.0.0:9000"),
         listen_https=r.listen("AUTHENTIK_LISTEN__HTTPS", "0.0.0.0:9443"),
         listen_metrics=r.listen("AUTHENTIK_LISTEN__METRICS", "0.0.0.0:9300"),
+        listen_ldap=r.listen("AUTHENTIK_LISTEN__LDAP", "0.0.0.0:3389"),
+        listen_ldaps=r.listen("AUTHENTIK_LISTEN__LDAPS", "0.0.0.0:6636"),
         listen_radius=r.listen("AUTHENTIK_LISTEN__RADIUS", "0.0.0.0:1812"),
         listen_radius_accounting=r.listen("AUTHENTIK_LISTEN__RADIUS_ACCOUNTING", "0.0.0.0:1813"),
         trusted_proxy_cidrs=r.cidrs("AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS", DEFAULT_TRUSTED_PROXY_CIDRS),

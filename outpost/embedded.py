@@ -3,8 +3,8 @@
 It is the same code as a standalone outpost and talks to its own core the same way, over loopback
 HTTP and the websocket, with the embedded outpost's managed token; so one path is tested for both.
 Browser-facing endpoints use the outpost's ``config.authentik_host`` (set it to the URL browsers use).
-RADIUS providers bound to it are served too (outpost/radius/__init__.py ``setup_embedded``): the UDP listeners
-open once the first one is bound.
+RADIUS and LDAP providers bound to it are served too (``setup_embedded`` in outpost/radius/__init__.py and
+outpost/ldap/server.py): their listeners open once the first one is bound.
 """
 
 from __future__ import annotations
@@ -98,6 +98,10 @@ def setup(app: web.Application, config) -> None:
     from outpost.radius import setup_embedded
 
     setup_embedded(app, link, config.listen_radius, config.listen_radius_accounting)
+    # LDAP providers bound to it likewise (issue 9).
+    from outpost.ldap.server import setup_embedded as setup_ldap_embedded
+
+    setup_ldap_embedded(app, link, config.listen_ldap, config.listen_ldaps)
     # Proxy-mode applications of the embedded outpost: requests for their hosts are proxied, not served by
     # the core (as authentik's embedded outpost does); every other host goes on to Django.
     app.middlewares.append(proxy_mode_hosts)

@@ -245,7 +245,7 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     user_actions = {"me"}
 
     def scope_outpost(self, qs, outpost):
-        return qs if outpost.type == "ldap" else qs.none()
+        return qs if outpost.serves("ldap") else qs.none()
 
     def get_queryset(self):
         if getattr(self, "action", None) == "me":
@@ -360,7 +360,7 @@ class GroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     outpost_types = {"ldap"}
 
     def scope_outpost(self, qs, outpost):
-        return qs if outpost.type == "ldap" else qs.none()
+        return qs if outpost.serves("ldap") else qs.none()
 
     def get_queryset(self):
         return super().get_queryset().distinct()

@@ -70,7 +70,7 @@ class ViewAccess(BasePermission):
         outpost = request_outpost(request)
         if outpost is not None and action in getattr(view, "outpost_actions", ()):
             types = getattr(view, "outpost_types", None)
-            if types is None or outpost.type in types:
+            if types is None or any(outpost.serves(kind) for kind in types):
                 return True
         if action in getattr(view, "user_actions", ()):
             # An outpost's service account is not a person: no self-service tokens or sessions for it.

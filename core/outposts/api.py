@@ -104,7 +104,8 @@ class OutpostSerializer(serializers.ModelSerializer):
         wanted = {PROVIDER_MODELS.get(kind)}
         managed = attrs.get("managed", getattr(self.instance, "managed", None))
         if kind == OutpostType.PROXY and managed == EMBEDDED_OUTPOST_MANAGED:
-            wanted.add(PROVIDER_MODELS[OutpostType.RADIUS])  # ak server runs the RADIUS outpost too
+            wanted.update((PROVIDER_MODELS[OutpostType.RADIUS],  # ak server runs the RADIUS and LDAP outposts too
+                           PROVIDER_MODELS[OutpostType.LDAP]))
         for provider in providers or []:
             got = type(concrete(provider))._meta.model_name
             if got not in wanted:

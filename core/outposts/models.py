@@ -43,6 +43,15 @@ class Outpost(models.Model):
     def token_identifier(self) -> str:
         return f"ak-outpost-{self.uuid}-api"
 
+    def serves(self, kind: str) -> bool:
+        """This outpost runs the ``kind`` outpost: it is of that type, or it is the embedded outpost and a provider
+        of that kind is bound to it (``ak server`` answers LDAP and RADIUS for those too)."""
+        if self.type == kind:
+            return True
+        if self.managed != EMBEDDED_OUTPOST_MANAGED or kind not in (OutpostType.LDAP, OutpostType.RADIUS):
+            return False
+        return self.providers.filter(**{f"{kind}provider__isnull": False}).exists()
+
 
 class OutpostChange(models.Model):
     """A message for outposts written by a process without Redis (core/outposts/hub.py): every ``ak server``

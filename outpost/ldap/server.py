@@ -49,6 +49,44 @@ def setup(app: web.Application, config: OutpostConfig, link: CoreLink, *, reuse_
     app.cleanup_ctx.append(ldap_ctx)
 
 
+def setup_embedded(app: web.Application, link: CoreLink, listen_ldap: Listen, listen_ldaps: Listen) -> Handlers:
+    """LDAP inside ``ak server``: nothing listens until an LDAP provider is bound to the embedded outpost; then
+    AUTHENTIK_LISTEN__LDAP and __LDAPS open (a port in use is logged once; the core serves on without LDAP)."""
+    from outpost.kind_view import KindView
+
+    view = KindView(link, "ldap")
+    handlers = Handlers(view, tls_available=True)
+    metrics = LDAPMetrics(om.registry_of(app), lambda: link.snapshot.name if link.snapshot else "")
+    handlers.observe = metrics.observe
+    server = LDAPServer(handlers, ldap_tls.server_context())
+    app[SERVER_KEY] = server
+    state = {"failed": False}
+
+    async def refreshed(snapshot) -> None:
+        if not snapshot.providers or server.servers or state["failed"]:
+            return
+        try:
+            await server.start(listen_ldap, listen_ldaps)
+        except OSError as exc:
+            state["failed"] = True
+            await server.close()
+            LOGGER.error("embedded outpost: an LDAP listener did not open: %s", exc)
+            return
+        LOGGER.info("ldap listening", extra={"ldap": str(listen_ldap), "ldaps": str(listen_ldaps), "embedded": True})
+
+    view.on_refresh.append(refreshed)
+
+    async def ldap_ctx(app: web.Application):
+        link.on_session_end.append(handlers.end_session)
+        try:
+            yield
+        finally:
+            await server.close()
+
+    app.cleanup_ctx.append(ldap_ctx)
+    return handlers
+
+
 class LDAPServer:
     def __init__(self, handlers: Handlers, ssl_context: ssl.SSLContext | None, *, idle_timeout: float = IDLE_TIMEOUT):
         self.handlers = handlers

@@ -11,7 +11,6 @@ from typing import Any
 from aiohttp import web
 
 from outpost import metrics as om
-from outpost.core_link import Snapshot
 from outpost.radius.handlers import LOGGER, RadiusHandler
 from outpost.radius.metrics import RadiusMetrics
 
@@ -49,45 +48,21 @@ def setup(app: web.Application, link: Any, config: Any, *, reuse_port: bool = Fa
     return handler
 
 
-class EmbeddedView:
-    """The embedded (proxy) outpost's link as the RADIUS handler sees it: the same calls to the core, and a
-    snapshot holding the RADIUS providers bound to that outpost (fetched on each of its refreshes)."""
-
-    def __init__(self, link: Any):
-        self.link = link
-        self.snapshot: Snapshot | None = None
-
-    async def authenticate(self, *args, **kwargs):
-        return await self.link.authenticate(*args, **kwargs)
-
-    async def radius_accounting(self, *args, **kwargs):
-        return await self.link.radius_accounting(*args, **kwargs)
-
-    async def radius_challenge(self, *args, **kwargs):
-        return await self.link.radius_challenge(*args, **kwargs)
-
-
 def setup_embedded(app: web.Application, link: Any, listen_auth: Any, listen_accounting: Any) -> RadiusHandler:
     """RADIUS inside ``ak server``: nothing listens until a RADIUS provider is bound to the embedded outpost;
     then AUTHENTIK_LISTEN__RADIUS and __RADIUS_ACCOUNTING open (a port in use is logged once, the core
     serves on without RADIUS)."""
+    from outpost.kind_view import KindView
     from outpost.radius.server import listen
 
-    view = EmbeddedView(link)
+    view = KindView(link, "radius")
     handler = RadiusHandler(view, metrics=RadiusMetrics(om.registry_of(app)))
     app[HANDLER_KEY] = handler
     state: dict[str, Any] = {"listeners": [], "failed": False}
 
     async def refreshed(snapshot) -> None:
-        try:
-            providers = await link.provider_configs("radius")
-        except Exception as exc:  # the proxy side of the refresh stands; RADIUS keeps its last providers
-            LOGGER.warning("embedded outpost: RADIUS providers not fetched", extra={"reason": str(exc)})
-            return
-        view.snapshot = Snapshot(outpost=snapshot.outpost, providers=tuple(providers),
-                                 generation=snapshot.generation)
-        handler.refresh(view.snapshot)
-        if not providers or state["listeners"] or state["failed"]:
+        handler.refresh(snapshot)
+        if not snapshot.providers or state["listeners"] or state["failed"]:
             return
         try:
             state["listeners"].append(await listen(listen_auth, "AUTHENTIK_LISTEN__RADIUS", handler))
@@ -100,7 +75,7 @@ def setup_embedded(app: web.Application, link: Any, listen_auth: Any, listen_acc
         LOGGER.info("radius listening", extra={"authentication": str(listen_auth),
                                                "accounting": str(listen_accounting), "embedded": True})
 
-    link.on_refresh.append(refreshed)
+    view.on_refresh.append(refreshed)
 
     async def udp_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
