@@ -101,7 +101,7 @@ def setup(app: web.Application, config) -> None:
     # LDAP providers bound to it likewise (issue 9).
     from outpost.ldap.server import setup_embedded as setup_ldap_embedded
 
-    setup_ldap_embedded(app, link, config.listen_ldap, config.listen_ldaps)
+    setup_ldap_embedded(app, link, config.listen_ldap, config.listen_ldaps, tuple(config.trusted_proxy_cidrs))
     # Proxy-mode applications of the embedded outpost: requests for their hosts are proxied, not served by
     # the core (as authentik's embedded outpost does); every other host goes on to Django.
     app.middlewares.append(proxy_mode_hosts)

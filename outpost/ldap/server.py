@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from outpost.core_link import CoreLink
 from outpost.ldap import tls as ldap_tls
 from outpost.ldap.handlers import Handlers, Session
 from outpost.ldap.metrics import LDAPMetrics
+from outpost.proxy_header import ProxyHeaderError, read_header, trusted
 from protocols.ldap.connection import Connection, ProtocolViolation
 
 LOGGER = logging.getLogger("gatehouse.outpost.ldap")
@@ -33,7 +35,7 @@ def setup(app: web.Application, config: OutpostConfig, link: CoreLink, *, reuse_
     handlers = Handlers(link, tls_available=True)
     metrics = LDAPMetrics(om.registry_of(app), lambda: link.snapshot.name if link.snapshot else "")
     handlers.observe = metrics.observe
-    server = LDAPServer(handlers, context)
+    server = LDAPServer(handlers, context, trusted_proxies=tuple(config.trusted_proxy_cidrs))
     app[SERVER_KEY] = server
 
     async def ldap_ctx(app: web.Application):
@@ -49,7 +51,8 @@ def setup(app: web.Application, config: OutpostConfig, link: CoreLink, *, reuse_
     app.cleanup_ctx.append(ldap_ctx)
 
 
-def setup_embedded(app: web.Application, link: CoreLink, listen_ldap: Listen, listen_ldaps: Listen) -> Handlers:
+def setup_embedded(app: web.Application, link: CoreLink, listen_ldap: Listen, listen_ldaps: Listen,
+                   trusted_proxies: tuple = ()) -> Handlers:
     """LDAP inside ``ak server``: nothing listens until an LDAP provider is bound to the embedded outpost; then
     AUTHENTIK_LISTEN__LDAP and __LDAPS open (a port in use is logged once; the core serves on without LDAP)."""
     from outpost.kind_view import KindView
@@ -58,7 +61,7 @@ def setup_embedded(app: web.Application, link: CoreLink, listen_ldap: Listen, li
     handlers = Handlers(view, tls_available=True)
     metrics = LDAPMetrics(om.registry_of(app), lambda: link.snapshot.name if link.snapshot else "")
     handlers.observe = metrics.observe
-    server = LDAPServer(handlers, ldap_tls.server_context())
+    server = LDAPServer(handlers, ldap_tls.server_context(), trusted_proxies=tuple(trusted_proxies))
     app[SERVER_KEY] = server
     state = {"failed": False}
 
@@ -88,53 +91,91 @@ def setup_embedded(app: web.Application, link: CoreLink, listen_ldap: Listen, li
 
 
 class LDAPServer:
-    def __init__(self, handlers: Handlers, ssl_context: ssl.SSLContext | None, *, idle_timeout: float = IDLE_TIMEOUT):
+    """The listeners and their connections. Sockets are accepted by hand (not asyncio.start_server) so that a
+    PROXY header from a trusted peer is taken off the socket before a transport, or LDAPS's TLS, reads it
+    (outpost/proxy_header.py)."""
+
+    def __init__(self, handlers: Handlers, ssl_context: ssl.SSLContext | None, *, idle_timeout: float = IDLE_TIMEOUT,
+                 trusted_proxies: tuple = ()):
         self.handlers = handlers
         self.ssl_context = ssl_context
         self.idle_timeout = idle_timeout
-        self.servers: list[asyncio.Server] = []
+        self.trusted_proxies = trusted_proxies
+        self.servers: list[socket.socket] = []
+        self._accepting: list[asyncio.Task] = []
         self._clients: set[asyncio.Task] = set()
 
     async def start(self, ldap: Listen | None, ldaps: Listen | None, *, reuse_port: bool = False) -> None:
         if ldap is not None:
-            self.servers.append(await self._listen(ldap, "AUTHENTIK_LISTEN__LDAP", False, reuse_port))
+            self._listen(ldap, "AUTHENTIK_LISTEN__LDAP", False, reuse_port)
         if ldaps is not None and self.ssl_context is not None:
-            self.servers.append(await self._listen(ldaps, "AUTHENTIK_LISTEN__LDAPS", True, reuse_port))
+            self._listen(ldaps, "AUTHENTIK_LISTEN__LDAPS", True, reuse_port)
 
-    async def _listen(self, listen: Listen, variable: str, tls: bool, reuse_port: bool) -> asyncio.Server:
-        async def accept(reader, writer):
-            task = asyncio.current_task()
-            self._clients.add(task)
-            try:
-                await self.serve_client(reader, writer, tls)
-            finally:
-                self._clients.discard(task)
-
+    def _listen(self, listen: Listen, variable: str, tls: bool, reuse_port: bool) -> None:
+        family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
         try:
-            return await asyncio.start_server(accept, listen.host, listen.port, ssl=self.ssl_context if tls else None,
-                                              ssl_handshake_timeout=10 if tls else None,
-                                              reuse_port=reuse_port or None)
+            sock = socket.create_server((listen.host, listen.port), family=family, backlog=511, reuse_port=reuse_port,
+                                        dualstack_ipv6=family == socket.AF_INET6 and listen.host in ("::", "[::]"))
         except OSError as exc:
             raise OSError(f"cannot listen on {variable}={listen}: {exc.strerror or exc}; free the port or set "
                           f"{variable} to another host:port") from None
+        sock.setblocking(False)
+        self.servers.append(sock)
+        self._accepting.append(asyncio.create_task(self._accept(sock, tls), name=f"ldap-accept-{variable}"))
+
+    async def _accept(self, sock: socket.socket, tls: bool) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, peer = await loop.sock_accept(sock)
+            except OSError as exc:  # EMFILE and friends: say so and keep accepting
+                LOGGER.warning("ldap accept failed", extra={"reason": str(exc)})
+                await asyncio.sleep(0.1)
+                continue
+            task = asyncio.create_task(self._connection(conn, peer, tls))
+            self._clients.add(task)
+            task.add_done_callback(self._clients.discard)
+
+    async def _connection(self, conn: socket.socket, peer: tuple, tls: bool) -> None:
+        loop = asyncio.get_running_loop()
+        address = str(peer[0]) if peer else ""
+        try:
+            conn.setblocking(False)
+            if self.trusted_proxies and trusted(address, self.trusted_proxies):
+                address = await read_header(conn) or address
+            reader = asyncio.StreamReader(limit=READ_SIZE)
+            made: asyncio.Future = loop.create_future()
+            # a client_connected_cb marks the stream as the server side: StartTLS then handshakes as a server
+            protocol = asyncio.StreamReaderProtocol(reader, lambda _r, w: made.done() or made.set_result(w))
+            await loop.connect_accepted_socket(lambda: protocol, conn, ssl=self.ssl_context if tls else None,
+                                               ssl_handshake_timeout=10 if tls else None)
+            writer = await made
+        except (ProxyHeaderError, OSError, ssl.SSLError, TimeoutError) as exc:
+            LOGGER.info("ldap connection refused before LDAP", extra={"client": address, "reason": str(exc)})
+            conn.close()
+            return
+        await self.serve_client(reader, writer, tls, address)
 
     def port(self, index: int) -> int:
-        return self.servers[index].sockets[0].getsockname()[1]
+        return self.servers[index].getsockname()[1]
 
     async def close(self) -> None:
-        for server in self.servers:
-            server.close()
+        for task in self._accepting:
+            task.cancel()
+        await asyncio.gather(*self._accepting, return_exceptions=True)
+        self._accepting = []
+        for sock in self.servers:
+            sock.close()
+        self.servers = []
         for task in list(self._clients):
             task.cancel()
         await asyncio.gather(*self._clients, return_exceptions=True)
-        for server in self.servers:  # bounded: a connection still handshaking TLS would keep it waiting
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 5)
-        self.servers = []
 
-    async def serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
-        peer = writer.get_extra_info("peername") or ("", 0)
-        session = Session(remote_ip=str(peer[0]), tls=tls)
+    async def serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool,
+                           address: str | None = None) -> None:
+        if address is None:
+            address = str((writer.get_extra_info("peername") or ("", 0))[0])
+        session = Session(remote_ip=address, tls=tls)
         session.close = writer.close
         conn = Connection()
         try:

@@ -246,6 +246,60 @@ def test_metrics_and_log_lines(world):
     assert PASSWORD not in log  # never the password
 
 
+HAPROXY_CONFIG = """
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend ldap
+    bind 127.0.0.1:{front}
+    default_backend outpost
+frontend ldaps
+    bind 127.0.0.1:{front_tls}
+    default_backend outpost_tls
+backend outpost
+    server ldap 127.0.0.1:{ldap} send-proxy-v2 source 127.0.0.3
+backend outpost_tls
+    server ldaps 127.0.0.1:{ldaps} send-proxy source 127.0.0.3
+"""
+
+
+def test_haproxy_in_front_with_the_proxy_protocol(world, tmp_path):
+    """A real HAProxy in TCP mode in front of the outpost, sending PROXY v2 (plain) and v1 (LDAPS) from
+    127.0.0.3: the outpost trusts it (127.0.0.0/8 is in the default AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS) and
+    logs the client HAProxy names, not HAProxy's own address."""
+    need(shutil.which("haproxy") is not None, "haproxy")
+    outpost = world["outpost"]
+    ldaps_port = int(world["ldaps"].rsplit(":", 1)[1])
+    front, front_tls = free_port(), free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(HAPROXY_CONFIG.format(front=front, front_tls=front_tls, ldap=world["port"], ldaps=ldaps_port))
+    haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", front)) == 0:
+                    break
+            assert haproxy.poll() is None and time.monotonic() < deadline, "haproxy did not start"
+            time.sleep(0.1)
+        before = outpost.log.read_text()
+        for url in (f"ldap://127.0.0.1:{front}", f"ldaps://127.0.0.1:{front_tls}"):
+            got = run("ldapwhoami", "-x", "-H", url, "-D", dn("alice"), "-w", PASSWORD)
+            assert got.returncode == 0, (url, got.stderr, outpost.tail())
+        lines = outpost.log.read_text()[len(before):]
+        binds = [line for line in lines.splitlines() if '"event": "ldap bind"' in line]
+        assert len(binds) == 2 and all('"client": "127.0.0.1"' in line for line in binds), binds
+        assert "127.0.0.3" not in lines
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+
+
 def until(predicate, what: str, outpost, seconds: float = 15.0):
     deadline = time.monotonic() + seconds
     while not predicate():
@@ -325,3 +379,4 @@ def test_readme_blueprint_creates_provider_application_and_outpost(world):
     assert len(outposts) == 1 and outposts[0]["type"] == "ldap" and outposts[0]["providers"] == [provider["pk"]]
     [app] = api.get("/core/applications/", params={"slug": "ldap-blueprint"}).json()["results"]
     assert app["provider"] == provider["pk"]
+

@@ -104,11 +104,13 @@ def directory_data(count: int = 30) -> tuple[list[dict], list[dict]]:
 async def ldap_server():
     servers = []
 
-    async def make(count: int = 30, *, idle_timeout: float = 30.0, limiter=None, **provider_extra):
+    async def make(count: int = 30, *, idle_timeout: float = 30.0, limiter=None, trusted_proxies=(),
+                   **provider_extra):
         users, groups = directory_data(count)
         link = FakeLink(users, groups, [provider(**provider_extra)])
         handlers = Handlers(link, limiter=limiter or FailedBinds(), penalty=0.05)
-        server = LDAPServer(handlers, tls.server_context(), idle_timeout=idle_timeout)
+        server = LDAPServer(handlers, tls.server_context(), idle_timeout=idle_timeout,
+                            trusted_proxies=trusted_proxies)
         await server.start(Listen("127.0.0.1", 0), Listen("127.0.0.1", 0))
         servers.append(server)
         server.link = link
