@@ -134,7 +134,7 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
         from outpost.proxy import setup
 
         store, http_factory = om.instrument_proxy(app, link, session_store(config))
-        setup(app, store=store, link=link, http_factory=http_factory)
+        setup(app, config, store=store, link=link, http_factory=http_factory)
         from outpost.proxy.reverse import add_catch_all
 
         add_catch_all(app)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from protocols.forward import DEFAULT_TRUSTED_PROXY_CIDRS
+
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off", "")
@@ -26,8 +28,6 @@ DEFAULT_LISTEN = {
     "AUTHENTIK_LISTEN__RADIUS": "0.0.0.0:1812",
     "AUTHENTIK_LISTEN__RADIUS_ACCOUNTING": "0.0.0.0:1813",
 }
-DEFAULT_TRUSTED_PROXY_CIDRS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fe80::/10",
-                               "::1/128")
 
 
 class OutpostConfigError(ValueError):
@@ -67,7 +67,9 @@ class OutpostConfig:
     listen_radius: Listen = field(default_factory=lambda: _default("AUTHENTIK_LISTEN__RADIUS"))
     listen_radius_accounting: Listen = field(
         default_factory=lambda: _default("AUTHENTIK_LISTEN__RADIUS_ACCOUNTING"))
-    trusted_proxy_cidrs: tuple = ()
+    # forwarded headers count only from these peers (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS)
+    trusted_proxy_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        default_factory=lambda: tuple(ipaddress.ip_network(c) for c in DEFAULT_TRUSTED_PROXY_CIDRS))
     redis_url: str | None = field(default=None, repr=False)  # shared proxy sessions (several replicas)
     state_dir: str = "/tmp"  # noqa: S108 - the proxy's session snapshot when there is no Redis
 

@@ -1,0 +1,88 @@
+"""The standalone outpost's environment (README "Standalone outpost" table), each variable set on a real
+``ak outpost proxy`` and its effect observed from outside.
+
+One ``ak server`` for the module (with a standalone outpost made through the API); each test starts its own
+``ak outpost proxy`` subprocesses with the same outpost token and the variables under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.support.stack import Stack
+from tests.e2e.support.upstream import header_values
+from tests.support.outpost import OutpostProcess
+
+pytestmark = pytest.mark.e2e
+
+FORWARD_URL = "https://fwd.env.test"
+PROXIED_HOST = "proxied.env.test"
+TRUSTED_PEER = "127.0.0.2"  # a loopback address of its own: the only trusted proxy in the narrowed test
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory, upstream) -> Stack:
+    stack = stack_factory(standalone=True)
+    stack.add_app("envfwd", FORWARD_URL)
+    stack.add_app("envproxy", f"http://{PROXIED_HOST}", mode="proxy", internal_host=upstream.url,
+                  skip_path_regex="^/public/.*")
+    return stack
+
+
+@pytest.fixture
+def outposts(stack, tmp_path) -> Iterator:
+    """``outposts(**env)`` -> a started and connected ``ak outpost proxy`` with the stack's outpost token and
+    ``env``; all are stopped at teardown."""
+    started: list[OutpostProcess] = []
+
+    def start(**env: str) -> OutpostProcess:
+        outpost = OutpostProcess(tmp_path / f"outpost-{len(started)}", stack.core.url, stack.standalone.token,
+                                 browser_host=stack.browser_url, env=env)
+        started.append(outpost)
+        outpost.start()
+        outpost.wait_connected()
+        return outpost
+
+    yield start
+    for outpost in started:
+        outpost.stop()
+
+
+def client(source: str | None = None) -> httpx.Client:
+    """An HTTP client whose connections come from ``source`` (a local address), else from 127.0.0.1."""
+    transport = httpx.HTTPTransport(local_address=source) if source else None
+    return httpx.Client(transport=transport, timeout=10, follow_redirects=False)
+
+
+def test_trusted_proxy_cidrs_narrowed_to_one_address(outposts):
+    """AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS=127.0.0.2/32: forwarded headers from 127.0.0.1 (loopback and a
+    default trusted range, so the defaults would trust it) are refused or ignored; from 127.0.0.2 they count."""
+    outpost = outposts(AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS=f"{TRUSTED_PEER}/32")
+    traefik = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "fwd.env.test", "X-Forwarded-Uri": "/",
+               "X-Forwarded-Method": "GET"}
+    nginx = {"X-Original-URL": FORWARD_URL + "/"}
+    with client() as untrusted, client(TRUSTED_PEER) as trusted:
+        # forward auth (X-Forwarded-Proto/-Host/-Uri, X-Original-URL): refused from an untrusted peer
+        answer = untrusted.get(outpost.url + "/outpost.goauthentik.io/auth/traefik", headers=traefik)
+        assert answer.status_code == 400 and "untrusted" in answer.text, outpost.tail()
+        assert untrusted.get(outpost.url + "/outpost.goauthentik.io/auth/nginx", headers=nginx).status_code == 400
+        assert trusted.get(outpost.url + "/outpost.goauthentik.io/auth/traefik", headers=traefik).status_code == 302
+        assert trusted.get(outpost.url + "/outpost.goauthentik.io/auth/nginx", headers=nginx).status_code == 401
+
+        # proxy mode: X-Forwarded-Host finds the application only from a trusted peer
+        by_forwarded_host = {"Host": "elsewhere.env.test", "X-Forwarded-Host": PROXIED_HOST}
+        assert untrusted.get(outpost.url + "/public/x", headers=by_forwarded_host).status_code == 400
+        seen = trusted.get(outpost.url + "/public/x", headers=by_forwarded_host)
+        assert seen.status_code == 200 and seen.headers.get("X-Upstream") == "echo", seen.text
+
+        # proxy mode: X-Forwarded-For is replaced by the peer, X-Forwarded-Proto ignored, from an untrusted peer
+        forwarded = {"Host": PROXIED_HOST, "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+        upstream = untrusted.get(outpost.url + "/public/x", headers=forwarded).json()
+        assert header_values(upstream, "X-Forwarded-For") == ["127.0.0.1"]
+        assert header_values(upstream, "X-Forwarded-Proto") == ["http"]
+        upstream = trusted.get(outpost.url + "/public/x", headers=forwarded).json()
+        assert header_values(upstream, "X-Forwarded-For") == [f"203.0.113.7, {TRUSTED_PEER}"]
+        assert header_values(upstream, "X-Forwarded-Proto") == ["https"]
