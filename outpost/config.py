@@ -71,7 +71,8 @@ class OutpostConfig:
     trusted_proxy_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default_factory=lambda: tuple(ipaddress.ip_network(c) for c in DEFAULT_TRUSTED_PROXY_CIDRS))
     redis_url: str | None = field(default=None, repr=False)  # shared proxy sessions (several replicas)
-    state_dir: str = "/tmp"  # noqa: S108 - the proxy's session snapshot when there is no Redis
+    state_dir: str = "/tmp"  # noqa: S108 - the proxy's session snapshot when there is no Redis, its certificate
+    tls_cert_file: str = ""  # AUTHENTIK_PROXY__TLS_CERT_FILE; empty: self-signed, kept in the state directory
 
 
 class _Reader:
@@ -134,6 +135,18 @@ class _Reader:
                 self.problems.append(f"{name}: {item!r} is not a network; expected CIDRs like 10.0.0.0/8,::1/128")
         return tuple(nets)
 
+    def cert_file(self, name: str) -> str:
+        """A PEM file (certificate and key) that loads, or "" when unset."""
+        raw = self.env.get(name, "").strip()
+        if raw:
+            from protocols import tls
+
+            try:
+                tls.server_context(raw, name)
+            except ValueError as exc:
+                self.problems.append(str(exc))
+        return raw
+
     def redis(self) -> str | None:
         host = self.env.get("AUTHENTIK_REDIS__HOST", "").strip()
         if not host:
@@ -181,6 +194,7 @@ def load(env: Mapping[str, str] | None = None) -> OutpostConfig:
         trusted_proxy_cidrs=r.cidrs("AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS"),
         redis_url=r.redis(),
         state_dir=env.get("AUTHENTIK_OUTPOST_STATE_DIR", "").strip() or env.get("TMPDIR", "").strip() or "/tmp",  # noqa: S108
+        tls_cert_file=r.cert_file("AUTHENTIK_PROXY__TLS_CERT_FILE"),
     )
     if r.problems:
         raise OutpostConfigError(r.problems)

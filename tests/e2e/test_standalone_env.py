@@ -7,11 +7,17 @@ One ``ak server`` for the module (with a standalone outpost made through the API
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from cryptography import x509
 
+from outpost.app import TLS_DIR
+from protocols import tls
 from tests.e2e.support.stack import Stack
 from tests.e2e.support.upstream import header_values
 from tests.support.outpost import OutpostProcess
@@ -86,3 +92,39 @@ def test_trusted_proxy_cidrs_narrowed_to_one_address(outposts):
         upstream = trusted.get(outpost.url + "/public/x", headers=forwarded).json()
         assert header_values(upstream, "X-Forwarded-For") == [f"203.0.113.7, {TRUSTED_PEER}"]
         assert header_values(upstream, "X-Forwarded-Proto") == ["https"]
+
+
+def served_certificate(url: str) -> x509.Certificate:
+    """The certificate the TLS listener at ``url`` presents (not verified)."""
+    parts = urlsplit(url)
+    return x509.load_pem_x509_certificate(ssl.get_server_certificate((parts.hostname, parts.port)).encode())
+
+
+def trusting(pem: Path) -> ssl.SSLContext:
+    """A client context that trusts exactly the certificate in ``pem``."""
+    return ssl.create_default_context(cafile=str(pem))
+
+
+def test_https_listener_self_signed_and_configured(outposts, tmp_path):
+    """AUTHENTIK_LISTEN__HTTPS is served: with a self-signed certificate made into the state directory (kept
+    across a restart), or with AUTHENTIK_PROXY__TLS_CERT_FILE's. Forward auth answers there as on HTTP."""
+    outpost = outposts()
+    made = outpost.workdir / TLS_DIR / tls.FILE_NAME
+    assert made.is_file(), outpost.tail()
+    traefik = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "fwd.env.test", "X-Forwarded-Uri": "/",
+               "X-Forwarded-Method": "GET"}
+    with httpx.Client(verify=trusting(made), timeout=10) as https:
+        assert https.get(outpost.https_url + "/outpost.goauthentik.io/ping").status_code == 204
+        assert https.get(outpost.https_url + "/outpost.goauthentik.io/auth/traefik",
+                         headers=traefik).status_code == 302
+        assert https.get(outpost.https_url + "/-/health/ready/").json()["configured"] is True
+    first = served_certificate(outpost.https_url)
+    outpost.restart()
+    assert served_certificate(outpost.https_url) == first  # kept in the state directory, not made again
+
+    own = tmp_path / "own.pem"
+    own.write_bytes(tls.self_signed_pem(("127.0.0.1",), common_name="operator certificate"))
+    configured = outposts(AUTHENTIK_PROXY__TLS_CERT_FILE=str(own))
+    with httpx.Client(verify=trusting(own), timeout=10) as https:
+        assert https.get(configured.https_url + "/outpost.goauthentik.io/ping").status_code == 204
+    assert not (configured.workdir / TLS_DIR).exists()
