@@ -35,8 +35,9 @@ from prometheus_client import (
 
 from outpost import metrics as om
 from outpost.config import Listen, OutpostConfig
-from outpost.core_link import VERSION, CoreLink
+from outpost.core_link import CoreLink
 from protocols import tls
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost")
 LINK_KEY = web.AppKey("core_link", CoreLink)

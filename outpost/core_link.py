@@ -52,20 +52,11 @@ from protocols.outpost import (
     reconnect_delay,
     websocket_url,
 )
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.link")
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("gatehouse")
-    except Exception:  # noqa: BLE001 - not installed as a distribution (a source checkout)
-        return "0.1.0"
-
-
-VERSION = _version()
 USER_AGENT = f"goauthentik.io/outpost/{VERSION}"
 MIN_REFRESH_INTERVAL = 30.0  # authentik: values below 30 s are raised to 30 s (reference §1.4)
 DEFAULT_REFRESH_INTERVAL = 300.0

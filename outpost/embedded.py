@@ -19,7 +19,8 @@ from django.db import DatabaseError
 
 from outpost import metrics as om
 from outpost.config import Listen, OutpostConfig
-from outpost.core_link import VERSION, CoreLink
+from outpost.core_link import CoreLink
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.embedded")
 TOKEN_RETRY = 2.0

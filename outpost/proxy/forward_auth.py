@@ -36,6 +36,7 @@ from outpost.proxy.session import (
     unsign_cookie,
 )
 from protocols import forward as fw
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.proxy")
 PEER_CACHE = 1024  # peer addresses whose trust is remembered (parsing one costs more than the rest of a lookup)
@@ -48,7 +49,7 @@ class ProxyOutpost:
     store: SessionStore
     http: aiohttp.ClientSession | None = None
     apps: Apps = field(default_factory=lambda: Apps(()))
-    version: str = "0.1.0"
+    version: str = VERSION  # X-authentik-meta-version
     jwks: oauth.JWKSCache = field(default_factory=oauth.JWKSCache)
     trusted: fw.TrustedNetworks = field(default_factory=fw.TrustedNetworks.parse)
     header_cache: header_auth.HeaderAuthCache = field(default_factory=header_auth.HeaderAuthCache)
