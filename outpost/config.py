@@ -73,6 +73,7 @@ class OutpostConfig:
     redis_url: str | None = field(default=None, repr=False)  # shared proxy sessions (several replicas)
     state_dir: str = "/tmp"  # noqa: S108 - the proxy's session snapshot when there is no Redis, its certificate
     tls_cert_file: str = ""  # AUTHENTIK_PROXY__TLS_CERT_FILE; empty: self-signed, kept in the state directory
+    ldap_tls_cert_file: str = ""  # AUTHENTIK_LDAP__TLS_CERT_FILE; empty: self-signed, made in memory at start
 
 
 class _Reader:
@@ -195,6 +196,7 @@ def load(env: Mapping[str, str] | None = None) -> OutpostConfig:
         redis_url=r.redis(),
         state_dir=env.get("AUTHENTIK_OUTPOST_STATE_DIR", "").strip() or env.get("TMPDIR", "").strip() or "/tmp",  # noqa: S108
         tls_cert_file=r.cert_file("AUTHENTIK_PROXY__TLS_CERT_FILE"),
+        ldap_tls_cert_file=r.cert_file("AUTHENTIK_LDAP__TLS_CERT_FILE"),
     )
     if r.problems:
         raise OutpostConfigError(r.problems)

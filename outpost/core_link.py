@@ -137,6 +137,9 @@ def describe_link_error(exc: BaseException) -> str:
                 "proxy between this outpost and the core must pass the Upgrade and Connection headers (nginx: "
                 "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "
                 "\"upgrade\"); the configuration is still fetched over REST meanwhile")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (f"the core's TLS certificate is not trusted ({exc.certificate_error}); give this outpost the CA "
+                "(SSL_CERT_FILE) or, for a self-signed core, set AUTHENTIK_INSECURE=true")
     return str(exc) or type(exc).__name__
 
 

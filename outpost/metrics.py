@@ -281,7 +281,8 @@ def instrument_proxy(app: web.Application, link: Any, store: Any, timeout: float
     app.middlewares.append(requests_middleware(metrics, outpost))
     trace = upstream_trace(metrics, outpost)
 
-    def http_factory() -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trace_configs=[trace])
+    def http_factory(connector: aiohttp.BaseConnector | None = None) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trace_configs=[trace],
+                                     connector=connector)
 
     return MeteredStore(store, metrics, store_backend(store)), http_factory

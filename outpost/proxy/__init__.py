@@ -23,17 +23,19 @@ __all__ = ["OUTPOST_KEY", "ProxyOutpost", "setup"]
 
 
 def setup(app: web.Application, config: OutpostConfig, *, store: SessionStore | None = None, link: Any = None,
-          http_factory: Callable[[], aiohttp.ClientSession] | None = None) -> ProxyOutpost:
+          http_factory: Callable[..., aiohttp.ClientSession] | None = None) -> ProxyOutpost:
     """Register the proxy outpost on ``app`` with ``config`` (required: a standalone outpost's, or the one the
     embedded outpost derives from the core's configuration). Forwarded headers count only from
     ``config.trusted_proxy_cidrs`` (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS). ``link`` (the CoreLink) is optional:
     when given, its ``snapshot`` seeds the applications and its ``on_refresh`` / ``on_session_end`` callbacks are
-    wired."""
+    wired. ``http_factory(connector=...)`` makes the HTTP client (outpost/metrics.py traces it); with
+    ``config.insecure`` (AUTHENTIK_INSECURE) its connector accepts the core's self-signed certificate, as the link's
+    does, while upstreams keep their provider's ``internal_host_ssl_validation``."""
     if not isinstance(config, OutpostConfig):
         raise TypeError(f"proxy setup: config is a {type(config).__name__}; pass the OutpostConfig "
                         "(outpost.config.load(), or OutpostConfig(...) built from the core's settings)")
     outpost = ProxyOutpost(store=store if store is not None else MemoryStore(),
-                           trusted=TrustedNetworks.parse(config.trusted_proxy_cidrs))
+                           trusted=TrustedNetworks.parse(config.trusted_proxy_cidrs), insecure_core=config.insecure)
     app[OUTPOST_KEY] = outpost
     prefix = "/outpost.goauthentik.io"
     app.router.add_route("*", prefix + "/auth/{flavour:traefik|caddy|nginx}", forward_auth)
@@ -43,8 +45,9 @@ def setup(app: web.Application, config: OutpostConfig, *, store: SessionStore | 
     app.router.add_get(prefix + "/sign_out", sign_out)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        outpost.http = http_factory() if http_factory else aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=15))
+        connector = aiohttp.TCPConnector(ssl=False) if config.insecure else None
+        outpost.http = http_factory(connector=connector) if http_factory else aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=15), connector=connector)
         await outpost.store.start()
         if link is not None:
             _wire(outpost, link)

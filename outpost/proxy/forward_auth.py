@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ class ProxyOutpost:
     # Refetch the configuration from the core (CoreLink.refresh: waits for a fetch that starts after the
     # call); None when not linked (unit tests).
     refresh: Callable[[], Awaitable[Any]] | None = None
+    # AUTHENTIK_INSECURE: the HTTP client accepts any certificate from the core (token endpoint, JWKS,
+    # introspection), so upstreams that must be verified get an explicit verifying context (upstream_ssl).
+    insecure_core: bool = False
+    _verified: ssl.SSLContext | None = field(default=None, init=False, repr=False)
     _peers: dict[str | None, bool] = field(default_factory=dict, init=False, repr=False)  # peer_trusted's
     _peers_of: fw.TrustedNetworks | None = field(default=None, init=False, repr=False)
 
@@ -80,6 +85,17 @@ class ProxyOutpost:
         header identities of that session both go."""
         self.header_cache.forget_sid(sid)
         return await self.store.delete_by_sid(sid)
+
+    def upstream_ssl(self, app: AppConfig) -> bool | ssl.SSLContext:
+        """aiohttp's ``ssl=`` for a request to ``app``'s upstream: its ``internal_host_ssl_validation``, made
+        explicit when the client's default accepts any certificate (AUTHENTIK_INSECURE)."""
+        if not app.internal_host_ssl_validation:
+            return False
+        if not self.insecure_core:
+            return True
+        if self._verified is None:
+            self._verified = ssl.create_default_context()
+        return self._verified
 
     def peer_trusted(self, request: web.Request) -> bool:
         """Is the direct peer a trusted reverse proxy (may its forwarded headers be used)? Remembered per

@@ -160,7 +160,7 @@ async def _http(ctx: Context, request: web.Request, base: str, target: fw.Target
     try:
         async with outpost.http.request(request.method, upstream_url(base, target), headers=upstream_headers,
                                         data=request.content if request.body_exists else None,
-                                        allow_redirects=False, ssl=app.internal_host_ssl_validation,
+                                        allow_redirects=False, ssl=outpost.upstream_ssl(app),
                                         auto_decompress=False) as upstream:
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for name, value in upstream.headers.items():
@@ -198,7 +198,7 @@ async def _websocket(ctx: Context, request: web.Request, base: str, target: fw.T
     url = upstream_url(base, target, websocket=True)
     try:
         upstream = await outpost.http.ws_connect(url, headers=upstream_headers, protocols=protocols,
-                                                 ssl=app.internal_host_ssl_validation,
+                                                 ssl=outpost.upstream_ssl(app),
                                                  autoping=True, max_msg_size=WS_MAX_MESSAGE, autoclose=False)
     except aiohttp.WSServerHandshakeError as exc:
         LOGGER.warning("upstream websocket %s refused the handshake: %s", url, exc.status)
