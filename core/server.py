@@ -40,7 +40,7 @@ READY_CHECK_TIMEOUT = 5.0
 # Hooks other components provide: (module, function name, passes config). Absent modules are skipped.
 HOOKS = (
     ("core.outposts.websocket", "setup", False),
-    ("outpost.embedded", "setup", True),
+    ("core.outposts.embedded", "setup", True),
 )
 
 
