@@ -51,12 +51,12 @@ class AppConfig:
     pk: int
     name: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     external_host: str  # without trailing slash
     host: Host  # normalised host of external_host (the lookup key)
     scheme: str
     mode: str
-    cookie_secret: str
+    cookie_secret: str = field(repr=False)
     oidc: OIDCEndpoints
     internal_host: str = ""
     internal_host_ssl_validation: bool = True

@@ -134,7 +134,7 @@ def _nameless(app: AppConfig) -> web.Response:
 class Context:
     outpost: ProxyOutpost
     app: AppConfig
-    cookie_id: str | None  # the verified id in this app's cookie (a session or a pre-login id)
+    cookie_id: str | None = field(repr=False)  # the verified id in this app's cookie (a session or a pre-login id)
     session: Session | None
     header_auth: bool = False  # the session comes from the Authorization header (not stored, no cookie)
     credentials_sent: bool = False  # the client sent Bearer/Basic credentials we examined
