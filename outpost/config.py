@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from protocols.forward import DEFAULT_TRUSTED_PROXY_CIDRS
+from protocols import trust
 
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 TRUE_WORDS = ("true", "1", "yes", "on")
@@ -69,7 +69,7 @@ class OutpostConfig:
         default_factory=lambda: _default("AUTHENTIK_LISTEN__RADIUS_ACCOUNTING"))
     # forwarded headers count only from these peers (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS)
     trusted_proxy_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
-        default_factory=lambda: tuple(ipaddress.ip_network(c) for c in DEFAULT_TRUSTED_PROXY_CIDRS))
+        default_factory=trust.default_networks)
     redis_url: str | None = field(default=None, repr=False)  # shared proxy sessions (several replicas)
     state_dir: str = "/tmp"  # noqa: S108 - the proxy's session snapshot when there is no Redis, its certificate
     tls_cert_file: str = ""  # AUTHENTIK_PROXY__TLS_CERT_FILE; empty: self-signed, kept in the state directory
@@ -126,15 +126,9 @@ class _Reader:
             return _default(name)
 
     def cidrs(self, name: str) -> tuple:
-        raw = self.env.get(name)
-        items = DEFAULT_TRUSTED_PROXY_CIDRS if raw is None else tuple(p.strip() for p in raw.split(",") if p.strip())
-        nets = []
-        for item in items:
-            try:
-                nets.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                self.problems.append(f"{name}: {item!r} is not a network; expected CIDRs like 10.0.0.0/8,::1/128")
-        return tuple(nets)
+        networks, problems = trust.parse_cidrs(self.env.get(name), name)
+        self.problems += problems
+        return networks
 
     def cert_file(self, name: str) -> str:
         """A PEM file (certificate and key) that loads, or "" when unset."""

@@ -17,7 +17,7 @@ from aiohttp import web
 from outpost.config import OutpostConfig
 from outpost.proxy.forward_auth import OUTPOST_KEY, ProxyOutpost, callback, forward_auth, sign_out, start
 from outpost.proxy.session import MemoryStore, SessionStore
-from protocols.forward import TrustedNetworks
+from protocols.trust import TrustedNetworks
 
 __all__ = ["OUTPOST_KEY", "ProxyOutpost", "setup"]
 

@@ -37,6 +37,7 @@ from outpost.proxy.session import (
     unsign_cookie,
 )
 from protocols import forward as fw
+from protocols import trust
 from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.proxy")
@@ -52,7 +53,7 @@ class ProxyOutpost:
     apps: Apps = field(default_factory=lambda: Apps(()))
     version: str = VERSION  # X-authentik-meta-version
     jwks: oauth.JWKSCache = field(default_factory=oauth.JWKSCache)
-    trusted: fw.TrustedNetworks = field(default_factory=fw.TrustedNetworks.parse)
+    trusted: trust.TrustedNetworks = field(default_factory=trust.TrustedNetworks.parse)
     header_cache: header_auth.HeaderAuthCache = field(default_factory=header_auth.HeaderAuthCache)
     # Refetch the configuration from the core (CoreLink.refresh: waits for a fetch that starts after the
     # call); None when not linked (unit tests).
@@ -62,7 +63,7 @@ class ProxyOutpost:
     insecure_core: bool = False
     _verified: ssl.SSLContext | None = field(default=None, init=False, repr=False)
     _peers: dict[str | None, bool] = field(default_factory=dict, init=False, repr=False)  # peer_trusted's
-    _peers_of: fw.TrustedNetworks | None = field(default=None, init=False, repr=False)
+    _peers_of: trust.TrustedNetworks | None = field(default=None, init=False, repr=False)
 
     def update(self, providers, *, outpost_name: str = "") -> Apps:
         """Swap in the applications of a new snapshot atomically; report broken providers and skip rules."""

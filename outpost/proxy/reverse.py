@@ -41,6 +41,7 @@ from outpost.proxy.forward_auth import (
 )
 from outpost.proxy.policy import Request, Verdict, decide
 from protocols import forward as fw
+from protocols import trust
 
 LOGGER = logging.getLogger("gatehouse.outpost.proxy.reverse")
 
@@ -138,7 +139,7 @@ def _upstream_headers(ctx: Context, request: web.Request, verdict: Verdict, sche
             headers["Host"] = host_header
     headers["X-Forwarded-Host"] = request.host
     headers["X-Forwarded-Proto"] = scheme
-    chain = fw.client_chain(request.remote, request.headers.get("X-Forwarded-For"), outpost.trusted)
+    chain = trust.client_chain(request.remote, request.headers.get("X-Forwarded-For"), outpost.trusted)
     headers.popall("X-Forwarded-For", None)
     if chain.forwarded_for:
         headers["X-Forwarded-For"] = chain.forwarded_for

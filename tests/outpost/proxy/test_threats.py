@@ -59,7 +59,7 @@ from aiohttp.test_utils import TestClient, TestServer
 import outpost.proxy as proxy
 from outpost.proxy.reverse import add_catch_all
 from outpost.proxy.session import MemoryStore, Session, new_session_id, sign_cookie
-from protocols.forward import TrustedNetworks
+from protocols.trust import TrustedNetworks
 
 from .conftest import outpost_config, provider_json
 from .fake_idp import FakeIdP
