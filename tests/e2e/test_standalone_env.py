@@ -204,3 +204,21 @@ def test_insecure_host_browser_redis_and_meta_version(stack, upstream, tmp_path)
         strict.stop()
         for key in db.scan_iter("gatehouse:proxy:*"):
             db.delete(key)
+
+
+def test_workers_serve_https_with_one_certificate(stack, tmp_path):
+    """``--workers 2`` (with Redis, as it requires): both processes listen on AUTHENTIK_LISTEN__HTTPS with the one
+    self-signed certificate made before they start."""
+    need(redis_available(), "Redis at 127.0.0.1:6379")
+    outpost = OutpostProcess(tmp_path / "workers", stack.core.url, stack.standalone.token, workers=2,
+                             redis_db=REDIS_DB)
+    outpost.start()
+    try:
+        outpost.wait_connected()
+        until(lambda: outpost.log.read_text(errors="replace").count('"outpost listening"') == 2, 30,
+              "two workers listening", outpost.tail)
+        made = x509.load_pem_x509_certificate((outpost.workdir / TLS_DIR / tls.FILE_NAME).read_bytes())
+        seen = {served_certificate(outpost.https_url) for _ in range(16)}  # new connections: either worker
+        assert seen == {made}
+    finally:
+        outpost.stop()
