@@ -37,6 +37,7 @@ from prometheus_client import (
 )
 
 from outpost.metrics import GO_BUCKETS, method_label
+from protocols.forward import OUTPOST_PREFIX
 from protocols.trust import client_inside
 
 # (prefix, class): the first match wins; a bounded label set, whatever paths clients send.
@@ -45,7 +46,7 @@ ROUTE_CLASSES = (
     ("/metrics", "metrics"),
     ("/static/", "static"),
     ("/ws/", "websocket"),
-    ("/outpost.goauthentik.io/", "outpost"),
+    (OUTPOST_PREFIX + "/", "outpost"),
     ("/api/v3/flows/executor/", "flow_executor"),
     ("/api/", "api"),
     ("/application/o/", "oidc"),

@@ -37,12 +37,13 @@ from outpost import metrics as om
 from outpost.config import Listen, OutpostConfig
 from outpost.core_link import CoreLink
 from protocols import tls
+from protocols.forward import PING_PATH
 from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost")
 LINK_KEY = web.AppKey("core_link", CoreLink)
 KIND_KEY = web.AppKey("outpost_kind", str)
-PING = "/outpost.goauthentik.io/ping"
+PING = PING_PATH
 HEALTH_LIVE = "/-/health/live/"
 HEALTH_READY = "/-/health/ready/"
 KINDS = ("proxy", "ldap", "radius")

@@ -24,8 +24,9 @@ from aiohttp import TraceConfig, web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from protocols.forward import PING_PATH
+
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
-PING_PATH = "/outpost.goauthentik.io/ping"
 HEALTH_PREFIX = "/-/health/"
 # Set by the core's front (core/server.py) on a request its Django catch-all or its own routes answered, so the
 # embedded outpost's middleware observes only what the outpost served (authentik: ``dest`` embedded_outpost).

@@ -30,6 +30,7 @@ OUTPOST_PREFIX = "/outpost.goauthentik.io"
 CALLBACK_PATH = f"{OUTPOST_PREFIX}/callback"
 START_PATH = f"{OUTPOST_PREFIX}/start"
 SIGN_OUT_PATH = f"{OUTPOST_PREFIX}/sign_out"
+PING_PATH = f"{OUTPOST_PREFIX}/ping"  # health: 204 (reference §1.4)
 ENVOY_PREFIX = f"{OUTPOST_PREFIX}/auth/envoy"
 CALLBACK_PARAM = "X-authentik-auth-callback"
 LOGOUT_PARAM = "X-authentik-logout"

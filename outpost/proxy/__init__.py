@@ -17,6 +17,7 @@ from aiohttp import web
 from outpost.config import OutpostConfig
 from outpost.proxy.forward_auth import OUTPOST_KEY, ProxyOutpost, callback, forward_auth, sign_out, start
 from outpost.proxy.session import MemoryStore, SessionStore
+from protocols.forward import OUTPOST_PREFIX
 from protocols.trust import TrustedNetworks
 
 __all__ = ["OUTPOST_KEY", "ProxyOutpost", "setup"]
@@ -37,7 +38,7 @@ def setup(app: web.Application, config: OutpostConfig, *, store: SessionStore | 
     outpost = ProxyOutpost(store=store if store is not None else MemoryStore(),
                            trusted=TrustedNetworks.parse(config.trusted_proxy_cidrs), insecure_core=config.insecure)
     app[OUTPOST_KEY] = outpost
-    prefix = "/outpost.goauthentik.io"
+    prefix = OUTPOST_PREFIX
     app.router.add_route("*", prefix + "/auth/{flavour:traefik|caddy|nginx}", forward_auth)
     app.router.add_route("*", prefix + "/auth/{flavour:envoy.*}", forward_auth)
     app.router.add_get(prefix + "/start", start)
