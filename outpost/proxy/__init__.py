@@ -1,8 +1,9 @@
 """The proxy outpost: forward auth for Traefik/Caddy/nginx/Envoy and the reverse-proxy mode (DESIGN.md §2).
 
-``setup(app, config, store=..., link=...)`` adds the routes and, in ``cleanup_ctx``, the session store and the HTTP
-client used for the core's token/JWKS endpoints. ``config`` is the whole typed OutpostConfig (outpost/config.py): the
-proxy takes what it needs from it (the trusted proxy networks), so no setting can be parsed and then not passed. The outpost link feeds it: ``ProxyOutpost.update(providers,
+``setup(app, config, store=..., link=...)`` adds the routes and, in ``cleanup_ctx``, the session store and the
+HTTP client used for the core's token/JWKS endpoints. ``config`` is the whole typed OutpostConfig
+(outpost/config.py): the proxy takes what it needs from it (the trusted proxy networks, AUTHENTIK_INSECURE), so
+no setting can be parsed and then not passed. The outpost link feeds it: ``ProxyOutpost.update(providers,
 outpost_name=...)`` on every refresh and ``ProxyOutpost.end_session(sid)`` on SESSION_END.
 """
 
@@ -17,7 +18,7 @@ from aiohttp import web
 from outpost.config import OutpostConfig
 from outpost.proxy.forward_auth import OUTPOST_KEY, ProxyOutpost, callback, forward_auth, sign_out, start
 from outpost.proxy.session import MemoryStore, SessionStore
-from protocols.forward import OUTPOST_PREFIX
+from protocols.forward import CALLBACK_PATH, OUTPOST_PREFIX, SIGN_OUT_PATH, START_PATH
 from protocols.trust import TrustedNetworks
 
 __all__ = ["OUTPOST_KEY", "ProxyOutpost", "setup"]
@@ -38,12 +39,11 @@ def setup(app: web.Application, config: OutpostConfig, *, store: SessionStore | 
     outpost = ProxyOutpost(store=store if store is not None else MemoryStore(),
                            trusted=TrustedNetworks.parse(config.trusted_proxy_cidrs), insecure_core=config.insecure)
     app[OUTPOST_KEY] = outpost
-    prefix = OUTPOST_PREFIX
-    app.router.add_route("*", prefix + "/auth/{flavour:traefik|caddy|nginx}", forward_auth)
-    app.router.add_route("*", prefix + "/auth/{flavour:envoy.*}", forward_auth)
-    app.router.add_get(prefix + "/start", start)
-    app.router.add_get(prefix + "/callback", callback)
-    app.router.add_get(prefix + "/sign_out", sign_out)
+    app.router.add_route("*", OUTPOST_PREFIX + "/auth/{flavour:traefik|caddy|nginx}", forward_auth)
+    app.router.add_route("*", OUTPOST_PREFIX + "/auth/{flavour:envoy.*}", forward_auth)
+    app.router.add_get(START_PATH, start)
+    app.router.add_get(CALLBACK_PATH, callback)
+    app.router.add_get(SIGN_OUT_PATH, sign_out)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(ssl=False) if config.insecure else None
