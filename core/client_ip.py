@@ -7,51 +7,17 @@ X-authentik-remote-ip, which counts only with a valid outpost token (reference Â
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass
-
 from django.conf import settings
 
+from protocols.trust import ClientAddress, resolve
 
-@dataclass(frozen=True)
-class ClientAddress:
-    ip: str
-    trusted: bool  # False when a forwarded header was present but unusable
-    via: str = ""  # the trusted hop that vouched for ``ip`` (its right neighbour); "" when ip is the socket peer
-
-
-def _in(networks, ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(addr in net for net in networks)
-
-
-def resolve(remote_addr: str, forwarded_for: str | None, networks=None) -> ClientAddress:
-    """Walk X-Forwarded-For from the right, skipping trusted proxies; the first other hop is the client."""
-    networks = settings.CONFIG.trusted_proxy_cidrs if networks is None else networks
-    try:
-        ipaddress.ip_address(remote_addr)
-    except ValueError:
-        return ClientAddress("255.255.255.255", False)
-    if not forwarded_for or not _in(networks, remote_addr):
-        return ClientAddress(remote_addr, True)
-    hops = [h.strip() for h in forwarded_for.split(",")]
-    vouching = remote_addr
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return ClientAddress(remote_addr, False)
-        if not _in(networks, hop):
-            return ClientAddress(hop, True, vouching)
-        vouching = hop
-    return ClientAddress(hops[0], True, remote_addr if len(hops) == 1 else hops[1])
+__all__ = ["ClientAddress", "client_address", "client_ip", "vouched_by"]
 
 
 def client_address(request) -> ClientAddress:
-    return resolve(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR"))
+    """The walk itself is protocols/trust.py ``resolve``, over the configured trusted proxy networks."""
+    return resolve(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR"),
+                   settings.CONFIG.trusted_proxy_cidrs)
 
 
 def client_ip(request) -> str:

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from protocols import trust
+from protocols.trust import DEFAULT_TRUSTED_PROXY_CIDRS
+
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
-DEFAULT_TRUSTED_PROXY_CIDRS = (
-    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fe80::/10", "::1/128",
-)
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off", "")
 # authentik's code falls back to 127.0.0.1:9901 for listen.debug_py (authentik/lib/debug.py): debugpy runs any
@@ -231,15 +231,9 @@ class _Reader:
             return ListenAddress(d_host.strip("[]"), int(d_port))
 
     def cidrs(self, name: str, default: tuple[str, ...]) -> tuple:
-        raw = self.env.get(name)
-        items = default if raw is None else tuple(p.strip() for p in raw.split(",") if p.strip())
-        nets = []
-        for item in items:
-            try:
-                nets.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                self.problems.append(f"{name}: {item!r} is not a network; expected CIDRs like 10.0.0.0/8,::1/128")
-        return tuple(nets)
+        networks, problems = trust.parse_cidrs(self.env.get(name), name, default)
+        self.problems += problems
+        return networks
 
     def base_url(self, name: str) -> str:
         from core.hosts import normalize_base_url

@@ -36,8 +36,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-from core.client_ip import resolve
 from outpost.metrics import GO_BUCKETS, method_label
+from protocols.forward import OUTPOST_PREFIX
+from protocols.trust import client_inside
 
 # (prefix, class): the first match wins; a bounded label set, whatever paths clients send.
 ROUTE_CLASSES = (
@@ -45,7 +46,7 @@ ROUTE_CLASSES = (
     ("/metrics", "metrics"),
     ("/static/", "static"),
     ("/ws/", "websocket"),
-    ("/outpost.goauthentik.io/", "outpost"),
+    (OUTPOST_PREFIX + "/", "outpost"),
     ("/api/v3/flows/executor/", "flow_executor"),
     ("/api/", "api"),
     ("/application/o/", "oidc"),
@@ -112,22 +113,10 @@ def metrics_allowed(peer: str | None, forwarded_for: str | None,
     """May this client read /metrics on the main listener?
 
     Yes only when the client, resolved from the socket peer and X-Forwarded-For through trusted
-    proxies (core/client_ip.py), is itself inside the trusted networks. A request relayed by a trusted
+    proxies (protocols/trust.py), is itself inside the trusted networks. A request relayed by a trusted
     reverse proxy for an outside client is refused; an unparsable address is refused (fail closed).
     """
-    networks = tuple(networks)
-    if not peer:
-        return False
-    client = resolve(peer, forwarded_for, networks)
-    if not client.trusted:
-        return False
-    try:
-        address = ipaddress.ip_address(client.ip)
-    except ValueError:
-        return False
-    if address.version == 6 and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return any(address in net for net in networks)
+    return client_inside(peer, forwarded_for, networks)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ READY_CHECK_TIMEOUT = 5.0
 # Hooks other components provide: (module, function name, passes config). Absent modules are skipped.
 HOOKS = (
     ("core.outposts.websocket", "setup", False),
-    ("outpost.embedded", "setup", True),
+    ("core.outposts.embedded", "setup", True),
 )
 
 
@@ -433,7 +433,7 @@ async def _start_site(site: web.BaseSite, variable: str, listen: ListenAddress) 
 async def serve(config: CoreConfig, prepare: bool = True, migrate: bool = True,
                 stop: asyncio.Event | None = None) -> None:
     """Prepare the database, bind the three listeners, serve until ``stop`` is set (or a signal)."""
-    from core import tls
+    from protocols import tls
 
     started = time.monotonic()
     loop = asyncio.get_running_loop()

@@ -15,7 +15,6 @@ passed back to the event loop chunk by chunk, with back-pressure.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
+
+from protocols.trust import forwarded_scheme
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
@@ -45,15 +46,7 @@ def _peer(request: web.Request) -> tuple[str, int]:
 def _scheme(request: web.Request, peer_ip: str, trusted_networks) -> str:
     """The socket's scheme, or X-Forwarded-Proto when the peer is a trusted proxy (so issuer URLs and
     redirects are https behind a TLS-terminating proxy). Any other value of the header is ignored."""
-    forwarded = request.headers.get("X-Forwarded-Proto", "").strip().lower()
-    if forwarded in ("http", "https") and trusted_networks:
-        try:
-            addr = ipaddress.ip_address(peer_ip)
-        except ValueError:
-            return request.scheme
-        if any(addr in net for net in trusted_networks):
-            return forwarded
-    return request.scheme
+    return forwarded_scheme(request.scheme, request.headers.get("X-Forwarded-Proto"), peer_ip, trusted_networks)
 
 
 def environ_for(request: web.Request, body, trusted_networks=()) -> dict:

@@ -2,6 +2,10 @@
 then the kind's own routes; and a small metrics app for AUTHENTIK_LISTEN__METRICS, which serves the main app's
 registry (authentik's outpost metrics, outpost/metrics.py, and the process's).
 
+The proxy outpost also serves the main application over HTTPS on AUTHENTIK_LISTEN__HTTPS, as authentik's does:
+with AUTHENTIK_PROXY__TLS_CERT_FILE's certificate, else a self-signed one made on first start and kept in the state
+directory (protocols/tls.py, the core's code for :9443).
+
 Health, as authentik's outposts answer it (reference §1.4): ``/outpost.goauthentik.io/ping`` -> 204 on both
 listeners. Ours in addition: ``/-/health/live/`` (the process runs) and ``/-/health/ready/`` (200 once a
 configuration has been fetched; it stays 200 while the core is away, since the last one keeps being served).
@@ -14,6 +18,7 @@ import contextlib
 import datetime
 import logging
 import signal
+import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,12 +35,15 @@ from prometheus_client import (
 
 from outpost import metrics as om
 from outpost.config import Listen, OutpostConfig
-from outpost.core_link import VERSION, CoreLink
+from outpost.core_link import CoreLink
+from protocols import tls
+from protocols.forward import PING_PATH
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost")
 LINK_KEY = web.AppKey("core_link", CoreLink)
 KIND_KEY = web.AppKey("outpost_kind", str)
-PING = "/outpost.goauthentik.io/ping"
+PING = PING_PATH
 HEALTH_LIVE = "/-/health/live/"
 HEALTH_READY = "/-/health/ready/"
 KINDS = ("proxy", "ldap", "radius")
@@ -134,7 +142,7 @@ def create_app(config: OutpostConfig, kind: str, *, link: CoreLink | None = None
         from outpost.proxy import setup
 
         store, http_factory = om.instrument_proxy(app, link, session_store(config))
-        setup(app, store=store, link=link, http_factory=http_factory)
+        setup(app, config, store=store, link=link, http_factory=http_factory)
         from outpost.proxy.reverse import add_catch_all
 
         add_catch_all(app)
@@ -165,9 +173,22 @@ def create_metrics_app(main: web.Application) -> web.Application:
     return app
 
 
-async def _start_site(runner: web.AppRunner, listen: Listen, variable: str, reuse_port: bool) -> None:
+TLS_DIR = "gatehouse-tls"  # under the state directory: the self-signed certificate (protocols/tls.py)
+
+
+def tls_context(config: OutpostConfig) -> ssl.SSLContext:
+    """The HTTPS listener's context: AUTHENTIK_PROXY__TLS_CERT_FILE, else the state directory's self-signed
+    certificate (made, or renewed before it expires, here). Blocking: run it in a thread."""
+    if config.tls_cert_file:
+        return tls.server_context(config.tls_cert_file, "AUTHENTIK_PROXY__TLS_CERT_FILE")
+    return tls.server_context(tls.ensure_certificate(Path(config.state_dir) / TLS_DIR))
+
+
+async def _start_site(runner: web.AppRunner, listen: Listen, variable: str, reuse_port: bool,
+                      ssl_context: ssl.SSLContext | None = None) -> None:
     try:
-        await web.TCPSite(runner, listen.host, listen.port, reuse_port=reuse_port or None).start()
+        await web.TCPSite(runner, listen.host, listen.port, reuse_port=reuse_port or None,
+                          ssl_context=ssl_context).start()
     except OSError as exc:
         raise OSError(f"cannot listen on {variable}={listen}: {exc.strerror or exc}; free the port or set "
                       f"{variable} to another host:port") from None
@@ -185,13 +206,17 @@ async def serve(config: OutpostConfig, kind: str, *, stop: asyncio.Event | None 
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    ssl_context = await loop.run_in_executor(None, tls_context, config) if kind == "proxy" else None
     await runner.setup()
     await metrics_runner.setup()
     try:
         await _start_site(runner, config.listen_http, "AUTHENTIK_LISTEN__HTTP", reuse_port)
+        listening = {"kind": kind, "http": str(config.listen_http)}
+        if ssl_context is not None:
+            await _start_site(runner, config.listen_https, "AUTHENTIK_LISTEN__HTTPS", reuse_port, ssl_context)
+            listening["https"] = str(config.listen_https)
         await _start_site(metrics_runner, config.listen_metrics, "AUTHENTIK_LISTEN__METRICS", reuse_port)
-        LOGGER.info("outpost listening", extra={"kind": kind, "http": str(config.listen_http),
-                                                "metrics": str(config.listen_metrics),
+        LOGGER.info("outpost listening", extra={**listening, "metrics": str(config.listen_metrics),
                                                 "core": config.authentik_host})
         await stop.wait()
         LOGGER.info("outpost shutting down")

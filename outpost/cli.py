@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gatehouse outpost: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.kind == "proxy":  # one certificate for every worker: made here, before they start and race to make it
+        from outpost.app import tls_context
+
+        tls_context(config)
     ctx = multiprocessing.get_context("spawn")
     children = [ctx.Process(target=_child, args=(args.kind,), daemon=True) for _ in range(args.workers - 1)]
     for child in children:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from protocols import trust
+
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off", "")
@@ -26,8 +28,6 @@ DEFAULT_LISTEN = {
     "AUTHENTIK_LISTEN__RADIUS": "0.0.0.0:1812",
     "AUTHENTIK_LISTEN__RADIUS_ACCOUNTING": "0.0.0.0:1813",
 }
-DEFAULT_TRUSTED_PROXY_CIDRS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fe80::/10",
-                               "::1/128")
 
 
 class OutpostConfigError(ValueError):
@@ -67,9 +67,13 @@ class OutpostConfig:
     listen_radius: Listen = field(default_factory=lambda: _default("AUTHENTIK_LISTEN__RADIUS"))
     listen_radius_accounting: Listen = field(
         default_factory=lambda: _default("AUTHENTIK_LISTEN__RADIUS_ACCOUNTING"))
-    trusted_proxy_cidrs: tuple = ()
+    # forwarded headers count only from these peers (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS)
+    trusted_proxy_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        default_factory=trust.default_networks)
     redis_url: str | None = field(default=None, repr=False)  # shared proxy sessions (several replicas)
-    state_dir: str = "/tmp"  # noqa: S108 - the proxy's session snapshot when there is no Redis
+    state_dir: str = "/tmp"  # noqa: S108 - the proxy's session snapshot when there is no Redis, its certificate
+    tls_cert_file: str = ""  # AUTHENTIK_PROXY__TLS_CERT_FILE; empty: self-signed, kept in the state directory
+    ldap_tls_cert_file: str = ""  # AUTHENTIK_LDAP__TLS_CERT_FILE; empty: self-signed, made in memory at start
 
 
 class _Reader:
@@ -122,15 +126,21 @@ class _Reader:
             return _default(name)
 
     def cidrs(self, name: str) -> tuple:
-        raw = self.env.get(name)
-        items = DEFAULT_TRUSTED_PROXY_CIDRS if raw is None else tuple(p.strip() for p in raw.split(",") if p.strip())
-        nets = []
-        for item in items:
+        networks, problems = trust.parse_cidrs(self.env.get(name), name)
+        self.problems += problems
+        return networks
+
+    def cert_file(self, name: str) -> str:
+        """A PEM file (certificate and key) that loads, or "" when unset."""
+        raw = self.env.get(name, "").strip()
+        if raw:
+            from protocols import tls
+
             try:
-                nets.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                self.problems.append(f"{name}: {item!r} is not a network; expected CIDRs like 10.0.0.0/8,::1/128")
-        return tuple(nets)
+                tls.server_context(raw, name)
+            except ValueError as exc:
+                self.problems.append(str(exc))
+        return raw
 
     def redis(self) -> str | None:
         host = self.env.get("AUTHENTIK_REDIS__HOST", "").strip()
@@ -179,6 +189,8 @@ def load(env: Mapping[str, str] | None = None) -> OutpostConfig:
         trusted_proxy_cidrs=r.cidrs("AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS"),
         redis_url=r.redis(),
         state_dir=env.get("AUTHENTIK_OUTPOST_STATE_DIR", "").strip() or env.get("TMPDIR", "").strip() or "/tmp",  # noqa: S108
+        tls_cert_file=r.cert_file("AUTHENTIK_PROXY__TLS_CERT_FILE"),
+        ldap_tls_cert_file=r.cert_file("AUTHENTIK_LDAP__TLS_CERT_FILE"),
     )
     if r.problems:
         raise OutpostConfigError(r.problems)

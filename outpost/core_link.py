@@ -52,20 +52,11 @@ from protocols.outpost import (
     reconnect_delay,
     websocket_url,
 )
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.link")
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("gatehouse")
-    except Exception:  # noqa: BLE001 - not installed as a distribution (a source checkout)
-        return "0.1.0"
-
-
-VERSION = _version()
 USER_AGENT = f"goauthentik.io/outpost/{VERSION}"
 MIN_REFRESH_INTERVAL = 30.0  # authentik: values below 30 s are raised to 30 s (reference §1.4)
 DEFAULT_REFRESH_INTERVAL = 300.0
@@ -146,6 +137,9 @@ def describe_link_error(exc: BaseException) -> str:
                 "proxy between this outpost and the core must pass the Upgrade and Connection headers (nginx: "
                 "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "
                 "\"upgrade\"); the configuration is still fetched over REST meanwhile")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (f"the core's TLS certificate is not trusted ({exc.certificate_error}); give this outpost the CA "
+                "(SSL_CERT_FILE) or, for a self-signed core, set AUTHENTIK_INSECURE=true")
     return str(exc) or type(exc).__name__
 
 

@@ -1,4 +1,4 @@
-"""The embedded outpost's link as its LDAP or RADIUS server sees it (``ak server``, outpost/embedded.py).
+"""The embedded outpost's link as its LDAP or RADIUS server sees it (``ak server``, core/outposts/embedded.py).
 
 The embedded outpost is a proxy outpost: its link's snapshot holds proxy providers. The LDAP and RADIUS providers
 bound to it are fetched on each of the link's refreshes (``CoreLink.provider_configs``) into a snapshot of their

@@ -24,8 +24,9 @@ from aiohttp import TraceConfig, web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from protocols.forward import PING_PATH
+
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
-PING_PATH = "/outpost.goauthentik.io/ping"
 HEALTH_PREFIX = "/-/health/"
 # Set by the core's front (core/server.py) on a request its Django catch-all or its own routes answered, so the
 # embedded outpost's middleware observes only what the outpost served (authentik: ``dest`` embedded_outpost).
@@ -281,7 +282,8 @@ def instrument_proxy(app: web.Application, link: Any, store: Any, timeout: float
     app.middlewares.append(requests_middleware(metrics, outpost))
     trace = upstream_trace(metrics, outpost)
 
-    def http_factory() -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trace_configs=[trace])
+    def http_factory(connector: aiohttp.BaseConnector | None = None) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trace_configs=[trace],
+                                     connector=connector)
 
     return MeteredStore(store, metrics, store_backend(store)), http_factory

@@ -12,18 +12,16 @@ What each flavour reads (THREATS 2) -- and nothing else:
   a client-controllable header in many configs (authentik's bypass fixed in 2025.12.5).
 * Envoy ext_authz: the auth request's own path after ``/outpost.goauthentik.io/auth/envoy`` and its ``Host``.
 
-Forwarded headers count only from a peer in the trusted proxy networks (``TrustedNetworks``; authentik's
-``AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS``, default loopback and private ranges). An unparsable
-``X-Forwarded-For`` makes the chain untrusted: it is replaced by the peer's address, never skipped (THREATS 3).
+Forwarded headers count only from a peer in the trusted proxy networks (protocols/trust.py ``TrustedNetworks``;
+authentik's ``AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS``, default loopback and private ranges).
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import quote, unquote, urlencode, urlsplit
@@ -32,6 +30,7 @@ OUTPOST_PREFIX = "/outpost.goauthentik.io"
 CALLBACK_PATH = f"{OUTPOST_PREFIX}/callback"
 START_PATH = f"{OUTPOST_PREFIX}/start"
 SIGN_OUT_PATH = f"{OUTPOST_PREFIX}/sign_out"
+PING_PATH = f"{OUTPOST_PREFIX}/ping"  # health: 204 (reference §1.4)
 ENVOY_PREFIX = f"{OUTPOST_PREFIX}/auth/envoy"
 CALLBACK_PARAM = "X-authentik-auth-callback"
 LOGOUT_PARAM = "X-authentik-logout"
@@ -574,94 +573,6 @@ def classify(method: str, headers: Mapping[str, str]) -> RequestClass:
     if wants_json and "text/html" not in types:
         return RequestClass.API
     return RequestClass.NAVIGATION
-
-
-# --- trusted proxy networks (THREATS 2, 3) ---------------------------------------------------------------
-
-DEFAULT_TRUSTED_PROXY_CIDRS = (  # the core's default (core/config.py), authentik's trusted_proxy_cidrs
-    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fe80::/10", "::1/128",
-)
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _address(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An IP address (IPv4-mapped IPv6 unwrapped, zone id refused), or None for anything else."""
-    if not isinstance(value, str) or not value or "%" in value:
-        return None
-    try:
-        addr = ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-@dataclass(frozen=True)
-class TrustedNetworks:
-    """The networks whose requests may carry forwarded headers (reverse proxies). Empty trusts no one."""
-
-    networks: tuple[Network, ...] = ()
-
-    @classmethod
-    def parse(cls, cidrs: Iterable[str | Network] | str | None = None) -> TrustedNetworks:
-        """From CIDR strings (a list, or one comma-separated string), or the defaults when None.
-        Raises ValueError naming every bad entry."""
-        if cidrs is None:
-            cidrs = DEFAULT_TRUSTED_PROXY_CIDRS
-        if isinstance(cidrs, str):
-            cidrs = [c for c in (part.strip() for part in cidrs.split(",")) if c]
-        networks, bad = [], []
-        for cidr in cidrs:
-            if isinstance(cidr, ipaddress.IPv4Network | ipaddress.IPv6Network):
-                networks.append(cidr)
-                continue
-            try:
-                networks.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
-            except ValueError:
-                bad.append(repr(cidr))
-        if bad:
-            raise ValueError(f"trusted proxy networks: {', '.join(bad)} are not CIDRs (e.g. 10.0.0.0/8); "
-                             "fix AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS")
-        return cls(tuple(networks))
-
-    def contains(self, ip: str | None) -> bool:
-        """Is ``ip`` (a peer address string) in a trusted network? Unparsable or missing -> False."""
-        addr = _address(ip)
-        return addr is not None and any(addr.version == net.version and addr in net for net in self.networks)
-
-
-@dataclass(frozen=True)
-class ClientChain:
-    """The client address and the X-Forwarded-For value to send upstream."""
-
-    client_ip: str
-    forwarded_for: str
-    trusted: bool  # False when a forwarded header was present but unusable or from an untrusted peer
-
-
-def client_chain(peer: str | None, forwarded_for: str | None, trusted: TrustedNetworks) -> ClientChain:
-    """Walk ``X-Forwarded-For`` from the right while hops are trusted proxies (RFC 7239 §5.2 semantics for
-    the de-facto header). From an untrusted peer the header is ignored; if any hop is not an IP address
-    the header is discarded and the peer is the client (THREATS 3: untrusted, never "unknown = skip")."""
-    peer_addr = _address(peer)
-    peer_text = str(peer_addr) if peer_addr is not None else ""
-    if not forwarded_for:
-        return ClientChain(peer_text, peer_text, True)
-    if not trusted.contains(peer):
-        return ClientChain(peer_text, peer_text, False)
-    hops = [hop.strip() for hop in forwarded_for.split(",")]
-    parsed = [_address(hop) for hop in hops]
-    if any(addr is None for addr in parsed) or len(hops) > 64:
-        return ClientChain(peer_text, peer_text, False)
-    client = str(parsed[0])
-    for addr in reversed(parsed):
-        if not trusted.contains(str(addr)):
-            client = str(addr)
-            break
-    chain = ", ".join(str(a) for a in parsed) + (f", {peer_text}" if peer_text else "")
-    return ClientChain(client, chain, True)
 
 
 FORWARDED_TARGET_HEADERS = ("x-forwarded-proto", "x-forwarded-host", "x-forwarded-uri", "x-forwarded-method",

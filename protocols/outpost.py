@@ -205,7 +205,7 @@ class AuthRequest:
     trusted because an authenticated outpost sends it (it keys the login rate limit and the events)."""
 
     username: str
-    password: str
+    password: str = field(repr=False)
     remote_ip: str
 
     def __post_init__(self) -> None:

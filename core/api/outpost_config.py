@@ -24,6 +24,7 @@ from core.accounts.models import Application
 from core.api.access import user_has_access
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess, request_outpost
 from protocols.outpost import AuthAnswer, AuthGroup, AuthRequest, AuthResult, AuthUser, ProtocolError
+from protocols.proxy_provider import Access
 
 LOGGER = logging.getLogger("gatehouse.outposts")
 
@@ -183,7 +184,7 @@ class OutpostAuthenticateMixin:
 
 
 # --- per-request access for the proxy outpost ---------------------------------------------------------------
-# The ``access`` field of /api/v3/outposts/proxy/ (shape documented in outpost/proxy/policy.py): the outpost
+# The ``access`` field of /api/v3/outposts/proxy/ (the contract: protocols/proxy_provider.py Access): the outpost
 # decides on every request with the snapshot, so revocation and group changes apply at once (THREATS 8, 12).
 
 def subject_for(provider, user) -> str:
@@ -232,8 +233,8 @@ def application_access(provider, application, users: list) -> dict:
 
     bindings = load_bindings(application)  # once: the loop below then costs no query per user
     if not bindings:
-        deny = sorted({subject_for(provider, u) for u in users if denied_by_state(u)} - {""})
-        return {"default": "allow", "allow_subjects": [], "deny_subjects": deny}
+        deny = {subject_for(provider, u) for u in users if denied_by_state(u)} - {""}
+        return Access(default_allow=True, deny_subjects=frozenset(deny)).to_json()
     allow, deny = set(), set()
     for user in users:
         subject = subject_for(provider, user)
@@ -246,4 +247,4 @@ def application_access(provider, application, users: list) -> dict:
         (allow if passing else deny).add(subject)
     # Two users may share a subject (e.g. the same email in user_email mode): refusing both is the safe side.
     allow -= deny
-    return {"default": "deny", "allow_subjects": sorted(allow), "deny_subjects": []}
+    return Access(default_allow=False, allow_subjects=frozenset(allow)).to_json()

@@ -89,7 +89,7 @@ class Call:
 
     kind: str  # "ldap" | "radius": the flow sees query goauthentik.io/outpost/<kind>=true, as authentik's
     username: str
-    password: str  # as the client sent it, ";code" included; split here with the provider's mfa_support
+    password: str = field(repr=False)  # as the client sent it, ";code" included; split here with the provider's mfa_support
     mfa_support: bool
     client_ip: str  # the end client's address, delegated by the outpost
     client_peer: str  # the outpost's own address when it differs (the rate limit caps what one peer vouches for)

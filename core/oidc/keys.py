@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -44,7 +44,7 @@ class SigningKeyError(ValueError):
 class SigningMaterial:
     """What pyjwt needs to sign: the key object (or the HMAC secret), the algorithm and the kid."""
 
-    key: object
+    key: object = field(repr=False)
     alg: str
     kid: str | None
 

@@ -32,13 +32,14 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from outpost.core_link import VERSION, CoreLink, LinkError
+from outpost.core_link import CoreLink, LinkError
 from protocols.ldap import codec, directory, schema
 from protocols.ldap import dn as dnmod
 from protocols.ldap.connection import Connection
 from protocols.ldap.index import Indexed
 from protocols.ldap.search import Entry
 from protocols.outpost import AuthResult, AuthUser, split_mfa
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.ldap")
 USERS_PATH = "/api/v3/core/users/"

@@ -31,7 +31,7 @@ SERVER_KEY = web.AppKey("ldap_server", object)
 
 def setup(app: web.Application, config: OutpostConfig, link: CoreLink, *, reuse_port: bool = False) -> None:
     """Run the LDAP listeners with the app (after the core link starts: its cleanup_ctx comes first)."""
-    context = ldap_tls.server_context()
+    context = ldap_tls.server_context(config.ldap_tls_cert_file)
     handlers = Handlers(link, tls_available=True)
     metrics = LDAPMetrics(om.registry_of(app), lambda: link.snapshot.name if link.snapshot else "")
     handlers.observe = metrics.observe

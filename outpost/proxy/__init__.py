@@ -1,48 +1,54 @@
 """The proxy outpost: forward auth for Traefik/Caddy/nginx/Envoy and the reverse-proxy mode (DESIGN.md §2).
 
-``setup(app, store=..., link=..., trusted_proxies=...)`` adds the routes and, in ``cleanup_ctx``, the session store and the HTTP
-client used for the core's token/JWKS endpoints. The outpost link feeds it: ``ProxyOutpost.update(providers,
+``setup(app, config, store=..., link=...)`` adds the routes and, in ``cleanup_ctx``, the session store and the
+HTTP client used for the core's token/JWKS endpoints. ``config`` is the whole typed OutpostConfig
+(outpost/config.py): the proxy takes what it needs from it (the trusted proxy networks, AUTHENTIK_INSECURE), so
+no setting can be parsed and then not passed. The outpost link feeds it: ``ProxyOutpost.update(providers,
 outpost_name=...)`` on every refresh and ``ProxyOutpost.end_session(sid)`` on SESSION_END.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from outpost.config import OutpostConfig
 from outpost.proxy.forward_auth import OUTPOST_KEY, ProxyOutpost, callback, forward_auth, sign_out, start
 from outpost.proxy.session import MemoryStore, SessionStore
-from protocols.forward import TrustedNetworks
+from protocols.forward import CALLBACK_PATH, OUTPOST_PREFIX, SIGN_OUT_PATH, START_PATH
+from protocols.trust import TrustedNetworks
 
 __all__ = ["OUTPOST_KEY", "ProxyOutpost", "setup"]
 
 
-def setup(app: web.Application, *, store: SessionStore | None = None, link: Any = None,
-          http_factory: Callable[[], aiohttp.ClientSession] | None = None, version: str = "0.1.0",
-          trusted_proxies: Iterable[str] | str | TrustedNetworks | None = None) -> ProxyOutpost:
-    """Register the proxy outpost on ``app``. ``link`` (the CoreLink) is optional: when given, its
-    ``snapshot`` seeds the applications and its ``on_refresh`` / ``on_session_end`` callbacks are wired.
-
-    ``trusted_proxies``: the networks whose forwarded headers count (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS);
-    CIDR strings, one comma-separated string, or a TrustedNetworks; None -> loopback and private ranges.
-    Raises ValueError naming a bad CIDR."""
-    trusted = trusted_proxies if isinstance(trusted_proxies, TrustedNetworks) else \
-        TrustedNetworks.parse(trusted_proxies)
-    outpost = ProxyOutpost(store=store if store is not None else MemoryStore(), version=version, trusted=trusted)
+def setup(app: web.Application, config: OutpostConfig, *, store: SessionStore | None = None, link: Any = None,
+          http_factory: Callable[..., aiohttp.ClientSession] | None = None) -> ProxyOutpost:
+    """Register the proxy outpost on ``app`` with ``config`` (required: a standalone outpost's, or the one the
+    embedded outpost derives from the core's configuration). Forwarded headers count only from
+    ``config.trusted_proxy_cidrs`` (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS). ``link`` (the CoreLink) is optional:
+    when given, its ``snapshot`` seeds the applications and its ``on_refresh`` / ``on_session_end`` callbacks are
+    wired. ``http_factory(connector=...)`` makes the HTTP client (outpost/metrics.py traces it); with
+    ``config.insecure`` (AUTHENTIK_INSECURE) its connector accepts the core's self-signed certificate, as the link's
+    does, while upstreams keep their provider's ``internal_host_ssl_validation``."""
+    if not isinstance(config, OutpostConfig):
+        raise TypeError(f"proxy setup: config is a {type(config).__name__}; pass the OutpostConfig "
+                        "(outpost.config.load(), or OutpostConfig(...) built from the core's settings)")
+    outpost = ProxyOutpost(store=store if store is not None else MemoryStore(),
+                           trusted=TrustedNetworks.parse(config.trusted_proxy_cidrs), insecure_core=config.insecure)
     app[OUTPOST_KEY] = outpost
-    prefix = "/outpost.goauthentik.io"
-    app.router.add_route("*", prefix + "/auth/{flavour:traefik|caddy|nginx}", forward_auth)
-    app.router.add_route("*", prefix + "/auth/{flavour:envoy.*}", forward_auth)
-    app.router.add_get(prefix + "/start", start)
-    app.router.add_get(prefix + "/callback", callback)
-    app.router.add_get(prefix + "/sign_out", sign_out)
+    app.router.add_route("*", OUTPOST_PREFIX + "/auth/{flavour:traefik|caddy|nginx}", forward_auth)
+    app.router.add_route("*", OUTPOST_PREFIX + "/auth/{flavour:envoy.*}", forward_auth)
+    app.router.add_get(START_PATH, start)
+    app.router.add_get(CALLBACK_PATH, callback)
+    app.router.add_get(SIGN_OUT_PATH, sign_out)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        outpost.http = http_factory() if http_factory else aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=15))
+        connector = aiohttp.TCPConnector(ssl=False) if config.insecure else None
+        outpost.http = http_factory(connector=connector) if http_factory else aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=15), connector=connector)
         await outpost.store.start()
         if link is not None:
             _wire(outpost, link)

@@ -10,10 +10,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from outpost.proxy.policy import Access, AccessError
 from protocols.forward import (
-    CALLBACK_PARAM,
-    CALLBACK_PATH,
     Host,
     SkipRules,
     TargetError,
@@ -21,8 +18,8 @@ from protocols.forward import (
     in_cookie_domain,
     parse_host,
 )
+from protocols.proxy_provider import FORWARD_DOMAIN, MODES, PROXY, Access, AccessError, callback_urls
 
-MODES = ("proxy", "forward_single", "forward_domain")
 LOOKUP_CACHE = 1024  # (Host header, scheme) answers remembered per snapshot, then forgotten all at once
 
 
@@ -51,12 +48,12 @@ class AppConfig:
     pk: int
     name: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     external_host: str  # without trailing slash
     host: Host  # normalised host of external_host (the lookup key)
     scheme: str
     mode: str
-    cookie_secret: str
+    cookie_secret: str = field(repr=False)
     oidc: OIDCEndpoints
     internal_host: str = ""
     internal_host_ssl_validation: bool = True
@@ -75,7 +72,7 @@ class AppConfig:
 
     @property
     def domain_mode(self) -> bool:
-        return self.mode == "forward_domain"
+        return self.mode == FORWARD_DOMAIN
 
     @property
     def secure(self) -> bool:
@@ -88,7 +85,7 @@ class AppConfig:
 
     @property
     def redirect_uri(self) -> str:
-        return f"{self.external_host}{CALLBACK_PATH}?{CALLBACK_PARAM}=true"
+        return callback_urls(self.external_host)[0]
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, outpost_name: str = "") -> AppConfig:
@@ -115,11 +112,11 @@ class AppConfig:
             except TargetError as exc:
                 errors.append(f"provider {name!r}: external_host {external_host!r}: {exc}; "
                               "set it to the URL users open, e.g. https://app.example.com")
-        mode = data.get("mode") or "proxy"
+        mode = data.get("mode") or PROXY
         if mode not in MODES:
             errors.append(f"provider {name!r}: mode {mode!r} is not one of {MODES}")
         cookie_domain = text("cookie_domain").strip().lstrip(".").lower()
-        if mode == "forward_domain":
+        if mode == FORWARD_DOMAIN:
             if not cookie_domain:
                 errors.append(f"provider {name!r}: forward_domain mode needs cookie_domain")
             elif host.hostname and not in_cookie_domain(host.hostname, cookie_domain):
@@ -196,7 +193,7 @@ class Apps:
         self._domain = sorted((c for c in self.configs if c.domain_mode), key=lambda c: -len(c.cookie_domain))
         self._by_client = {c.client_id: c for c in self.configs}
         self._lookups: dict[tuple[str, str], AppConfig | None] = {}  # lookup()'s answers (None: unknown host)
-        self.has_proxy_mode = any(c.mode == "proxy" for c in self.configs)
+        self.has_proxy_mode = any(c.mode == PROXY for c in self.configs)
 
     @classmethod
     def from_snapshot(cls, providers: Iterable[Mapping[str, Any]], *, outpost_name: str = "") -> Apps:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from outpost.proxy.session import (
     unsign_cookie,
 )
 from protocols import forward as fw
+from protocols import trust
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.proxy")
 PEER_CACHE = 1024  # peer addresses whose trust is remembered (parsing one costs more than the rest of a lookup)
@@ -48,15 +51,19 @@ class ProxyOutpost:
     store: SessionStore
     http: aiohttp.ClientSession | None = None
     apps: Apps = field(default_factory=lambda: Apps(()))
-    version: str = "0.1.0"
+    version: str = VERSION  # X-authentik-meta-version
     jwks: oauth.JWKSCache = field(default_factory=oauth.JWKSCache)
-    trusted: fw.TrustedNetworks = field(default_factory=fw.TrustedNetworks.parse)
+    trusted: trust.TrustedNetworks = field(default_factory=trust.TrustedNetworks.parse)
     header_cache: header_auth.HeaderAuthCache = field(default_factory=header_auth.HeaderAuthCache)
     # Refetch the configuration from the core (CoreLink.refresh: waits for a fetch that starts after the
     # call); None when not linked (unit tests).
     refresh: Callable[[], Awaitable[Any]] | None = None
+    # AUTHENTIK_INSECURE: the HTTP client accepts any certificate from the core (token endpoint, JWKS,
+    # introspection), so upstreams that must be verified get an explicit verifying context (upstream_ssl).
+    insecure_core: bool = False
+    _verified: ssl.SSLContext | None = field(default=None, init=False, repr=False)
     _peers: dict[str | None, bool] = field(default_factory=dict, init=False, repr=False)  # peer_trusted's
-    _peers_of: fw.TrustedNetworks | None = field(default=None, init=False, repr=False)
+    _peers_of: trust.TrustedNetworks | None = field(default=None, init=False, repr=False)
 
     def update(self, providers, *, outpost_name: str = "") -> Apps:
         """Swap in the applications of a new snapshot atomically; report broken providers and skip rules."""
@@ -79,6 +86,17 @@ class ProxyOutpost:
         header identities of that session both go."""
         self.header_cache.forget_sid(sid)
         return await self.store.delete_by_sid(sid)
+
+    def upstream_ssl(self, app: AppConfig) -> bool | ssl.SSLContext:
+        """aiohttp's ``ssl=`` for a request to ``app``'s upstream: its ``internal_host_ssl_validation``, made
+        explicit when the client's default accepts any certificate (AUTHENTIK_INSECURE)."""
+        if not app.internal_host_ssl_validation:
+            return False
+        if not self.insecure_core:
+            return True
+        if self._verified is None:
+            self._verified = ssl.create_default_context()
+        return self._verified
 
     def peer_trusted(self, request: web.Request) -> bool:
         """Is the direct peer a trusted reverse proxy (may its forwarded headers be used)? Remembered per
@@ -117,7 +135,7 @@ def _nameless(app: AppConfig) -> web.Response:
 class Context:
     outpost: ProxyOutpost
     app: AppConfig
-    cookie_id: str | None  # the verified id in this app's cookie (a session or a pre-login id)
+    cookie_id: str | None = field(repr=False)  # the verified id in this app's cookie (a session or a pre-login id)
     session: Session | None
     header_auth: bool = False  # the session comes from the Authorization header (not stored, no cookie)
     credentials_sent: bool = False  # the client sent Bearer/Basic credentials we examined

@@ -28,7 +28,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -50,9 +50,9 @@ class HeaderAuthError(Exception):
 @dataclass(frozen=True)
 class Credentials:
     kind: str  # "bearer" | "basic"
-    token: str = ""
+    token: str = field(default="", repr=False)
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
 
 
 def parse_authorization(value: str | None) -> Credentials | None:

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -71,10 +71,10 @@ def code_challenge(verifier: str) -> str:
 
 @dataclass(frozen=True)
 class State:
-    sid: str
+    sid: str = field(repr=False)  # the pre-login (cookie) id
     redirect: str
-    nonce: str
-    state: str
+    nonce: str = field(repr=False)
+    state: str = field(repr=False)
     exp: int
 
 
@@ -133,8 +133,8 @@ def parse_state(app: AppConfig, token: str | None, prelogin_id: str | None) -> S
 @dataclass(frozen=True)
 class Tokens:
     claims: dict[str, Any]  # the verified access token's claims (authentik's outpost uses these, §2.5)
-    access_token: str
-    id_token: str
+    access_token: str = field(repr=False)
+    id_token: str = field(repr=False)
     expires_at: float
 
 

@@ -4,31 +4,14 @@ Authorization happens on every request, per application (THREATS 8, 12; DESIGN.m
 the session must have been issued for *this* application's client_id, must be unexpired, and the user must
 still be allowed by the application's ``access`` description in the current snapshot.
 
-The ``access`` field of a provider in ``/api/v3/outposts/proxy/`` (a Gatehouse addition; authentik's core
-does not send it, and authentik's outpost only relies on the core's check at /authorize)::
-
-    "access": {
-        "default": "deny",                 # "allow" | "deny": the answer for a subject listed nowhere
-        "allow_subjects": ["<sub>", ...],  # the OIDC "sub" values (as this provider issues them) allowed
-        "deny_subjects": ["<sub>", ...]    # always refused, even with default "allow" (inactive users,
-    }                                      # negated bindings); deny wins over allow
-
-* No bindings on the application -> ``{"default": "allow", "deny_subjects": [<inactive users>]}``.
-* Bindings -> ``{"default": "deny", "allow_subjects": [<every active user who passes them>]}``.
-* The core sends a TRIGGER_UPDATE when a user, group, membership or binding changes, so the new snapshot
-  applies at once; and SESSION_END for ended sessions (handled by the session store, not here).
-
-A missing ``access`` key means "decided at /authorize only" (authentik's semantics, so an authentik core
-works): any unexpired session issued for this application passes. A present but malformed ``access`` makes
-the application's configuration invalid (AppConfig refuses it, the handler answers 500: fail closed).
+The ``access`` field (its shape, ``Access`` and ``AccessError``) is the proxy-provider contract in
+protocols/proxy_provider.py, shared with the core that computes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from protocols.forward import (
     CALLBACK_PARAM,
@@ -39,6 +22,9 @@ from protocols.forward import (
     Target,
     TargetError,
 )
+from protocols.proxy_provider import Access, AccessError
+
+__all__ = ["Access", "AccessError", "Identity", "Request", "Verdict", "decide"]
 
 
 class Verdict(Enum):
@@ -52,49 +38,6 @@ class Verdict(Enum):
     HANDLE_SIGN_OUT = "handle_sign_out"  # the logout marker / sign-out path is in the target
     BAD_REQUEST = "bad_request"  # garbage forwarded headers
     CONFIG_ERROR = "config_error"  # the reverse proxy is not sending what its flavour must send
-
-
-class AccessError(ValueError):
-    """An ``access`` description that is not the documented shape."""
-
-
-@dataclass(frozen=True)
-class Access:
-    default_allow: bool = False
-    allow_subjects: frozenset[str] = frozenset()
-    deny_subjects: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_json(cls, data: Any) -> Access | None:
-        """Parse the snapshot's ``access`` (None -> None: decided at /authorize only). Raises AccessError."""
-        if data is None:
-            return None
-        if not isinstance(data, Mapping):
-            raise AccessError(f"access must be an object, got {type(data).__name__}")
-        unknown = set(data) - {"default", "allow_subjects", "deny_subjects"}
-        if unknown:
-            raise AccessError(f"access has unknown keys {sorted(unknown)}")
-        default = data.get("default", "deny")
-        if default not in ("allow", "deny"):
-            raise AccessError(f"access.default must be 'allow' or 'deny', got {default!r}")
-        return cls(default == "allow", _subjects(data.get("allow_subjects"), "allow_subjects"),
-                   _subjects(data.get("deny_subjects"), "deny_subjects"))
-
-    def allows(self, sub: str) -> bool:
-        if not sub or sub in self.deny_subjects:
-            return False
-        return self.default_allow or sub in self.allow_subjects
-
-
-def _subjects(value: Any, name: str) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise AccessError(f"access.{name} must be a list of strings")
-    items = list(value)
-    if not all(isinstance(item, str) for item in items):
-        raise AccessError(f"access.{name} must contain only strings")
-    return frozenset(items)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from outpost.proxy.forward_auth import (
 )
 from outpost.proxy.policy import Request, Verdict, decide
 from protocols import forward as fw
+from protocols import trust
 
 LOGGER = logging.getLogger("gatehouse.outpost.proxy.reverse")
 
@@ -138,7 +139,7 @@ def _upstream_headers(ctx: Context, request: web.Request, verdict: Verdict, sche
             headers["Host"] = host_header
     headers["X-Forwarded-Host"] = request.host
     headers["X-Forwarded-Proto"] = scheme
-    chain = fw.client_chain(request.remote, request.headers.get("X-Forwarded-For"), outpost.trusted)
+    chain = trust.client_chain(request.remote, request.headers.get("X-Forwarded-For"), outpost.trusted)
     headers.popall("X-Forwarded-For", None)
     if chain.forwarded_for:
         headers["X-Forwarded-For"] = chain.forwarded_for
@@ -160,7 +161,7 @@ async def _http(ctx: Context, request: web.Request, base: str, target: fw.Target
     try:
         async with outpost.http.request(request.method, upstream_url(base, target), headers=upstream_headers,
                                         data=request.content if request.body_exists else None,
-                                        allow_redirects=False, ssl=app.internal_host_ssl_validation,
+                                        allow_redirects=False, ssl=outpost.upstream_ssl(app),
                                         auto_decompress=False) as upstream:
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for name, value in upstream.headers.items():
@@ -198,7 +199,7 @@ async def _websocket(ctx: Context, request: web.Request, base: str, target: fw.T
     url = upstream_url(base, target, websocket=True)
     try:
         upstream = await outpost.http.ws_connect(url, headers=upstream_headers, protocols=protocols,
-                                                 ssl=app.internal_host_ssl_validation,
+                                                 ssl=outpost.upstream_ssl(app),
                                                  autoping=True, max_msg_size=WS_MAX_MESSAGE, autoclose=False)
     except aiohttp.WSServerHandshakeError as exc:
         LOGGER.warning("upstream websocket %s refused the handshake: %s", url, exc.status)

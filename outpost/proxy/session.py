@@ -81,11 +81,11 @@ def cookie_attributes(*, secure: bool, cookie_domain: str = "", max_age: int | N
 class Session:
     """A signed-in session for one application (``client_id``)."""
 
-    id: str
+    id: str = field(repr=False)  # the cookie's id
     client_id: str
     claims: dict[str, Any]
-    raw_token: str = ""  # the access token (X-authentik-jwt, id_token_hint at sign-out)
-    id_token: str = ""
+    raw_token: str = field(default="", repr=False)  # the access token (X-authentik-jwt, id_token_hint at sign-out)
+    id_token: str = field(default="", repr=False)
     expires_at: float = 0.0
     created_at: float = field(default_factory=time.time)
 

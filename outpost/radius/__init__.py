@@ -1,6 +1,6 @@
 """The RADIUS outpost (issue 10): PAP through the core, Status-Server, accounting recorded, BlastRADIUS-safe.
 ``setup(app, link, config)`` adds the UDP listeners to a standalone outpost app (outpost/app.py);
-``setup_embedded(app, link, ...)`` to ``ak server``'s embedded outpost (outpost/embedded.py), which opens them
+``setup_embedded(app, link, ...)`` to ``ak server``'s embedded outpost (core/outposts/embedded.py), which opens them
 once a RADIUS provider is bound to it."""
 
 from __future__ import annotations

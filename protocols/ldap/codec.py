@@ -192,7 +192,7 @@ class Request:
 class BindRequest(Request):
     version: int
     name: str
-    password: bytes | None  # None: a SASL bind (mechanism in ``sasl_mechanism``)
+    password: bytes | None = field(repr=False)  # None: a SASL bind (mechanism in ``sasl_mechanism``)
     sasl_mechanism: str = ""
 
     def __repr__(self) -> str:  # never the password

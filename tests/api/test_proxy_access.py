@@ -14,7 +14,7 @@ from core.outposts.models import Outpost
 from core.outposts.service import ensure_identity
 from core.policies.models import ExpressionPolicy, PolicyBinding
 from core.providers.proxy.models import ProxyProvider
-from outpost.proxy.policy import Access
+from protocols.proxy_provider import Access
 
 from .conftest import bearer
 

@@ -91,7 +91,7 @@ def restart(stack: Stack, sites: dict[str, Site]) -> None:
 
 
 def snapshot_path(stack: Stack) -> Path:
-    """Where the memory store keeps its snapshot (outpost/app.py session_store, outpost/embedded.py _store)."""
+    """Where the memory store keeps its snapshot (outpost/app.py session_store, core/outposts/embedded.py _store)."""
     if stack.standalone is not None:
         return stack.standalone.workdir / "gatehouse-proxy-sessions.json"
     return stack.core.data_dir / "proxy-sessions.json"

@@ -39,6 +39,25 @@ def test_every_variable_is_read():
     assert config.redis_url == "redis://:pw@redis:6379/2"
 
 
+def test_tls_cert_file_must_load(tmp_path):
+    from protocols import tls
+
+    good = tmp_path / "good.pem"
+    good.write_bytes(tls.self_signed_pem(("localhost",)))
+    assert load({**BASE, "AUTHENTIK_PROXY__TLS_CERT_FILE": str(good)}).tls_cert_file == str(good)
+    assert load(BASE).tls_cert_file == ""
+    assert load({**BASE, "AUTHENTIK_LDAP__TLS_CERT_FILE": str(good)}).ldap_tls_cert_file == str(good)
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    for variable in ("AUTHENTIK_PROXY__TLS_CERT_FILE", "AUTHENTIK_LDAP__TLS_CERT_FILE"):
+        for path in (bad, tmp_path / "missing.pem"):
+            with pytest.raises(OutpostConfigError) as info:
+                load({**BASE, variable: str(path)})
+            assert info.value.problems == [info.value.problems[0]]
+            assert f"{variable}='{path}'" in info.value.problems[0]
+            assert "one PEM file with the certificate and its private key" in info.value.problems[0]
+
+
 def test_all_errors_are_reported_at_once_naming_each_variable():
     with pytest.raises(OutpostConfigError) as info:
         load({"AUTHENTIK_HOST": "ftp://core", "AUTHENTIK_INSECURE": "maybe", "AUTHENTIK_LOG_LEVEL": "loud",

@@ -365,7 +365,7 @@ def test_classify(method, headers, cls):
 # --- trusted proxy networks and X-Forwarded-For (THREATS 2, 3) -------------------------------------------
 
 def test_trusted_networks_defaults_and_parsing():
-    from protocols.forward import TrustedNetworks
+    from protocols.trust import TrustedNetworks
 
     default = TrustedNetworks.parse()
     for ip in ("127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "::1", "::ffff:10.0.0.1"):
@@ -391,7 +391,7 @@ def test_trusted_networks_defaults_and_parsing():
     ("127.0.0.1", "10.0.0.1, 10.0.0.2", "10.0.0.1", "10.0.0.1, 10.0.0.2, 127.0.0.1", True),
 ])
 def test_client_chain(peer, xff, client, chain, trusted):
-    from protocols.forward import TrustedNetworks, client_chain
+    from protocols.trust import TrustedNetworks, client_chain
 
     result = client_chain(peer, xff, TrustedNetworks.parse())
     assert (result.client_ip, result.forwarded_for, result.trusted) == (client, chain, trusted)

@@ -191,7 +191,7 @@ async def test_hooks_register_routes_before_the_django_catch_all(monkeypatch):
         app.router.add_get("/outpost.goauthentik.io/ping", ping)
 
     monkeypatch.setitem(sys.modules, "core.outposts.websocket", types.SimpleNamespace(setup=ws_setup))
-    monkeypatch.setitem(sys.modules, "outpost.embedded", types.SimpleNamespace(setup=embedded_setup))
+    monkeypatch.setitem(sys.modules, "core.outposts.embedded", types.SimpleNamespace(setup=embedded_setup))
     async with client_for(echo_app, hooks=True) as client:
         assert await (await client.get("/ws/outpost/abc/")).text() == "hub"
         assert (await client.get("/outpost.goauthentik.io/ping")).status == 204

@@ -5,10 +5,10 @@ import ipaddress
 import pytest
 from cryptography import x509
 
-from core import tls
-from core.config import DEFAULT_TRUSTED_PROXY_CIDRS
 from core.metrics import Metrics, metrics_allowed, route_class
 from core.server import Readiness, _static_file, initial_setup_url, static_roots
+from protocols import tls
+from protocols.trust import DEFAULT_TRUSTED_PROXY_CIDRS
 
 DEFAULT_NETS = tuple(ipaddress.ip_network(c) for c in DEFAULT_TRUSTED_PROXY_CIDRS)
 

@@ -40,6 +40,7 @@ class OutpostProcess:
     env: dict[str, str] = field(default_factory=dict)  # anything else, last
     port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
+    https_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -51,6 +52,10 @@ class OutpostProcess:
         return f"http://{self.address}"
 
     @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
     def log(self) -> Path:
         return self.workdir / "outpost.log"
 
@@ -58,6 +63,7 @@ class OutpostProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHENTIK_")}
         env.update({"AUTHENTIK_HOST": self.core_url, "AUTHENTIK_TOKEN": self.token,
                     "AUTHENTIK_LISTEN__HTTP": self.address,
+                    "AUTHENTIK_LISTEN__HTTPS": f"127.0.0.1:{self.https_port}",
                     "AUTHENTIK_LISTEN__METRICS": f"127.0.0.1:{self.metrics_port}",
                     "AUTHENTIK_OUTPOST_STATE_DIR": str(self.workdir), "PYTHONUNBUFFERED": "1"})
         if self.browser_host:

@@ -16,6 +16,7 @@ from core.oidc.discovery import build_discovery
 from core.oidc.models import ScopeMapping
 from core.providers.proxy.models import ProxyMode, ProxyProvider
 from core.system.base_url import request_base
+from protocols import proxy_provider
 
 
 def _validate_http_url(value: str, field: str) -> str:
@@ -102,11 +103,7 @@ class ProxyOutpostConfigSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ProxyProvider
-        fields = ["pk", "name", "internal_host", "external_host", "internal_host_ssl_validation", "client_id",
-                  "client_secret", "oidc_configuration", "cookie_secret", "certificate", "skip_path_regex",
-                  "basic_auth_enabled", "basic_auth_password_attribute", "basic_auth_user_attribute", "mode",
-                  "cookie_domain", "access_token_validity", "intercept_header_auth", "scopes_to_request",
-                  "assigned_application_slug", "assigned_application_name", "access"]
+        fields = list(proxy_provider.OUTPOST_CONFIG_FIELDS)  # the contract (protocols/proxy_provider.py)
 
     def get_oidc_configuration(self, obj) -> dict:
         return build_discovery(obj, request_base(self.context["request"]))
@@ -128,11 +125,11 @@ class ProxyOutpostConfigSerializer(serializers.ModelSerializer):
         return application_of(obj).name
 
     @extend_schema_field(inline_serializer("ProxyOutpostAccess", {
-        "default": serializers.ChoiceField(choices=["allow", "deny"]),
+        "default": serializers.ChoiceField(choices=list(proxy_provider.ACCESS_DEFAULTS)),
         "allow_subjects": serializers.ListField(child=serializers.CharField()),
         "deny_subjects": serializers.ListField(child=serializers.CharField())}))
     def get_access(self, obj) -> dict:
-        """Gatehouse addition (outpost/proxy/policy.py): who may use the application now, by OIDC ``sub``.
+        """Gatehouse addition (protocols/proxy_provider.py): who may use the application now, by OIDC ``sub``.
         The user list is loaded once per API response and shared by every provider in it."""
         users = self.context.get("_access_users")
         if users is None:

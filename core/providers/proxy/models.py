@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from django.db import models
 
 from core.oidc.models import OAuth2Provider, generate_cookie_secret
+from protocols import proxy_provider
 
 # The scope mappings every proxy provider carries (authentik's set_oauth_defaults(), plus entitlements, which
 # authentik's profile-era outposts request too). Created by core/blueprints/default/00-system-providers-*.yaml.
@@ -41,14 +42,10 @@ DEFAULT_SCOPE_MANAGED = (
 )
 
 
-class ProxyMode(models.TextChoices):
-    PROXY = "proxy"
-    FORWARD_SINGLE = "forward_single"
-    FORWARD_DOMAIN = "forward_domain"
-
-
-CALLBACK_PATH = "/outpost.goauthentik.io/callback"
-CALLBACK_MARKER = "X-authentik-auth-callback=true"
+class ProxyMode(models.TextChoices):  # the values are the contract's (protocols/proxy_provider.py)
+    PROXY = proxy_provider.PROXY
+    FORWARD_SINGLE = proxy_provider.FORWARD_SINGLE
+    FORWARD_DOMAIN = proxy_provider.FORWARD_DOMAIN
 
 
 class ProxyProvider(OAuth2Provider):
@@ -68,11 +65,7 @@ class ProxyProvider(OAuth2Provider):
 
     def callback_uris(self) -> list[dict]:
         """The strict redirect URIs the outpost's OIDC login uses."""
-        base = self.external_host.rstrip("/")
-        return [
-            {"matching_mode": "strict", "url": f"{base}{CALLBACK_PATH}?{CALLBACK_MARKER}"},
-            {"matching_mode": "strict", "url": f"{base}?{CALLBACK_MARKER}"},
-        ]
+        return [{"matching_mode": "strict", "url": url} for url in proxy_provider.callback_urls(self.external_host)]
 
     @property
     def external_hostname(self) -> str:

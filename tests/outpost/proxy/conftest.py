@@ -5,10 +5,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import outpost.proxy as proxy
+from outpost.config import OutpostConfig
 from outpost.proxy.apps import AppConfig
 from outpost.proxy.reverse import add_catch_all
 
 EXT = "https://ext.t.goauthentik.io"
+
+
+def outpost_config(**fields) -> OutpostConfig:
+    """A standalone outpost's configuration as ``outpost.config.load`` makes it (defaults: the private ranges and
+    loopback are trusted proxies); ``fields`` override."""
+    return OutpostConfig(**{"authentik_host": "http://core.invalid/", "token": "test-outpost-token", **fields})
 
 
 def provider_json(**overrides):
@@ -59,7 +66,7 @@ async def start_echo(seen: list | None = None) -> TestServer:
 async def start_outpost(**setup) -> tuple[TestClient, proxy.ProxyOutpost]:
     """The proxy outpost (forward auth and proxy mode) behind an aiohttp test client; close the client."""
     app = web.Application()
-    outpost = proxy.setup(app, **setup)
+    outpost = proxy.setup(app, outpost_config(), **setup)
     add_catch_all(app)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

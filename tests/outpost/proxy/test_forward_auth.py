@@ -12,7 +12,7 @@ from yarl import URL
 import outpost.proxy as proxy
 from outpost.proxy.session import new_session_id, sign_cookie
 
-from .conftest import provider_json
+from .conftest import outpost_config, provider_json
 from .fake_idp import FakeIdP
 
 HOST = "ext.t.goauthentik.io"
@@ -22,7 +22,7 @@ HOST = "ext.t.goauthentik.io"
 async def env():
     idp = await FakeIdP(alg="RS256").start()
     app = web.Application()
-    outpost = proxy.setup(app)
+    outpost = proxy.setup(app, outpost_config())
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     outpost.update([

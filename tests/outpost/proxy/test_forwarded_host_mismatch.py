@@ -13,14 +13,14 @@ from aiohttp.test_utils import TestClient, TestServer
 import outpost.proxy as proxy
 from outpost.proxy.session import Session, new_session_id, sign_cookie
 
-from .conftest import provider_json
+from .conftest import outpost_config, provider_json
 
 A, B = "a.example.test", "b.example.test"
 
 
 async def make():
     app = web.Application()
-    outpost = proxy.setup(app)
+    outpost = proxy.setup(app, outpost_config())
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     outpost.update([provider_json(pk=1, name="a", client_id="client-a", external_host=f"https://{A}"),

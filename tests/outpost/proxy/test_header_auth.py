@@ -15,7 +15,7 @@ from outpost.proxy.header_auth import Credentials, HeaderAuthCache, parse_author
 from outpost.proxy.reverse import add_catch_all
 from outpost.proxy.session import Session
 
-from .conftest import provider_json
+from .conftest import outpost_config, provider_json
 from .fake_idp import FakeIdP
 
 HOST = "ext.t.goauthentik.io"
@@ -37,7 +37,7 @@ async def env():
     idp = await FakeIdP(alg="RS256").start()
     idp.other_clients["other-client"] = "other-secret"
     app = web.Application()
-    outpost = proxy.setup(app)
+    outpost = proxy.setup(app, outpost_config())
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     outpost.update(providers(idp), outpost_name="test-outpost")
@@ -243,7 +243,7 @@ async def proxy_env():
     upstream = TestServer(upstream_app, host="127.0.0.1")
     await upstream.start_server()
     app = web.Application()
-    outpost = proxy.setup(app)
+    outpost = proxy.setup(app, outpost_config())
     add_catch_all(app)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

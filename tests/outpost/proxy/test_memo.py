@@ -11,7 +11,7 @@ from outpost.proxy import apps as apps_module
 from outpost.proxy.apps import Apps, UnknownHost
 from outpost.proxy.forward_auth import ProxyOutpost
 from outpost.proxy.session import MemoryStore
-from protocols.forward import TrustedNetworks
+from protocols.trust import TrustedNetworks
 
 from .conftest import provider_json
 

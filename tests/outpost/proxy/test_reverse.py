@@ -8,7 +8,7 @@ import outpost.proxy as proxy
 from outpost.proxy.reverse import add_catch_all
 from outpost.proxy.session import Session, new_session_id, sign_cookie
 
-from .conftest import provider_json
+from .conftest import outpost_config, provider_json
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ async def env():
     upstream = TestServer(upstream_app, host="127.0.0.1")
     await upstream.start_server()
     app = web.Application()
-    outpost = proxy.setup(app)
+    outpost = proxy.setup(app, outpost_config())
     add_catch_all(app)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

@@ -59,8 +59,9 @@ from aiohttp.test_utils import TestClient, TestServer
 import outpost.proxy as proxy
 from outpost.proxy.reverse import add_catch_all
 from outpost.proxy.session import MemoryStore, Session, new_session_id, sign_cookie
+from protocols.trust import TrustedNetworks
 
-from .conftest import provider_json
+from .conftest import outpost_config, provider_json
 from .fake_idp import FakeIdP
 
 HOST = "ext.t.goauthentik.io"
@@ -69,7 +70,9 @@ HOST = "ext.t.goauthentik.io"
 async def start(trusted=None, store=None, mode="forward_single", internal_host="http://127.0.0.1:9", **overrides):
     idp = await FakeIdP(alg="RS256").start()
     app = web.Application()
-    outpost = proxy.setup(app, trusted_proxies=trusted, store=store)
+    config = outpost_config() if trusted is None else \
+        outpost_config(trusted_proxy_cidrs=TrustedNetworks.parse(trusted).networks)
+    outpost = proxy.setup(app, config, store=store)
     if mode == "proxy":
         add_catch_all(app)
     client = TestClient(TestServer(app, host="127.0.0.1"))

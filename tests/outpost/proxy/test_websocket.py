@@ -16,7 +16,7 @@ import outpost.proxy as proxy
 from outpost.proxy.reverse import add_catch_all
 from outpost.proxy.session import Session, new_session_id, sign_cookie
 
-from .conftest import provider_json
+from .conftest import outpost_config, provider_json
 
 HOST = "ext.t.goauthentik.io"
 
@@ -49,7 +49,7 @@ async def env():
     upstream = TestServer(upstream_app, host="127.0.0.1")
     await upstream.start_server()
     app = web.Application()
-    outpost = proxy.setup(app)
+    outpost = proxy.setup(app, outpost_config())
     add_catch_all(app)
     server = TestServer(app, host="127.0.0.1")
     client = TestClient(server)

@@ -18,7 +18,9 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError
 
 from outpost import metrics as om
-from outpost.core_link import VERSION, CoreLink
+from outpost.config import Listen, OutpostConfig
+from outpost.core_link import CoreLink
+from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.embedded")
 TOKEN_RETRY = 2.0
@@ -51,16 +53,33 @@ def _store(config):
     return MemoryStore(config.data_dir / "proxy-sessions.json")
 
 
+def outpost_config_of(config) -> OutpostConfig:
+    """The embedded outpost's OutpostConfig from the core's CoreConfig: the core over loopback HTTP, and the
+    core's settings where the outpost has the same one (trusted proxies, log level, Redis, listeners)."""
+    listen = config.listen_http
+    host = "127.0.0.1" if listen.host in ("0.0.0.0", "", "::") else listen.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    return OutpostConfig(
+        authentik_host=f"http://{host}:{listen.port}/", token="", log_level=config.log_level,
+        listen_http=Listen(config.listen_http.host, config.listen_http.port),
+        listen_https=Listen(config.listen_https.host, config.listen_https.port),
+        listen_metrics=Listen(config.listen_metrics.host, config.listen_metrics.port),
+        listen_ldap=Listen(config.listen_ldap.host, config.listen_ldap.port),
+        listen_ldaps=Listen(config.listen_ldaps.host, config.listen_ldaps.port),
+        listen_radius=Listen(config.listen_radius.host, config.listen_radius.port),
+        listen_radius_accounting=Listen(config.listen_radius_accounting.host, config.listen_radius_accounting.port),
+        trusted_proxy_cidrs=tuple(config.trusted_proxy_cidrs),
+        redis_url=config.redis.url if config.redis else None, state_dir=str(config.data_dir))
+
+
 def setup(app: web.Application, config) -> None:
     """``config`` is the core's CoreConfig. Registers the outpost routes before the Django catch-all."""
     from outpost.app import PING, ping
     from outpost.proxy import setup as proxy_setup
     from outpost.proxy.reverse import proxy_mode_hosts
 
-    listen = config.listen_http
-    host = "127.0.0.1" if listen.host in ("0.0.0.0", "", "::") else listen.host  # noqa: S104
-    host = f"[{host}]" if ":" in host else host
-    link = CoreLink(f"http://{host}:{listen.port}/", token="", kind="proxy")
+    outpost_config = outpost_config_of(config)
+    link = CoreLink(outpost_config.authentik_host, token="", kind="proxy")
 
     async def connect_when_ready() -> None:
         """The database may not be migrated or reachable yet (readiness says so): keep looking."""
@@ -92,8 +111,7 @@ def setup(app: web.Application, config) -> None:
     # authentik's embedded outpost reports its outpost metrics on the core's metrics listener too.
     om.registry_of(app).register(om.LinkCollector(link, "proxy", VERSION))
     store, http_factory = om.instrument_proxy(app, link, _store(config))
-    proxy_setup(app, store=store, link=link, http_factory=http_factory,
-                trusted_proxies=[str(net) for net in config.trusted_proxy_cidrs])
+    proxy_setup(app, outpost_config, store=store, link=link, http_factory=http_factory)
     # RADIUS providers bound to the embedded outpost: ak server answers them too (issue 10).
     from outpost.radius import setup_embedded
 
@@ -101,7 +119,8 @@ def setup(app: web.Application, config) -> None:
     # LDAP providers bound to it likewise (issue 9).
     from outpost.ldap.server import setup_embedded as setup_ldap_embedded
 
-    setup_ldap_embedded(app, link, config.listen_ldap, config.listen_ldaps, tuple(config.trusted_proxy_cidrs))
+    setup_ldap_embedded(app, link, outpost_config.listen_ldap, outpost_config.listen_ldaps,
+                        outpost_config.trusted_proxy_cidrs)
     # Proxy-mode applications of the embedded outpost: requests for their hosts are proxied, not served by
     # the core (as authentik's embedded outpost does); every other host goes on to Django.
     app.middlewares.append(proxy_mode_hosts)

@@ -1,8 +1,10 @@
-"""The HTTPS listener's certificate: self-signed on first start, kept in the data directory.
+"""TLS listeners' certificates, shared by the core (``ak server`` :9443), the standalone outposts (the proxy's
+AUTHENTIK_LISTEN__HTTPS, the LDAP outpost's LDAPS/StartTLS): a self-signed certificate made on first start and
+kept in a directory (the core's data directory, the outpost's state directory), or made in memory.
 
-authentik's server does the same (reference §2.1: "otherwise a self-signed default is used"). The
+authentik's server and outposts do the same (reference §2.1: "otherwise a self-signed default is used"). The
 key and the certificate live in ONE PEM file written atomically, so two replicas starting at the same
-time on a shared data directory can never pair one's key with the other's certificate.
+time on a shared directory can never pair one's key with the other's certificate.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ VALID_DAYS = 365
 RENEW_BEFORE = datetime.timedelta(days=14)
 
 
-def _generate(hostnames: tuple[str, ...]) -> bytes:
+def self_signed_pem(hostnames: tuple[str, ...] = ("localhost",), common_name: str = COMMON_NAME) -> bytes:
     """A P-256 key (fast to make, unlike RSA) and a certificate for localhost and this host's names."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
@@ -38,7 +40,7 @@ def _generate(hostnames: tuple[str, ...]) -> bytes:
             names.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
             names.append(x509.DNSName(name))
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, COMMON_NAME),
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "gatehouse")])
     cert = (
         x509.CertificateBuilder()
@@ -75,7 +77,7 @@ def ensure_certificate(cert_dir: Path) -> Path:
         return path
     cert_dir.mkdir(parents=True, exist_ok=True)
     hostnames = tuple(dict.fromkeys(("localhost", socket.gethostname(), "127.0.0.1", "::1")))
-    data = _generate(hostnames)
+    data = self_signed_pem(hostnames)
     fd, tmp = tempfile.mkstemp(dir=cert_dir, prefix=".self-signed-")  # mode 0600: it holds the key
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -88,11 +90,27 @@ def ensure_certificate(cert_dir: Path) -> Path:
     return path
 
 
-def server_context(pem: Path) -> ssl.SSLContext:
+def server_context(pem: Path | str, variable: str = "") -> ssl.SSLContext:
+    """A TLS 1.2+ server context from one PEM file (certificate then key). ``variable``: the setting that named
+    the file, for the error (ValueError) when it cannot be loaded."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(pem))
+    try:
+        context.load_cert_chain(str(pem))
+    except (OSError, ssl.SSLError) as exc:
+        named = f"{variable}={str(pem)!r}" if variable else repr(str(pem))
+        raise ValueError(f"{named}: cannot load a certificate and key from it ({exc}); expected one PEM file with "
+                         "the certificate and its private key") from None
     return context
+
+
+def in_memory_context(hostnames: tuple[str, ...] = ("localhost",), common_name: str = COMMON_NAME) -> ssl.SSLContext:
+    """A server context with a new self-signed certificate that is never kept (``load_cert_chain`` reads files
+    only: a temporary file, mode 0600, deleted at once)."""
+    with tempfile.NamedTemporaryFile(suffix=".pem") as fh:
+        fh.write(self_signed_pem(hostnames, common_name))
+        fh.flush()
+        return server_context(fh.name)
 
 
 def fingerprint(pem: Path) -> str:
