@@ -340,7 +340,8 @@ async def test_a_proxy_without_upgrade_is_named_once_and_rest_still_serves(link_
             link = await link_factory(core.url)
             await link.wait_ready(5)  # the configuration arrives over REST all the same
             for _ in range(1000):  # 4 attempts take ~2-4 s of backoff; bounded at 20 s on a loaded machine
-                if core.count(f"/ws/outpost/{OUTPOST}/") >= 4:
+                # wait for the link to have handled the 4th failure, not just for the core to have seen it
+                if sum(r.getMessage() == "core still unreachable" for r in caplog.records) >= 3:
                     break
                 await asyncio.sleep(0.02)
             await link.close()
