@@ -38,6 +38,7 @@ from protocols.outpost import (
     CONFIG_PATHS,
     HELLO_INTERVAL,
     INSTANCES_PATH,
+    LDAP_UNBIND_PATH,
     MAX_FRAME_BYTES,
     RADIUS_ACCOUNTING_PATH,
     RADIUS_CHALLENGE_PATH,
@@ -435,6 +436,23 @@ class CoreLink:
         if status != 200 or not isinstance(answer, dict):
             return {"result": "flow_error", "reason": f"the core answered HTTP {status} to {path}: {answer}"}
         return answer
+
+    async def ldap_unbind(self, provider_pk: int, session_id: str, remote_ip: str, *,
+                          timeout: float = AUTHENTICATE_TIMEOUT) -> bool:
+        """POST an LDAP unbind (protocols/outpost.py ``LDAP_UNBIND_PATH``): the core runs the provider's unbind flow on
+        the bind's session. True when the core ended it. Never raises for the network (the client is gone)."""
+        path = LDAP_UNBIND_PATH.format(pk=int(provider_pk))
+        try:
+            status, answer = await self._post(path, {"session_id": session_id, "remote_ip": remote_ip}, timeout)
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            LOGGER.warning("ldap unbind not sent to the core", extra={"reason": describe_link_error(exc)})
+            return False
+        if status != 200 or not isinstance(answer, dict):
+            LOGGER.warning("ldap unbind refused by the core", extra={"status": status, "reason": str(answer)[:200]})
+            return False
+        if not answer.get("ended"):
+            LOGGER.debug("ldap unbind: session kept", extra={"reason": answer.get("reason", "")})
+        return bool(answer.get("ended"))
 
     async def radius_accounting(self, provider_pk: int, record: dict, *, timeout: float = AUTHENTICATE_TIMEOUT) -> bool:
         """POST one Accounting-Request's fields (protocols/outpost.py ``RADIUS_ACCOUNTING_PATH``) for the core to

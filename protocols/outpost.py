@@ -140,6 +140,9 @@ AUTHENTICATE_PATHS = {
     "ldap": "/api/v3/outposts/ldap/{pk}/authenticate/",
     "radius": "/api/v3/outposts/radius/{pk}/authenticate/",
 }
+# LDAP unbind of a connection whose bind opened a core session: {"session_id", "remote_ip"} -> {"ended", "reason"};
+# the core runs the provider's unbind flow on that session (core/providers/ldap/api.py ``unbind``)
+LDAP_UNBIND_PATH = "/api/v3/outposts/ldap/{pk}/unbind/"
 # RADIUS Accounting-Request -> an event (``radius_accounting`` record, core/providers/radius/api.py); 201 once stored
 RADIUS_ACCOUNTING_PATH = "/api/v3/outposts/radius/{pk}/accounting/"
 RADIUS_ACCOUNTING_EVENT = "custom_radius_accounting"

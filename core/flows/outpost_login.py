@@ -69,6 +69,7 @@ IDENTIFICATION = "ak-stage-identification"
 PASSWORD = "ak-stage-password"  # noqa: S105 - a component name
 VALIDATE = "ak-stage-authenticator-validate"
 USER_LOGIN = "ak-stage-user-login"
+USER_LOGOUT = "xak-user-logout"  # core/flows/stages/user_logout.py
 ACCESS_DENIED = "ak-stage-access-denied"
 REDIRECT = "xak-flow-redirect"
 CODE_CLASSES = ("static", "totp")
@@ -265,3 +266,49 @@ def authenticate(flow: Flow | None, application: Application, call: Call) -> Out
             return run.outcome(AuthResult.FLOW_ERROR, f"the core failed running flow {flow.slug!r}")
         except Exception:  # noqa: BLE001 - the session clean-up failed too (the database is away)
             return Outcome(AuthResult.FLOW_ERROR, f"the core failed running flow {flow.slug!r}")
+
+
+@dataclass(frozen=True)
+class Unbind:
+    """What an LDAP unbind asked the core for: end session ``sid`` through ``flow`` (the provider's unbind flow)."""
+
+    sid: str
+    client_ip: str
+    outpost_user: User
+
+
+def unbind(flow: Flow, call: Unbind) -> tuple[bool, str]:
+    """Run the provider's unbind (invalidation) flow on the session an LDAP bind opened, as authentik's outpost
+    does with the bind's session cookie: its stages run with that session and user (the default flow's
+    user_logout stage ends it, so outposts get SESSION_END). (ended, reason); never an exception."""
+    row = AuthenticatedSession.objects.filter(sid=call.sid).select_related("user").first()
+    if row is None:
+        return False, "the session has already ended"
+    request = HttpRequest()
+    request.method = "POST"
+    request.META.update({"REMOTE_ADDR": call.client_ip, "SERVER_NAME": "localhost", "SERVER_PORT": "443"})
+    request.session = session_store()(row.session_key)
+    request.user = row.user
+    base = FlowRequest(method="GET", data={}, user=row.user, client_ip=call.client_ip, outpost_user=call.outpost_user)
+    req, confirmed = base, False
+    try:
+        for _ in range(MAX_STEPS):
+            with transaction.atomic():
+                result = execute(flow, req, request.session.get(SESSION_KEY_PLAN))
+            apply(request, req, result)
+            component = (result.challenge or {}).get("component")
+            if result.kind == "stage_redirect":
+                req = base
+            elif component == USER_LOGOUT and not confirmed:
+                # The stage asks a browser to confirm (a cross-site GET must not sign anyone out); the client's own
+                # unbind, relayed by its outpost, is that confirmation.
+                req, confirmed = dataclasses.replace(base, method="POST", data={"component": USER_LOGOUT}), True
+            else:
+                break
+    except Exception as exc:  # noqa: BLE001 - an answer and an event; never a 500 for the client's unbind
+        LOGGER.exception("LDAP unbind through flow %s failed", flow.slug)
+        record("system_exception", client_ip=call.client_ip, message=f"{type(exc).__name__} in flow {flow.slug}")
+        return False, f"the core failed running flow {flow.slug!r}"
+    if AuthenticatedSession.objects.filter(sid=call.sid).exists():
+        return False, f"flow {flow.slug!r} did not end the session (it stopped at {component or result.kind})"
+    return True, ""

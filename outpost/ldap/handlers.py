@@ -333,6 +333,7 @@ class Handlers:
         self.penalty = penalty
         self.version = version
         self.sessions: dict[str, set[Session]] = {}  # core session id -> bound connections (SESSION_END)
+        self._background: set[asyncio.Task] = set()  # unbind calls to the core, held until they finish
         self.observe: Callable[[str, int, float, str], None] | None = None  # metrics (outpost/ldap/metrics.py)
 
     # -- providers ------------------------------------------------------------------------------------
@@ -363,6 +364,18 @@ class Handlers:
         if sessions:
             LOGGER.info("ldap connections closed: their core session ended", extra={"connections": len(sessions)})
         return len(sessions)
+
+    def unbind(self, session: Session) -> None:
+        """Reference §3.2: with an unbind flow set, the core runs it on the session the bind opened (its user_logout
+        stage ends it). Not while another connection is bound with the same core session (a cached bind shares
+        it): that one would lose its session. In the background: the client expects no answer to an unbind."""
+        provider, sid = session.provider, session.session_id
+        if not provider or not sid or not provider.get("unbind_flow_slug") or len(self.sessions.get(sid, ())) > 1:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.link.ldap_unbind(int(provider["pk"]), sid, session.remote_ip), name="ldap-unbind")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def forget(self, session: Session) -> None:
         if session.session_id and session.session_id in self.sessions:
@@ -414,6 +427,7 @@ class Handlers:
         if isinstance(request, codec.FilterRejected):
             return Reply([codec.search_done(request.message_id, request.code, request.reason)]), request.code
         if isinstance(request, codec.UnbindRequest):
+            self.unbind(session)
             return Reply([], "close"), codec.SUCCESS
         if isinstance(request, codec.AbandonRequest):
             return Reply([]), codec.SUCCESS  # operations run one at a time: nothing is left to abandon

@@ -246,6 +246,41 @@ def test_metrics_and_log_lines(world):
     assert PASSWORD not in log  # never the password
 
 
+def test_unbind_runs_the_unbind_flow_on_the_binds_session(world):
+    """Reference §3.2: with an unbind flow (the provider's invalidation_flow) the core runs it on the session the
+    bind opened, so an unbind ends it (a logout event, SESSION_END); without one the session stays."""
+    api, provider = world["api"], world["provider"]
+    ursula = api.post("/core/users/", json={"username": "ursula", "name": "Ursula", "email": "ursula@example.com",
+                                           "groups": world["users"]["alice"]["groups"]}).json()
+    assert api.post(f"/core/users/{ursula['pk']}/set_password/", json={"password": PASSWORD}).status_code in (200, 204)
+
+    def sessions() -> int:
+        return api.get("/core/authenticated_sessions/", params={"user__username": "ursula"}).json()["pagination"]["count"]
+
+    flow = api.get("/flows/instances/", params={"slug": "default-invalidation-flow"}).json()["results"][0]["pk"]
+    assert whoami(world, "ursula") == 0  # no unbind flow yet: the bind's session stays
+    assert sessions() == 1
+    patched = api.patch(f"/providers/ldap/{provider}/", json={"invalidation_flow": flow})
+    assert patched.status_code == 200 and patched.json()["invalidation_flow"] == flow, patched.text
+    def logouts() -> int:
+        return len(api.get("/events/events/", params={"action": "logout", "username": "ursula"}).json()["results"])
+
+    try:
+        deadline = time.monotonic() + 20
+        while not logouts():  # the outpost learns the unbind flow on its next refresh (the core announces the change)
+            assert time.monotonic() < deadline, world["core"].tail(30)
+            assert whoami(world, "ursula") == 0
+            time.sleep(0.3)
+        time.sleep(1.0)  # the unbinds on their way land
+        before, ended = sessions(), logouts()
+        assert whoami(world, "ursula") == 0  # one more bind and unbind: its session opens and ends
+        while logouts() == ended or sessions() != before:
+            assert time.monotonic() < deadline + 10, world["core"].tail(30)
+            time.sleep(0.2)
+    finally:
+        assert api.patch(f"/providers/ldap/{provider}/", json={"invalidation_flow": None}).status_code == 200
+
+
 HAPROXY_CONFIG = """
 global
     maxconn 64

@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
 from core.api.fields import application_of
 from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
+from core.api.permissions import request_outpost
 from core.api.schema import LDAP_MODES as MODES
 from core.providers.ldap.models import LDAPProvider
+
+LOGGER = logging.getLogger("gatehouse.providers.ldap")
 
 
 class LDAPProviderSerializer(ProviderSerializer):
@@ -82,8 +89,38 @@ class LDAPOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet):
                 .filter(Q(application__isnull=False) | Q(backchannel_application__isnull=False)).distinct()
                 .select_related("application", "authorization_flow", "invalidation_flow"))
     serializer_class = LDAPOutpostConfigSerializer
-    outpost_actions = {"list", "retrieve", "authenticate"}
+    outpost_actions = {"list", "retrieve", "authenticate", "unbind"}
     outpost_kind = "ldap"
+
+    @extend_schema(request=inline_serializer("LDAPUnbindRequest", {
+        "session_id": serializers.CharField(), "remote_ip": serializers.IPAddressField()}),
+        responses=inline_serializer("LDAPUnbindAnswer", {"ended": serializers.BooleanField(),
+                                                         "reason": serializers.CharField()}), filters=False)
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def unbind(self, request, pk=None):
+        """An LDAP unbind on a connection whose bind opened core session ``session_id`` (its sid): the provider's
+        unbind flow (``invalidation_flow``) runs on that session, as authentik's outpost runs it with the bind's
+        session cookie. No unbind flow: nothing is done. Only the provider's outpost may ask."""
+        from core.flows.outpost_login import Unbind, unbind
+
+        outpost = request_outpost(request)
+        if outpost is None:
+            raise PermissionDenied("unbind answers only the outpost that uses the provider: send its token as "
+                                   "Authorization: Bearer <outpost token>")
+        provider = self.bound_provider(outpost, pk, "invalidation_flow")
+        session_id, remote_ip = request.data.get("session_id"), request.data.get("remote_ip") or ""
+        if not isinstance(session_id, str) or not session_id or len(session_id) > 128:
+            raise ValidationError({"session_id": ["required: the session_id the bind's authenticate answer gave"]})
+        if not isinstance(remote_ip, str) or len(remote_ip) > 64:
+            raise ValidationError({"remote_ip": ["the LDAP client's address"]})
+        if provider.invalidation_flow is None:
+            ended, reason = False, "the provider has no unbind flow (invalidation_flow)"
+        else:
+            ended, reason = unbind(provider.invalidation_flow,
+                                   Unbind(sid=session_id, client_ip=remote_ip, outpost_user=request.user))
+        LOGGER.info("ldap unbind", extra={"provider": provider.name, "outpost": outpost.name, "ended": ended,
+                                          "reason": reason, "client_ip": remote_ip})
+        return Response({"ended": ended, "reason": reason})
 
     def answer_extras(self, provider, user) -> dict:
         """The search permission (as check_access): superusers, or everyone when the provider says so."""

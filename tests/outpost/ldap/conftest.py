@@ -43,6 +43,7 @@ class FakeLink:
         self.denied: set[str] = set()
         self.searchers: set[str] = {"admin"}
         self.calls: list[tuple] = []
+        self.unbinds: list[tuple] = []
         self.on_session_end: list = []
         self.on_refresh: list = []
         self.paths: list[str] = []
@@ -61,6 +62,10 @@ class FakeLink:
                              groups=tuple(AuthGroup(g["pk"], g["name"]) for g in found["groups_obj"]))
         return AuthAnswer(AuthResult.OK, "", auth_user, f"session-{username}",
                           has_search_permission=username in self.searchers)
+
+    async def ldap_unbind(self, provider_pk, session_id, remote_ip):
+        self.unbinds.append((provider_pk, session_id, remote_ip))
+        return True
 
     def changed(self) -> None:
         """What TRIGGER_UPDATE does: the link refreshes and calls its on_refresh callbacks."""
