@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
@@ -38,7 +39,7 @@ from core.accounts.models import (
     UserTypes,
 )
 from core.accounts.usernames import validate_new
-from core.api.fields import application_of, query_flag
+from core.api.fields import NeutralList, RoleSerializer, ThemedUrlsSerializer, application_of, query_flag
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess, is_superuser
 from core.events.record import record
 from core.inheritance import concrete, subclass_lookups
@@ -67,6 +68,7 @@ class GroupMemberSerializer(serializers.ModelSerializer):
     """A user as listed inside a group (authentik ``PartialUserSerializer``)."""
 
     pk = serializers.IntegerField(read_only=True)
+    uid = serializers.CharField(read_only=True)
 
     class Meta:
         model = User
@@ -78,6 +80,7 @@ class UserGroupSerializer(serializers.ModelSerializer):
     """A group as listed inside a user (authentik ``UserGroupSerializer``)."""
 
     pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    num_pk = serializers.IntegerField(read_only=True)  # always set on save (core/accounts/models.py)
     parent_name = serializers.CharField(source="parent.name", read_only=True, allow_null=True, default=None)
 
     class Meta:
@@ -85,19 +88,32 @@ class UserGroupSerializer(serializers.ModelSerializer):
         fields = ["pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "attributes"]
 
 
+class RelatedGroupSerializer(serializers.ModelSerializer):
+    """A parent or child group inside a group (authentik ``RelatedGroupSerializer``)."""
+
+    pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    group_uuid = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = Group
+        fields = ["pk", "name", "is_superuser", "attributes", "group_uuid"]
+
+
 class UserSerializer(serializers.ModelSerializer):
     pk = serializers.IntegerField(read_only=True)
     is_superuser = serializers.SerializerMethodField()
     groups = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), many=True, required=False)
     groups_obj = serializers.SerializerMethodField()
+    roles = NeutralList(child=serializers.UUIDField())
+    roles_obj = NeutralList(child=RoleSerializer(), allow_null=True)
     avatar = serializers.SerializerMethodField()
     uid = serializers.CharField(read_only=True)
 
     class Meta:
         model = User
         fields = ["pk", "username", "name", "is_active", "last_login", "is_superuser", "groups", "groups_obj",
-                  "email", "avatar", "attributes", "uid", "path", "type", "uuid", "password_change_date",
-                  "last_updated", "date_joined"]
+                  "roles", "roles_obj", "email", "avatar", "attributes", "uid", "path", "type", "uuid",
+                  "password_change_date", "last_updated", "date_joined"]
         read_only_fields = ["last_login", "uuid", "password_change_date", "last_updated", "date_joined"]
 
     def get_is_superuser(self, user) -> bool:
@@ -106,6 +122,7 @@ class UserSerializer(serializers.ModelSerializer):
     def get_avatar(self, user) -> str:
         return ""
 
+    @extend_schema_field(UserGroupSerializer(many=True, allow_null=True))
     def get_groups_obj(self, user) -> list[dict] | None:
         if not query_flag(self.context.get("request"), "include_groups", True):
             return None
@@ -150,8 +167,12 @@ class UserSelfSerializer(serializers.ModelSerializer):
     """``users/me`` (authentik ``UserSelfSerializer``)."""
 
     pk = serializers.IntegerField(read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
     is_superuser = serializers.BooleanField(read_only=True)
+    is_current = serializers.SerializerMethodField()
     groups = serializers.SerializerMethodField()
+    roles = NeutralList(child=inline_serializer("UserSelfRole", {"name": serializers.CharField(),
+                                                                 "pk": serializers.CharField()}))
     avatar = serializers.SerializerMethodField()
     uid = serializers.CharField(read_only=True)
     settings = serializers.SerializerMethodField()
@@ -159,11 +180,16 @@ class UserSelfSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["pk", "username", "name", "is_active", "is_superuser", "groups", "email", "avatar", "uid",
-                  "settings", "type", "system_permissions"]
+        fields = ["pk", "username", "name", "is_active", "is_superuser", "is_current", "groups", "roles", "email",
+                  "avatar", "uid", "settings", "type", "system_permissions"]
 
-    @extend_schema(responses=inline_serializer("UserSelfGroup", {"name": serializers.CharField(),
-                                                                 "pk": serializers.UUIDField()}))
+    def get_is_current(self, user) -> bool:
+        """authentik: whether this user owns the browser session (false only while impersonating, which
+        Gatehouse does not do)."""
+        return True
+
+    @extend_schema_field(inline_serializer("UserSelfGroup", {"name": serializers.CharField(),
+                                                             "pk": serializers.CharField()}, many=True))
     def get_groups(self, user) -> list[dict]:
         return [{"name": g.name, "pk": str(g.pk)} for g in user.groups.all()]
 
@@ -179,6 +205,8 @@ class UserSelfSerializer(serializers.ModelSerializer):
 
 class SessionUserSerializer(serializers.Serializer):
     user = UserSelfSerializer()
+    users = NeutralList(child=UserSelfSerializer(),
+                        help_text="authentik's other accounts signed in to this browser; Gatehouse has none")
 
 
 class ServiceAccountSerializer(serializers.Serializer):
@@ -201,7 +229,7 @@ class ServiceAccountCreatedSerializer(serializers.Serializer):
     token = serializers.CharField()
     user_uid = serializers.CharField()
     user_pk = serializers.IntegerField()
-    group_pk = serializers.UUIDField(required=False)
+    group_pk = serializers.UUIDField(read_only=True, required=False)
 
 
 class PasswordSetSerializer(serializers.Serializer):
@@ -261,7 +289,7 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def me(self, request):
         """The signed-in user, as ``{"user": {...}}``."""
-        return Response({"user": UserSelfSerializer(request.user).data})
+        return Response(SessionUserSerializer({"user": request.user}).data)
 
     @extend_schema(request=ServiceAccountSerializer, responses=ServiceAccountCreatedSerializer)
     @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
@@ -308,14 +336,31 @@ class GroupSerializer(serializers.ModelSerializer):
     parent_name = serializers.CharField(source="parent.name", read_only=True, allow_null=True, default=None)
     users = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), many=True, required=False)
     users_obj = serializers.SerializerMethodField()
+    num_pk = serializers.IntegerField(read_only=True)  # always set on save (core/accounts/models.py)
+    parents = serializers.SerializerMethodField(help_text="authentik's groups may have several parents; a "
+                                                "Gatehouse group has one (parent), listed here")
+    parents_obj = serializers.SerializerMethodField()
     children = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    children_obj = RelatedGroupSerializer(source="children", many=True, read_only=True, allow_null=True)
+    roles = NeutralList(child=serializers.UUIDField())
+    roles_obj = NeutralList(child=RoleSerializer())
+    inherited_roles_obj = NeutralList(child=RoleSerializer(), allow_null=True)
 
     class Meta:
         model = Group
-        fields = ["pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "users", "users_obj",
-                  "attributes", "children"]
-        read_only_fields = ["num_pk"]
+        fields = ["pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "parents", "parents_obj",
+                  "users", "users_obj", "attributes", "roles", "roles_obj", "inherited_roles_obj", "children",
+                  "children_obj"]
 
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_parents(self, group) -> list[str]:
+        return [str(group.parent_id)] if group.parent_id else []
+
+    @extend_schema_field(RelatedGroupSerializer(many=True, allow_null=True))
+    def get_parents_obj(self, group) -> list[dict]:
+        return [RelatedGroupSerializer(group.parent).data] if group.parent_id else []
+
+    @extend_schema_field(GroupMemberSerializer(many=True, allow_null=True))
     def get_users_obj(self, group) -> list[dict] | None:
         if not query_flag(self.context.get("request"), "include_users", True):
             return None
@@ -454,22 +499,35 @@ class ProviderViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, mixin
 
 class ApplicationSerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="pbm_uuid", read_only=True)
+    pbm_uuid = serializers.UUIDField(read_only=True)
     provider_obj = serializers.SerializerMethodField()
     backchannel_providers_obj = serializers.SerializerMethodField()
     launch_url = serializers.SerializerMethodField()
+    meta_icon_url = serializers.SerializerMethodField()
+    meta_icon_themed_urls = serializers.SerializerMethodField()
 
     class Meta:
         model = Application
-        fields = ["pk", "name", "slug", "provider", "provider_obj", "backchannel_providers",
+        fields = ["pk", "pbm_uuid", "name", "slug", "provider", "provider_obj", "backchannel_providers",
                   "backchannel_providers_obj", "launch_url", "open_in_new_tab", "meta_launch_url", "meta_icon",
-                  "meta_description", "meta_publisher", "policy_engine_mode", "group"]
+                  "meta_icon_url", "meta_icon_themed_urls", "meta_description", "meta_publisher",
+                  "policy_engine_mode", "group"]
         extra_kwargs = {"backchannel_providers": {"required": False}}
 
+    def get_meta_icon_url(self, app) -> str | None:
+        return app.meta_icon or None
+
+    @extend_schema_field(ThemedUrlsSerializer(allow_null=True))
+    def get_meta_icon_themed_urls(self, app) -> dict | None:
+        return None
+
+    @extend_schema_field(ProviderSerializer(allow_null=True))
     def get_provider_obj(self, app) -> dict | None:
         if app.provider is None:
             return None
         return ProviderSerializer(concrete(app.provider), context=self.context).data
 
+    @extend_schema_field(ProviderSerializer(many=True))
     def get_backchannel_providers_obj(self, app) -> list[dict]:
         return [ProviderSerializer(concrete(p), context=self.context).data for p in app.backchannel_providers.all()]
 
@@ -536,7 +594,7 @@ class TokenSerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="token_uuid", read_only=True)
     intent = serializers.ChoiceField(choices=API_TOKEN_INTENTS, default=TokenIntents.INTENT_API)
     user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False)
-    user_obj = GroupMemberSerializer(source="user", read_only=True)
+    user_obj = UserSerializer(source="user", read_only=True)
     key = serializers.CharField(read_only=True, required=False,
                                 help_text="the token's key; present only in the response that created it")
 
@@ -657,14 +715,68 @@ _UNREADABLE = {
 # --- sessions -----------------------------------------------------------------------------------
 
 
+class UserAgentSerializer(serializers.Serializer):
+    """authentik's parsed User-Agent (ua-parser). Gatehouse does not parse it: families are "Other" (ua-parser's
+    answer for an unknown agent), versions empty, and ``string`` is the header as received."""
+
+    device = inline_serializer("UserAgentDevice", {
+        "brand": serializers.CharField(allow_null=True), "family": serializers.CharField(),
+        "model": serializers.CharField(allow_null=True)})
+    os = inline_serializer("UserAgentOS", {
+        "family": serializers.CharField(), "major": serializers.CharField(allow_null=True),
+        "minor": serializers.CharField(allow_null=True), "patch": serializers.CharField(allow_null=True),
+        "patch_minor": serializers.CharField(allow_null=True)})
+    user_agent = inline_serializer("UserAgentBrowser", {
+        "family": serializers.CharField(), "major": serializers.CharField(), "minor": serializers.CharField(),
+        "patch": serializers.CharField()})
+    string = serializers.CharField()
+
+    @staticmethod
+    def unparsed(header: str) -> dict:
+        return {"device": {"brand": None, "family": "Other", "model": None},
+                "os": {"family": "Other", "major": None, "minor": None, "patch": None, "patch_minor": None},
+                "user_agent": {"family": "Other", "major": "", "minor": "", "patch": ""},
+                "string": header}
+
+
 class AuthenticatedSessionSerializer(serializers.ModelSerializer):
     current = serializers.SerializerMethodField()
-    user_agent = serializers.CharField(source="last_user_agent", read_only=True)
+    user_agent = serializers.SerializerMethodField()
+    geo_ip = serializers.SerializerMethodField(help_text="GeoIP is not built: always null")
+    asn = serializers.SerializerMethodField(help_text="ASN lookup is not built: always null")
+    last_ip = serializers.SerializerMethodField()
+    expires = serializers.SerializerMethodField()
 
     class Meta:
         model = AuthenticatedSession
-        fields = ["uuid", "current", "user_agent", "last_ip", "last_user_agent", "last_used", "created", "expires",
-                  "user"]
+        fields = ["uuid", "current", "user_agent", "geo_ip", "asn", "last_ip", "last_user_agent", "last_used",
+                  "created", "expires", "user"]
+
+    @extend_schema_field(UserAgentSerializer)
+    def get_user_agent(self, session) -> dict:
+        return UserAgentSerializer.unparsed(session.last_user_agent)
+
+    @extend_schema_field(inline_serializer("SessionGeoIp", {
+        "continent": serializers.CharField(allow_null=True), "country": serializers.CharField(allow_null=True),
+        "lat": serializers.FloatField(allow_null=True), "long": serializers.FloatField(allow_null=True),
+        "city": serializers.CharField()}, allow_null=True))
+    def get_geo_ip(self, session) -> dict | None:
+        return None
+
+    @extend_schema_field(inline_serializer("SessionAsn", {
+        "asn": serializers.IntegerField(allow_null=True), "as_org": serializers.CharField(allow_null=True),
+        "network": serializers.CharField(allow_null=True)}, allow_null=True))
+    def get_asn(self, session) -> dict | None:
+        return None
+
+    def get_last_ip(self, session) -> str:
+        return session.last_ip or ""
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_expires(self, session) -> str:
+        """A row without its own expiry ends with its Django session: SESSION_COOKIE_AGE after last use."""
+        expires = session.expires or session.last_used + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+        return serializers.DateTimeField().to_representation(expires)
 
     def get_current(self, session) -> bool:
         request = self.context.get("request")

@@ -38,8 +38,8 @@ APP_SLUG = OpenApiParameter("app_slug", OpenApiTypes.STR, required=True,
                             description="slug of the application that uses this provider")
 
 
-def check_access_schema(name: str, extra: dict):
-    return extend_schema(parameters=[APP_SLUG], filters=False,
+def check_access_schema(name: str, extra: dict, operation_id: str):
+    return extend_schema(operation_id=operation_id, parameters=[APP_SLUG], filters=False,
                          responses=inline_serializer(name, {"access": PolicyTestResultSerializer(), **extra}))
 
 

@@ -8,7 +8,7 @@ import re
 from rest_framework import serializers, viewsets
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import validate_duration, validate_expression
+from core.api.fields import ModelNamesMixin, RedirectURIsField, validate_duration, validate_expression
 from core.inheritance import concrete
 from core.oidc.models import OAuth2Provider, ScopeMapping
 
@@ -36,7 +36,7 @@ def validate_redirect_uris(value):
 
 
 class OAuth2ProviderSerializer(ProviderSerializer):
-    redirect_uris = serializers.JSONField(required=False, validators=[validate_redirect_uris])
+    redirect_uris = RedirectURIsField(required=False, validators=[validate_redirect_uris])
 
     class Meta:
         model = OAuth2Provider
@@ -55,14 +55,15 @@ class OAuth2ProviderViewSet(viewsets.ModelViewSet):
     ordering = ["name"]
 
 
-class ScopeMappingSerializer(serializers.ModelSerializer):
+class ScopeMappingSerializer(ModelNamesMixin, serializers.ModelSerializer):
     pk = serializers.UUIDField(source="pm_uuid", read_only=True)
     component = serializers.SerializerMethodField()
     expression = serializers.CharField(validators=[validate_expression])
 
     class Meta:
         model = ScopeMapping
-        fields = ["pk", "managed", "name", "expression", "component", "scope_name", "description"]
+        fields = ["pk", "managed", "name", "expression", "component", "verbose_name", "verbose_name_plural",
+                  "meta_model_name", "scope_name", "description"]
         read_only_fields = ["managed"]
 
     def get_component(self, obj) -> str:

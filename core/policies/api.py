@@ -3,8 +3,10 @@ expression, password and reputation policy apps)."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 
+from core.accounts.api import GroupMemberSerializer, UserGroupSerializer
 from core.accounts.models import Group, User
 from core.api.fields import validate_expression
 from core.inheritance import concrete, subclass_lookups
@@ -22,12 +24,14 @@ class PolicySerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="policy_uuid", read_only=True)
     component = serializers.SerializerMethodField()
     verbose_name = serializers.SerializerMethodField()
+    verbose_name_plural = serializers.SerializerMethodField()
     meta_model_name = serializers.SerializerMethodField()
     bound_to = serializers.SerializerMethodField()
 
     class Meta:
         model = Policy
-        fields = ["pk", "name", "execution_logging", "component", "verbose_name", "meta_model_name", "bound_to",
+        fields = ["pk", "name", "execution_logging", "component", "verbose_name", "verbose_name_plural",
+                  "meta_model_name", "bound_to",
                   "created", "last_updated"]
 
     def _model(self, obj):
@@ -38,6 +42,9 @@ class PolicySerializer(serializers.ModelSerializer):
 
     def get_verbose_name(self, obj) -> str:
         return str(self._model(obj)._meta.verbose_name)
+
+    def get_verbose_name_plural(self, obj) -> str:
+        return str(self._model(obj)._meta.verbose_name_plural)
 
     def get_meta_model_name(self, obj) -> str:
         meta = self._model(obj)._meta
@@ -108,22 +115,23 @@ class PolicyBindingSerializer(serializers.ModelSerializer):
     policy = serializers.PrimaryKeyRelatedField(queryset=Policy.objects.all(), required=False, allow_null=True)
     group = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), required=False, allow_null=True)
     user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False, allow_null=True)
-    policy_obj = PolicySerializer(source="policy", read_only=True)
-    group_obj = serializers.SerializerMethodField()
-    user_obj = serializers.SerializerMethodField()
+    policy_obj = PolicySerializer(source="policy", read_only=True, allow_null=True)
+    group_obj = UserGroupSerializer(source="group", read_only=True, allow_null=True)
+    user_obj = GroupMemberSerializer(source="user", read_only=True, allow_null=True)
+    expires = serializers.SerializerMethodField(help_text="bindings do not expire in Gatehouse: always null")
+    expiring = serializers.SerializerMethodField(help_text="bindings do not expire in Gatehouse: always false")
 
     class Meta:
         model = PolicyBinding
         fields = ["pk", "policy", "group", "user", "policy_obj", "group_obj", "user_obj", "target", "negate",
-                  "enabled", "order", "timeout", "failure_result"]
+                  "enabled", "order", "timeout", "failure_result", "expires", "expiring"]
 
-    def get_group_obj(self, binding) -> dict | None:
-        g = binding.group
-        return {"pk": str(g.pk), "num_pk": g.num_pk, "name": g.name, "is_superuser": g.is_superuser} if g else None
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_expires(self, binding) -> str | None:
+        return None
 
-    def get_user_obj(self, binding) -> dict | None:
-        u = binding.user
-        return {"pk": u.pk, "username": u.username, "name": u.name, "is_active": u.is_active} if u else None
+    def get_expiring(self, binding) -> bool:
+        return False
 
     def validate(self, attrs):
         def get(name):

@@ -67,8 +67,9 @@ def test_user_filters(admin, admin_user):
 
 def test_users_me(alice_api, admin):
     body = alice_api.get("/api/v3/core/users/me/").json()
-    assert set(body) == {"user"}
+    assert set(body) == {"user", "users"} and body["users"] == []  # authentik's other signed-in accounts: none
     assert body["user"]["username"] == "alice" and body["user"]["is_superuser"] is False
+    assert body["user"]["is_current"] is True and body["user"]["roles"] == []
     assert isinstance(body["user"]["pk"], int)
     assert admin.get("/api/v3/core/users/me/").json()["user"]["is_superuser"] is True
     assert APIClient().get("/api/v3/core/users/me/").status_code == 401

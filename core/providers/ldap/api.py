@@ -89,7 +89,7 @@ class LDAPOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet):
         """The search permission (as check_access): superusers, or everyone when the provider says so."""
         return {"has_search_permission": bool(user.is_superuser or provider.search_full_directory)}
 
-    @check_access_schema("LDAPCheckAccess", {"has_search_permission": serializers.BooleanField()})
+    @check_access_schema("LDAPCheckAccess", {"has_search_permission": serializers.BooleanField()}, "outposts_ldap_access_check")
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def check_access(self, request, pk=None):
         """May the user whose session the provider's outpost sends use the application behind this provider;

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers, viewsets
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import application_of, seconds_or_none, validate_duration
+from core.api.fields import RedirectURIsField, application_of, seconds_or_none, validate_duration
 from core.api.outpost_config import OutpostConfigViewSet, application_access, load_access_users
 from core.oidc.discovery import build_discovery
 from core.oidc.models import ScopeMapping
@@ -27,7 +27,7 @@ def _validate_http_url(value: str, field: str) -> str:
 
 
 class ProxyProviderSerializer(ProviderSerializer):
-    redirect_uris = serializers.JSONField(read_only=True)
+    redirect_uris = RedirectURIsField(read_only=True)
     client_id = serializers.CharField(read_only=True)
     outpost_set = serializers.SerializerMethodField()
 
