@@ -22,7 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from core import durations
@@ -39,12 +39,21 @@ from core.accounts.models import (
     UserTypes,
 )
 from core.accounts.usernames import validate_new
-from core.api.fields import NeutralList, RoleSerializer, ThemedUrlsSerializer, application_of, query_flag
+from core.api.fields import (
+    NeutralList,
+    RoleSerializer,
+    ThemedUrlsSerializer,
+    application_of,
+    query_flag,
+    validate_duration,
+)
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess, is_superuser
 from core.events.record import record
 from core.inheritance import concrete, subclass_lookups
+from core.system import base_url
 
 LOGGER = logging.getLogger("gatehouse.api")
+RECOVERY_LINK_DURATION = "minutes=30"  # authentik's default token_duration
 
 
 def include_param(name: str) -> OpenApiParameter:
@@ -236,6 +245,21 @@ class PasswordSetSerializer(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False, min_length=1)
 
 
+class RecoveryLinkRequestSerializer(serializers.Serializer):
+    token_duration = serializers.CharField(default=RECOVERY_LINK_DURATION, validators=[validate_duration],
+                                           help_text='how long the link works, as "minutes=30"')
+
+
+class LinkSerializer(serializers.Serializer):
+    link = serializers.CharField()
+
+
+class UserAccountSerializer(serializers.Serializer):
+    """authentik ``UserAccountSerializer``: the user a group action is about."""
+
+    pk = serializers.IntegerField()
+
+
 @extend_schema_field(OpenApiTypes.STR)
 class NamesFilter(filters.ModelMultipleChoiceFilter):
     """Repeatable ``?x=a&x=b`` matched by name (authentik's groups_by_name / members_by_username)."""
@@ -317,7 +341,7 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
                 group = Group.objects.create(name=user.username)
                 user.groups.add(group)
                 answer["group_pk"] = str(group.pk)
-        return Response(answer, status=status.HTTP_201_CREATED)
+        return Response(answer)  # 200, as authentik answers (its clients read the token from a 200 only)
 
     @extend_schema(request=PasswordSetSerializer, responses={204: None})
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
@@ -329,6 +353,25 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         user.save()
         record("password_set", user=request.user, target=user.username, message="password set through the API")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=RecoveryLinkRequestSerializer, responses=LinkSerializer)
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def recovery(self, request, pk=None):
+        """A one-time link into the recovery flow (as ``ak create_recovery_key``: the user's second factor when
+        they have one, a new password, then the login). Absolute on the base URL when one is set, else a path
+        on this core (links leave the core only from the base URL, docs/DESIGN.md section 5)."""
+        user = self.get_object()
+        body = RecoveryLinkRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        token = Token(identifier=f"ak-recovery-{user.pk}-{timezone.now():%Y%m%d%H%M%S%f}",
+                      intent=TokenIntents.INTENT_RECOVERY, user=user, expiring=True,
+                      expires=timezone.now() + durations.parse(body.validated_data["token_duration"]),
+                      description=f"Recovery link created through the API by {request.user.username}")
+        key = token.set_key()
+        token.save()
+        record("secret_rotate", user=request.user, target=user.username,
+               message="recovery link created through the API")
+        return Response({"link": f"{base_url.current()}/recovery/use-token/?token={key}"})
 
 
 class GroupSerializer(serializers.ModelSerializer):
@@ -409,6 +452,30 @@ class GroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
 
     def get_queryset(self):
         return super().get_queryset().distinct()
+
+    def _member(self, request) -> User:
+        body = UserAccountSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = User.objects.filter(pk=body.validated_data["pk"]).first()
+        if user is None:
+            raise NotFound(f"no user with pk {body.validated_data['pk']}; list users with GET /api/v3/core/users/")
+        return user
+
+    @extend_schema(request=UserAccountSerializer, responses={204: None, 404: None})
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def add_user(self, request, pk=None):
+        """Add a user to this group (authentik's ``add_user``)."""
+        group = self.get_object()
+        group.users.add(self._member(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=UserAccountSerializer, responses={204: None, 404: None})
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def remove_user(self, request, pk=None):
+        """Remove a user from this group (authentik's ``remove_user``)."""
+        group = self.get_object()
+        group.users.remove(self._member(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- providers (the common part) ----------------------------------------------------------------
@@ -784,13 +851,23 @@ class AuthenticatedSessionSerializer(serializers.ModelSerializer):
         return bool(django_session is not None and django_session.session_key == session.session_key)
 
 
+class AuthenticatedSessionFilter(filters.FilterSet):
+    session__last_ip = filters.CharFilter(field_name="last_ip", help_text="authentik's name for last_ip")
+    session__last_user_agent = filters.CharFilter(field_name="last_user_agent",
+                                                  help_text="authentik's name for last_user_agent")
+
+    class Meta:
+        model = AuthenticatedSession
+        fields = ["user__username", "last_ip", "last_user_agent"]
+
+
 class AuthenticatedSessionViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                                   mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = AuthenticatedSession.objects.select_related("user")
     serializer_class = AuthenticatedSessionSerializer
     permission_classes = [ViewAccess]
     lookup_field = "uuid"
-    filterset_fields = ["user__username", "last_ip", "last_user_agent"]
+    filterset_class = AuthenticatedSessionFilter
     search_fields = ["user__username", "last_ip", "last_user_agent"]
     ordering_fields = ["last_used", "created", "expires"]
     ordering = ["-last_used"]

@@ -121,3 +121,7 @@ class RedirectURISerializer(serializers.Serializer):
 @extend_schema_field(RedirectURISerializer(many=True))
 class RedirectURIsField(serializers.JSONField):
     """``[{"matching_mode": "strict"|"regex", "url": "..."}]``, stored as JSON."""
+
+
+# django-filter lookups: our exact filter names and authentik's ``<field>__iexact`` beside them.
+IEXACT = ["exact", "iexact"]

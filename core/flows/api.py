@@ -3,12 +3,14 @@ The flow executor (``/api/v3/flows/executor/``) is a different module (core/flow
 
 from __future__ import annotations
 
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 
 from core.api.fields import ThemedUrlsSerializer
 from core.flows.models import Flow, FlowStageBinding, Stage
 from core.inheritance import concrete, subclass_lookups
+from core.policies.models import Policy
 
 
 class FlowURLsMixin(serializers.Serializer):
@@ -113,11 +115,19 @@ class FlowSerializer(FlowURLsMixin, serializers.ModelSerializer):
         return [str(b.pk) for b in flow.bindings.all()]
 
 
+class FlowFilter(filters.FilterSet):
+    flow_uuid = filters.UUIDFilter(field_name="pbm_uuid", help_text="the flow (authentik's name)")
+
+    class Meta:
+        model = Flow
+        fields = ["name", "slug", "designation", "authentication", "denied_action"]
+
+
 class FlowViewSet(viewsets.ModelViewSet):
     queryset = Flow.objects.all()
     serializer_class = FlowSerializer
     lookup_field = "slug"
-    filterset_fields = ["name", "slug", "designation", "authentication"]
+    filterset_class = FlowFilter
     search_fields = ["name", "slug", "title", "designation"]
     ordering_fields = ["slug", "name", "designation"]
     ordering = ["slug"]
@@ -134,12 +144,22 @@ class FlowStageBindingSerializer(serializers.ModelSerializer):
                   "re_evaluate_policies", "order", "policy_engine_mode", "invalid_response_action"]
 
 
+class FlowStageBindingFilter(filters.FilterSet):
+    fsb_uuid = filters.UUIDFilter(field_name="pbm_uuid", help_text="the binding (authentik's name)")
+    policies = filters.ModelMultipleChoiceFilter(field_name="bindings__policy", queryset=Policy.objects.all(),
+                                                 help_text="bindings with any of these policies bound to them")
+
+    class Meta:
+        model = FlowStageBinding
+        fields = ["pbm_uuid", "target", "stage", "order", "evaluate_on_plan", "re_evaluate_policies",
+                  "policy_engine_mode", "invalid_response_action"]
+
+
 class FlowStageBindingViewSet(viewsets.ModelViewSet):
     lookup_url_kwarg = "fsb_uuid"  # authentik's path parameter (the row's key is our pbm_uuid)
     queryset = FlowStageBinding.objects.select_related("target", "stage")
     serializer_class = FlowStageBindingSerializer
-    filterset_fields = ["target", "stage", "order", "evaluate_on_plan", "re_evaluate_policies", "policy_engine_mode",
-                        "invalid_response_action"]
+    filterset_class = FlowStageBindingFilter
     search_fields = ["stage__name", "target__slug"]
     ordering_fields = ["order", "target__slug"]
     ordering = ["order"]

@@ -49,7 +49,9 @@ class OAuth2ProviderSerializer(ProviderSerializer):
 class OAuth2ProviderViewSet(viewsets.ModelViewSet):
     queryset = OAuth2Provider.objects.filter(proxyprovider__isnull=True).select_related("application")
     serializer_class = OAuth2ProviderSerializer
-    filterset_fields = ["name", "client_type", "client_id", "issuer_mode", "sub_mode", "authorization_flow"]
+    filterset_fields = ["name", "client_type", "client_id", "issuer_mode", "sub_mode", "authorization_flow",
+                        "access_code_validity", "access_token_validity", "refresh_token_validity",
+                        "include_claims_in_id_token", "signing_key", "property_mappings", "application"]
     search_fields = ["name", "client_id"]
     ordering_fields = ["name", "id"]
     ordering = ["name"]
@@ -73,7 +75,7 @@ class ScopeMappingSerializer(ModelNamesMixin, serializers.ModelSerializer):
 class ScopeMappingViewSet(viewsets.ModelViewSet):
     queryset = ScopeMapping.objects.all()
     serializer_class = ScopeMappingSerializer
-    filterset_fields = ["name", "scope_name", "managed"]
+    filterset_fields = {"name": ["exact"], "scope_name": ["exact"], "managed": ["exact", "isnull"]}
     search_fields = ["name", "scope_name", "description"]
     ordering_fields = ["name", "scope_name"]
     ordering = ["scope_name", "name"]

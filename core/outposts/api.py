@@ -6,6 +6,7 @@ An outpost's token may list and read only its own outpost: the outpost takes ``r
 from __future__ import annotations
 
 from django.db import transaction
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, viewsets
@@ -137,12 +138,28 @@ class OutpostSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class OutpostFilter(filters.FilterSet):
+    """Ours and authentik's filter names. Gatehouse has no service connections (it deploys no outposts): a
+    filter on one's name matches no outpost."""
+
+    providers_by_pk = filters.ModelMultipleChoiceFilter(field_name="providers", queryset=Provider.objects.all())
+    service_connection__name__icontains = filters.CharFilter(method="no_service_connection")
+    service_connection__name__iexact = filters.CharFilter(method="no_service_connection")
+
+    class Meta:
+        model = Outpost
+        fields = {"name": ["exact", "icontains", "iexact"], "type": ["exact"],
+                  "managed": ["exact", "icontains", "iexact"], "providers": ["isnull", "exact"]}
+
+    def no_service_connection(self, qs, name, value):
+        return qs.none()
+
+
 class OutpostViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     queryset = Outpost.objects.prefetch_related("providers")
     serializer_class = OutpostSerializer
     permission_classes = [ViewAccess]
-    filterset_fields = {"name": ["exact", "icontains"], "type": ["exact"], "managed": ["exact", "icontains"],
-                        "providers": ["isnull", "exact"]}
+    filterset_class = OutpostFilter
     search_fields = ["name", "providers__name"]
     ordering_fields = ["name", "type"]
     ordering = ["name"]

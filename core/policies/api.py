@@ -3,6 +3,7 @@ expression, password and reputation policy apps)."""
 
 from __future__ import annotations
 
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 
@@ -60,7 +61,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
 
     queryset = Policy.objects.select_related(*subclass_lookups(Policy)).order_by("name")
     serializer_class = PolicySerializer
-    filterset_fields = ["name"]
+    filterset_fields = {"name": ["exact"], "bindings": ["isnull"]}
     search_fields = ["name"]
     ordering_fields = ["name", "created"]
     ordering = ["name"]
@@ -91,11 +92,12 @@ class ReputationPolicySerializer(PolicySerializer):
         fields = [*PolicySerializer.Meta.fields, "check_ip", "check_username", "threshold"]
 
 
-def _policy_viewset(model, serializer):
+def _policy_viewset(model, serializer, fields: tuple[str, ...]):
     class _ViewSet(viewsets.ModelViewSet):
         queryset = model.objects.order_by("name")
         serializer_class = serializer
-        filterset_fields = ["name", "execution_logging"]
+        # authentik's filters: every field of the kind
+        filterset_fields = ["policy_uuid", "name", "execution_logging", "created", "last_updated", *fields]
         search_fields = ["name"]
         ordering_fields = ["name", "created"]
         ordering = ["name"]
@@ -104,9 +106,12 @@ def _policy_viewset(model, serializer):
     return _ViewSet
 
 
-ExpressionPolicyViewSet = _policy_viewset(ExpressionPolicy, ExpressionPolicySerializer)
-PasswordPolicyViewSet = _policy_viewset(PasswordPolicy, PasswordPolicySerializer)
-ReputationPolicyViewSet = _policy_viewset(ReputationPolicy, ReputationPolicySerializer)
+ExpressionPolicyViewSet = _policy_viewset(ExpressionPolicy, ExpressionPolicySerializer, ("expression",))
+PasswordPolicyViewSet = _policy_viewset(PasswordPolicy, PasswordPolicySerializer, (
+    "password_field", "amount_digits", "amount_uppercase", "amount_lowercase", "amount_symbols", "length_min",
+    "symbol_charset", "error_message", "check_static_rules"))
+ReputationPolicyViewSet = _policy_viewset(ReputationPolicy, ReputationPolicySerializer,
+                                          ("check_ip", "check_username", "threshold"))
 
 
 class PolicyBindingSerializer(serializers.ModelSerializer):
@@ -148,10 +153,20 @@ class PolicyBindingSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class PolicyBindingFilter(filters.FilterSet):
+    target_in = filters.ModelMultipleChoiceFilter(field_name="target", queryset=PolicyBindingModel.objects.all(),
+                                                  help_text="bindings of any of these targets (authentik's name)")
+
+    class Meta:
+        model = PolicyBinding
+        fields = {"target": ["exact"], "policy": ["exact", "isnull"], "group": ["exact"], "user": ["exact"],
+                  "enabled": ["exact"], "order": ["exact"], "timeout": ["exact"]}
+
+
 class PolicyBindingViewSet(viewsets.ModelViewSet):
     queryset = PolicyBinding.objects.select_related("policy", "group", "user", "target")
     serializer_class = PolicyBindingSerializer
-    filterset_fields = ["target", "policy", "group", "user", "enabled", "order", "timeout"]
+    filterset_class = PolicyBindingFilter
     search_fields = ["policy__name", "group__name", "user__username"]
     ordering_fields = ["order", "target", "pk"]
     ordering = ["order", "pk"]

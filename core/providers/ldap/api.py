@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import application_of
+from core.api.fields import IEXACT, application_of
 from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
 from core.api.schema import LDAP_MODES as MODES
 from core.providers.ldap.models import LDAPProvider
@@ -39,7 +39,12 @@ class LDAPProviderSerializer(ProviderSerializer):
 class LDAPProviderViewSet(viewsets.ModelViewSet):
     queryset = LDAPProvider.objects.select_related("application").prefetch_related("outposts")
     serializer_class = LDAPProviderSerializer
-    filterset_fields = ["name", "base_dn", "authorization_flow", "search_mode", "bind_mode"]
+    # ours (exact) and authentik's (__iexact) names
+    filterset_fields = {"name": IEXACT, "base_dn": IEXACT, "authorization_flow": ["exact"],
+                        "authorization_flow__slug": ["iexact"], "search_mode": ["exact"], "bind_mode": ["exact"],
+                        "certificate__kp_uuid": ["iexact"], "certificate__name": ["iexact"],
+                        "tls_server_name": ["iexact"], "uid_start_number": ["iexact"], "gid_start_number": ["iexact"],
+                        "application": ["isnull"]}
     search_fields = ["name", "base_dn"]
     ordering_fields = ["name", "id"]
     ordering = ["name"]

@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import ModelNamesMixin, application_of, validate_expression
+from core.api.fields import IEXACT, ModelNamesMixin, application_of, validate_expression
 from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
 from core.inheritance import concrete
 from core.providers.radius.models import RadiusProvider, RadiusProviderPropertyMapping
@@ -91,7 +91,7 @@ class RadiusProviderPropertyMappingViewSet(viewsets.ModelViewSet):
 
     queryset = RadiusProviderPropertyMapping.objects.all()
     serializer_class = RadiusProviderPropertyMappingSerializer
-    filterset_fields = ["name", "managed"]
+    filterset_fields = {"name": ["exact"], "managed": ["exact", "isnull"]}
     search_fields = ["name"]
     ordering_fields = ["name"]
     ordering = ["name"]
@@ -103,7 +103,9 @@ class RadiusProviderPropertyMappingViewSet(viewsets.ModelViewSet):
 class RadiusProviderViewSet(viewsets.ModelViewSet):
     queryset = RadiusProvider.objects.select_related("application").prefetch_related("outposts")
     serializer_class = RadiusProviderSerializer
-    filterset_fields = ["name", "authorization_flow", "client_networks"]
+    # ours (exact) and authentik's (__iexact) names
+    filterset_fields = {"name": IEXACT, "authorization_flow": ["exact"], "authorization_flow__slug": ["iexact"],
+                        "client_networks": IEXACT, "application": ["isnull"]}
     search_fields = ["name", "client_networks"]
     ordering_fields = ["name", "id"]
     ordering = ["name"]
