@@ -44,6 +44,7 @@ from core.api.fields import (
     RoleSerializer,
     ThemedUrlsSerializer,
     application_of,
+    attributes_query,
     query_flag,
     validate_duration,
 )
@@ -56,8 +57,8 @@ LOGGER = logging.getLogger("gatehouse.api")
 RECOVERY_LINK_DURATION = "minutes=30"  # authentik's default token_duration
 
 
-def include_param(name: str) -> OpenApiParameter:
-    return OpenApiParameter(name, OpenApiTypes.BOOL, default=True)
+def include_param(name: str, default: bool = True) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.BOOL, default=default)
 
 
 # --- users and groups ---------------------------------------------------------------------------
@@ -276,13 +277,33 @@ class UserFilter(filters.FilterSet):
     groups_by_name = NamesFilter(field_name="groups__name", to_field_name="name",
                                                        queryset=Group.objects.all())
     groups_by_pk = filters.ModelMultipleChoiceFilter(field_name="groups", queryset=Group.objects.all())
+    is_superuser = filters.BooleanFilter(method="filter_is_superuser")
+    path_startswith = filters.CharFilter(field_name="path", lookup_expr="startswith")
+    attributes = filters.CharFilter(method="filter_attributes", help_text='JSON object: {"key": value}')
+    roles_by_name = filters.CharFilter(method="no_roles", help_text="roles are not modelled: matches no user")
+    roles_by_pk = filters.UUIDFilter(method="no_roles", help_text="roles are not modelled: matches no user")
 
     class Meta:
         model = User
-        fields = ["username", "email", "name", "is_active", "path", "uuid", "type"]
+        fields = {"username": ["exact"], "email": ["exact"], "name": ["exact"], "is_active": ["exact"],
+                  "path": ["exact"], "uuid": ["exact"], "type": ["exact"],
+                  "date_joined": ["exact", "gt", "lt"], "last_updated": ["exact", "gt", "lt"],
+                  "last_login": ["exact", "gt", "lt", "isnull"]}
+
+    def filter_is_superuser(self, qs, name, value):
+        """Members of a superuser group or of any group below one, as ``User.is_superuser`` (active or not)."""
+        groups = Group.objects.select_related("parent")
+        admin = [g.pk for g in groups if any(a.is_superuser for a in g.ancestors())]
+        return qs.filter(groups__in=admin) if value else qs.exclude(groups__in=admin)
+
+    def filter_attributes(self, qs, name, value):
+        return qs.filter(**attributes_query(value))
+
+    def no_roles(self, qs, name, value):
+        return qs.none()
 
 
-@extend_schema_view(list=extend_schema(parameters=[include_param("include_groups")]),
+@extend_schema_view(list=extend_schema(parameters=[include_param("include_groups"), include_param("include_roles")]),
                    retrieve=extend_schema(parameters=[include_param("include_groups")]))
 class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     queryset = User.objects.prefetch_related(Prefetch("groups", queryset=Group.objects.select_related("parent")))
@@ -374,20 +395,42 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         return Response({"link": f"{base_url.current()}/recovery/use-token/?token={key}"})
 
 
+class ParentsField(serializers.ListField):
+    """authentik's ``parents`` (a group may have several there); a Gatehouse group has one ``parent``: read as
+    a list of zero or one, and written so (more than one is refused, naming the field to use)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.UUIDField(), source="*", **kwargs)
+
+    def to_representation(self, group):
+        return [str(group.parent_id)] if group.parent_id else []
+
+    def to_internal_value(self, data):
+        pks = super().to_internal_value(data)
+        if len(pks) > 1:
+            raise serializers.ValidationError("a Gatehouse group has at most one parent; send one pk (or use "
+                                              "`parent`)")
+        if not pks:
+            return {"parent": None}
+        parent = Group.objects.filter(pk=pks[0]).first()
+        if parent is None:
+            raise serializers.ValidationError(f"no group {pks[0]}; list groups with GET /api/v3/core/groups/")
+        return {"parent": parent}
+
+
 class GroupSerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="group_uuid", read_only=True)
     parent_name = serializers.CharField(source="parent.name", read_only=True, allow_null=True, default=None)
     users = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), many=True, required=False)
     users_obj = serializers.SerializerMethodField()
     num_pk = serializers.IntegerField(read_only=True)  # always set on save (core/accounts/models.py)
-    parents = serializers.SerializerMethodField(help_text="authentik's groups may have several parents; a "
-                                                "Gatehouse group has one (parent), listed here")
+    parents = ParentsField(required=False)
     parents_obj = serializers.SerializerMethodField()
     children = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
-    children_obj = RelatedGroupSerializer(source="children", many=True, read_only=True, allow_null=True)
+    children_obj = serializers.SerializerMethodField()
     roles = NeutralList(child=serializers.UUIDField())
     roles_obj = NeutralList(child=RoleSerializer())
-    inherited_roles_obj = NeutralList(child=RoleSerializer(), allow_null=True)
+    inherited_roles_obj = serializers.SerializerMethodField()
 
     class Meta:
         model = Group
@@ -395,13 +438,24 @@ class GroupSerializer(serializers.ModelSerializer):
                   "users", "users_obj", "attributes", "roles", "roles_obj", "inherited_roles_obj", "children",
                   "children_obj"]
 
-    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
-    def get_parents(self, group) -> list[str]:
-        return [str(group.parent_id)] if group.parent_id else []
+    def _include(self, flag: str) -> bool:
+        return query_flag(self.context.get("request"), flag, False)  # authentik's default: left out (null)
 
     @extend_schema_field(RelatedGroupSerializer(many=True, allow_null=True))
-    def get_parents_obj(self, group) -> list[dict]:
+    def get_parents_obj(self, group) -> list[dict] | None:
+        if not self._include("include_parents"):
+            return None
         return [RelatedGroupSerializer(group.parent).data] if group.parent_id else []
+
+    @extend_schema_field(RelatedGroupSerializer(many=True, allow_null=True))
+    def get_children_obj(self, group) -> list[dict] | None:
+        if not self._include("include_children"):
+            return None
+        return RelatedGroupSerializer(group.children.all(), many=True).data
+
+    @extend_schema_field(RoleSerializer(many=True, allow_null=True))
+    def get_inherited_roles_obj(self, group) -> list[dict] | None:
+        return [] if self._include("include_inherited_roles") else None
 
     @extend_schema_field(GroupMemberSerializer(many=True, allow_null=True))
     def get_users_obj(self, group) -> list[dict] | None:
@@ -413,6 +467,11 @@ class GroupSerializer(serializers.ModelSerializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("attributes must be a JSON object")
         return value
+
+    def validate(self, attrs):
+        if "parent" in attrs:
+            self.validate_parent(attrs["parent"])
+        return attrs
 
     def validate_parent(self, parent):
         if parent is not None and self.instance is not None:
@@ -428,14 +487,21 @@ class GroupFilter(filters.FilterSet):
     members_by_username = NamesFilter(field_name="users__username", to_field_name="username",
                                                             queryset=User.objects.all())
     members_by_pk = filters.ModelMultipleChoiceFilter(field_name="users", queryset=User.objects.all())
+    attributes = filters.CharFilter(method="filter_attributes", help_text='JSON object: {"key": value}')
 
     class Meta:
         model = Group
         fields = ["name", "is_superuser", "parent"]
 
+    def filter_attributes(self, qs, name, value):
+        return qs.filter(**attributes_query(value))
 
-@extend_schema_view(list=extend_schema(parameters=[include_param("include_users")]),
-                   retrieve=extend_schema(parameters=[include_param("include_users")]))
+
+GROUP_INCLUDES = [include_param("include_users"), include_param("include_children", False),
+                  include_param("include_parents", False), include_param("include_inherited_roles", False)]
+
+
+@extend_schema_view(list=extend_schema(parameters=GROUP_INCLUDES), retrieve=extend_schema(parameters=GROUP_INCLUDES))
 class GroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     queryset = Group.objects.select_related("parent").prefetch_related("users", "children")
     serializer_class = GroupSerializer

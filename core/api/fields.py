@@ -125,3 +125,19 @@ class RedirectURIsField(serializers.JSONField):
 
 # django-filter lookups: our exact filter names and authentik's ``<field>__iexact`` beside them.
 IEXACT = ["exact", "iexact"]
+
+
+def attributes_query(value: str, field: str = "attributes") -> dict:
+    """authentik's ``?attributes={"key": value}`` filter as ORM lookups (``attributes__key=value``), each key
+    matched exactly. Raises a 400 naming the expected form."""
+    import json
+
+    from rest_framework.exceptions import ValidationError
+
+    try:
+        wanted = json.loads(value)
+    except ValueError:
+        wanted = None
+    if not isinstance(wanted, dict):
+        raise ValidationError({"attributes": [f'{value!r} is not a JSON object like {{"team": "blue"}}']})
+    return {f"{field}__{key}": item for key, item in wanted.items()}

@@ -85,6 +85,9 @@ def test_users(client, server):
     assert core.core_users_retrieve(user.pk).attributes == {"team": "blue"}
     assert core.core_users_partial_update(user.pk, ak.PatchedUserRequest(name="Alice B")).name == "Alice B"
     assert [u.pk for u in core.core_users_list(search=name).results] == [user.pk]
+    assert [u.pk for u in core.core_users_list(attributes='{"team": "blue"}').results] == [user.pk]
+    assert {u.username for u in core.core_users_list(is_superuser=True).results} == {"akadmin"}
+    assert core.core_users_list(date_joined__gt=user.date_joined, username=name).results == []
 
     core.core_users_set_password_create(user.pk, ak.UserPasswordSetRequest(password="a-new-password-1"))
     link = core.core_users_recovery_create(user.pk, ak.UserRecoveryLinkRequest(token_duration="minutes=5")).link
@@ -107,9 +110,13 @@ def test_groups_and_membership(client):
     core = ak.CoreApi(client)
     member = core.core_users_create(ak.UserRequest(username=unique("bob"), name="Bob"))
     parent = core.core_groups_create(ak.GroupRequest(name=unique("staff")))
-    group = core.core_groups_create(ak.GroupRequest(name=unique("ops"), attributes={"tier": 1}))
-    assert group.roles_obj == [] and group.users == [] and group.num_pk > 0
+    group = core.core_groups_create(ak.GroupRequest(name=unique("ops"), attributes={"tier": 1},
+                                                    parents=[parent.pk]))
+    assert group.roles_obj == [] and group.users == [] and group.num_pk > 0 and group.parents == [parent.pk]
     assert [g.pk for g in core.core_groups_list(name=group.name).results] == [group.pk]
+    assert [g.pk for g in core.core_groups_list(attributes='{"tier": 1}').results] == [group.pk]
+    assert [g.pk for g in core.core_groups_retrieve(parent.pk, include_children=True).children_obj] == [group.pk]
+    assert core.core_groups_retrieve(group.pk, include_parents=True).parents_obj[0].name == parent.name
 
     core.core_groups_add_user_create(group.pk, ak.UserAccountRequest(pk=member.pk))
     fetched = core.core_groups_retrieve(group.pk)
@@ -380,6 +387,9 @@ def test_events_and_sessions(client):
                                                         app="contract-test", context={"message": "hello"}))
     assert event.context["message"] == "hello"
     assert event.pk in [e.pk for e in events.events_events_list(action="configuration_error").results]
+    assert event.pk in [e.pk for e in events.events_events_list(actions=[ak.EventActions.CONFIGURATION_ERROR,
+                                                                         ak.EventActions.LOGIN]).results]
+    assert events.events_events_list(context_model_name="application").results  # the audit of the tests above
     assert events.events_events_retrieve(event.pk).app == "contract-test"
     events.events_events_destroy(event.pk)
     assert status_of(lambda: events.events_events_retrieve(event.pk)) == 404
