@@ -31,7 +31,9 @@ LOGGER = logging.getLogger("gatehouse.outposts")
 class PolicyTestResultSerializer(serializers.Serializer):
     passing = serializers.BooleanField()
     messages = serializers.ListField(child=serializers.CharField())
-    log_messages = serializers.ListField(child=serializers.DictField(), default=list)
+    log_messages = serializers.ListField(default=list, child=inline_serializer("LogEvent", {
+        "timestamp": serializers.DateTimeField(), "log_level": serializers.CharField(),
+        "logger": serializers.CharField(), "event": serializers.CharField(), "attributes": serializers.DictField()}))
 
 
 APP_SLUG = OpenApiParameter("app_slug", OpenApiTypes.STR, required=True,
