@@ -797,7 +797,9 @@ class TokenSerializer(serializers.ModelSerializer):
 
 
 class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
-    queryset = Token.objects.select_related("user")
+    # user_obj is a whole user (authentik's): its groups (and their parents, for is_superuser) in one query
+    queryset = Token.objects.select_related("user").prefetch_related(
+        Prefetch("user__groups", queryset=Group.objects.select_related("parent")))
     serializer_class = TokenSerializer
     permission_classes = [ViewAccess]
     lookup_field = "identifier"

@@ -52,6 +52,20 @@ KNOWN = [
      "...); a client that does not send them gets authentik's behaviour"),
     (r" body \w+Request\.\w+: the client requires it, ours is optional",
      "we accept a request without it (a default applies); the client always sends it"),
+    # request fields the client may send and Gatehouse ignores (each listed in README 'Managing Gatehouse as code')
+    (r"Request\.managed: the client may send it, we ignore it",
+     "managed objects are Gatehouse's own (blueprints, outposts): read-only in our API"),
+    (r"Request\.roles: the client may send it, we ignore it", "RBAC roles are not modelled"),
+    (r"UserRequest\.last_login: the client may send it, we ignore it", "set by logins only"),
+    (r"Request\.(encryption_key|grant_types|logout_method|logout_uri|refresh_token_threshold"
+     r"|jwt_federation_providers|jwt_federation_sources|redirect_uri_type): the client may send it, we ignore it",
+     "not built for OAuth2/proxy providers: ID token encryption, grant type limits, back-channel logout, "
+     "refresh token rotation threshold, JWT federation, redirect URI types"),
+    (r"PasswordPolicyRequest\.(check_have_i_been_pwned|check_zxcvbn|hibp_allowed_count|zxcvbn_score_threshold): "
+     r"the client may send it, we ignore it", "the password policy's HIBP and zxcvbn checks are not built"),
+    (r"ApplicationRequest\.meta_hide: the client may send it", "hiding an application from the portal is not built"),
+    (r"EventRequest\.brand: the client may send it", "brands are not built"),
+    (r"OutpostRequest\.service_connection: the client may send it", "Gatehouse deploys no outposts"),
 ]
 
 

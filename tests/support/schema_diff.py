@@ -85,7 +85,11 @@ def compare_model(schema: dict, where: str, client_name: str, ours: dict, respon
     for name, f in fields.items():
         if response and not f.required:
             continue
-        if not response and (not f.required or f.read_only):
+        if not response and f.read_only:
+            continue
+        if not response and not f.required:
+            if name not in props:
+                found.append(f"{where} {client_name}.{name}: the client may send it, we ignore it")
             continue
         if name not in props:
             found.append(f"{where} {client_name}.{name}: missing ({f.type}{', required' if f.required else ''})")
