@@ -18,6 +18,7 @@ from core.accounts.api import (
 )
 from core.api.root import ConfigView
 from core.api.schema import CUSTOM_SETTINGS
+from core.crypto.api import CertificateKeyPairViewSet
 from core.events.api import EventViewSet
 from core.flows.api import FlowStageBindingViewSet, FlowViewSet, StageViewSet
 from core.oidc.api import OAuth2ProviderViewSet, ScopeMappingViewSet
@@ -70,6 +71,7 @@ router.register("policies/reputation", ReputationPolicyViewSet, basename="reputa
 router.register("flows/instances", FlowViewSet, basename="flow")
 router.register("flows/bindings", FlowStageBindingViewSet, basename="flowstagebinding")
 router.register("stages/all", StageViewSet, basename="stage")
+router.register("crypto/certificatekeypairs", CertificateKeyPairViewSet, basename="certificatekeypair")
 
 urlpatterns = [
     path("root/config/", ConfigView.as_view(), name="config"),

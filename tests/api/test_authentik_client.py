@@ -294,6 +294,42 @@ def test_scope_and_radius_property_mappings(client):
     mappings.propertymappings_provider_radius_destroy(radius.pk)
 
 
+def test_certificates(client, flows):
+    crypto, providers = ak.CryptoApi(client), ak.ProvidersApi(client)
+    name = unique("proxy-tls")
+    generated = crypto.crypto_certificatekeypairs_generate_create(ak.CertificateGenerationRequest(
+        common_name=name, subject_alt_name="app.example.com", validity_days=30, alg=ak.AlgEnum.ECDSA))
+    assert generated.private_key_available and generated.key_type == ak.KeyTypeEnum.EC
+    assert generated.cert_subject == f"CN={name}" and len(generated.fingerprint_sha256) == 64
+    assert [c.pk for c in crypto.crypto_certificatekeypairs_list(name=name, has_key=True).results] == [generated.pk]
+    assert [c.pk for c in crypto.crypto_certificatekeypairs_list(
+        key_type=[ak.KeyTypeEnum.EC], search=name).results] == [generated.pk]
+    assert crypto.crypto_certificatekeypairs_retrieve(generated.pk).cert_expiry is not None
+    cert_pem = crypto.crypto_certificatekeypairs_view_certificate_retrieve(generated.pk).data
+    key_pem = crypto.crypto_certificatekeypairs_view_private_key_retrieve(generated.pk).data
+    assert cert_pem.startswith("-----BEGIN CERTIFICATE-----") and "PRIVATE KEY" in key_pem
+
+    uploaded = crypto.crypto_certificatekeypairs_create(ak.CertificateKeyPairRequest(
+        name=unique("uploaded"), certificate_data=cert_pem))
+    assert uploaded.private_key_available is False
+    assert uploaded.fingerprint_sha256 == generated.fingerprint_sha256
+    assert crypto.crypto_certificatekeypairs_partial_update(uploaded.pk, ak.PatchedCertificateKeyPairRequest(
+        key_data=key_pem)).private_key_available is True
+    assert status_of(lambda: crypto.crypto_certificatekeypairs_create(ak.CertificateKeyPairRequest(
+        name=unique("junk"), certificate_data="not a certificate"))) == 400
+
+    provider = providers.providers_proxy_create(ak.ProxyProviderRequest(
+        name=unique("tls"), external_host="https://app.example.com", internal_host="http://app:8080",
+        certificate=generated.pk,
+        authorization_flow=flows("default-provider-authorization-implicit-consent").pk,
+        invalidation_flow=flows("default-provider-invalidation-flow").pk))
+    assert provider.certificate == generated.pk
+    providers.providers_proxy_destroy(provider.pk)
+    crypto.crypto_certificatekeypairs_destroy(uploaded.pk)
+    crypto.crypto_certificatekeypairs_destroy(generated.pk)
+    assert crypto.crypto_certificatekeypairs_list(name=name).results == []
+
+
 # --- flows, stages, policies, events --------------------------------------------------------------------
 
 
