@@ -48,9 +48,11 @@ from core.api.fields import (
     query_flag,
     validate_duration,
 )
+from core.api.outpost_config import PolicyTestResultSerializer
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess, is_superuser
 from core.events.record import record
 from core.inheritance import concrete, subclass_lookups
+from core.policies.engine import user_has_access
 from core.system import base_url
 
 LOGGER = logging.getLogger("gatehouse.api")
@@ -688,6 +690,16 @@ class ApplicationSerializer(serializers.ModelSerializer):
         return attrs
 
 
+FOR_USER = OpenApiParameter("for_user", OpenApiTypes.INT, description="a user's pk: only the applications "
+                            "that user may use (their bindings pass)")
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    FOR_USER,
+    OpenApiParameter("only_with_launch_url", OpenApiTypes.BOOL, description="only applications with a launch URL"),
+    OpenApiParameter("superuser_full_list", OpenApiTypes.BOOL,
+                     description="every application (the default for a superuser, the only caller here)"),
+]))
 class ApplicationViewSet(viewsets.ModelViewSet):
     queryset = Application.objects.select_related("provider").prefetch_related("backchannel_providers")
     serializer_class = ApplicationSerializer
@@ -696,6 +708,38 @@ class ApplicationViewSet(viewsets.ModelViewSet):
     search_fields = ["name", "slug", "meta_launch_url", "meta_description", "meta_publisher", "group"]
     ordering_fields = ["name", "slug", "group"]
     ordering = ["name"]
+
+    def _for_user(self) -> User | None:
+        raw = self.request.query_params.get("for_user")
+        if not raw:
+            return None
+        user = User.objects.filter(pk=raw).first() if raw.isdigit() else None
+        if user is None:
+            raise NotFound(f"for_user={raw!r}: no user with that pk; list users with GET /api/v3/core/users/")
+        return user
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if getattr(self, "action", None) != "list":
+            return queryset
+        user = self._for_user()
+        launch_only = query_flag(self.request, "only_with_launch_url", False)
+        if user is None and not launch_only:
+            return queryset
+        serializer = ApplicationSerializer(context=self.get_serializer_context())
+        keep = [app.pk for app in queryset
+                if (user is None or user_has_access(user, app)[0])
+                and (not launch_only or serializer.get_launch_url(app))]
+        return queryset.filter(pk__in=keep)
+
+    @extend_schema(parameters=[FOR_USER], filters=False, responses=PolicyTestResultSerializer)
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def check_access(self, request, slug=None):
+        """Whether a user (``for_user``, else the caller) may use this application, and the bindings' messages."""
+        application = self.get_object()
+        user = self._for_user() or request.user
+        passing, messages = user_has_access(user, application)
+        return Response({"passing": passing, "messages": messages, "log_messages": []})
 
 
 # --- tokens -------------------------------------------------------------------------------------

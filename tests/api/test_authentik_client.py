@@ -184,6 +184,10 @@ def test_proxy_provider_and_application(client, flows):
                                                               meta_description="dashboards"))
     assert app.provider_obj.name == name and app.launch_url == "https://grafana.example.com"
     assert [a.slug for a in core.core_applications_list(slug=slug).results] == [slug]
+    assert slug in [a.slug for a in core.core_applications_list(only_with_launch_url=True).results]
+    assert slug in [a.slug for a in core.core_applications_list(for_user=core.core_users_me_retrieve().user.pk,
+                                                                superuser_full_list=False).results]
+    assert core.core_applications_check_access_retrieve(slug).passing is True  # no bindings: everyone
     assert core.core_applications_retrieve(slug).meta_description == "dashboards"
     assert core.core_applications_partial_update(slug, ak.PatchedApplicationRequest(
         meta_publisher="Grafana Labs")).meta_publisher == "Grafana Labs"
@@ -405,6 +409,10 @@ def test_policies_and_bindings(client):
     assert policies.policies_bindings_partial_update(binding.pk, ak.PatchedPolicyBindingRequest(
         negate=True)).negate is True
     assert policies.policies_expression_retrieve(expression.pk).bound_to == 1
+    outsider = core.core_users_create(ak.UserRequest(username=unique("outsider"), name="Outsider"))
+    assert core.core_applications_check_access_retrieve(slug, for_user=outsider.pk).passing is False
+    assert slug not in [a.slug for a in core.core_applications_list(for_user=outsider.pk).results]
+    core.core_users_destroy(outsider.pk)
 
     policies.policies_bindings_destroy(binding.pk)
     policies.policies_bindings_destroy(group_binding.pk)

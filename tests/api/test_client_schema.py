@@ -36,9 +36,6 @@ KNOWN = [
      "the outpost configuration's discovery document is described as a plain object"),
     (r"^GET /api/v3/outposts/(ldap|proxy|radius)/\{id\}/ \(outposts_\w+_retrieve\): the client has no such",
      "ours only: an outpost re-reads one provider's configuration (docs/DESIGN.md, LDAP outpost)"),
-    (r"\(core_applications_list\): query parameters the client has and we do not describe: "
-     r"\['for_user', 'only_with_launch_url', 'superuser_full_list'\]",
-     "not built: the user portal's application list lives in the core's pages, not in this endpoint"),
     (r"\(outposts_instances_health_list\): query parameters the client has and we do not describe",
      "authentik's schema lists the outpost list's filters on the health action too; they cannot apply to one "
      "outpost's instances"),
