@@ -22,7 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from core import durations
@@ -754,6 +754,7 @@ RADIUS_VIEW_KEY_REFUSED = (
 # long enough for a script's yearly rotation, short enough that a forgotten token dies.
 TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE = "goauthentik.io/user/token-maximum-lifetime"  # noqa: S105 - a name
 DEFAULT_TOKEN_MAXIMUM_LIFETIME = timedelta(days=365)
+MIN_SET_KEY_LENGTH = 16  # a key chosen by a person is still a password to the whole API
 
 
 def token_maximum_lifetime(user: User) -> timedelta:
@@ -877,6 +878,25 @@ class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
                             status=status.HTTP_410_GONE if exc.reason == exc.NOT_KEPT else status.HTTP_409_CONFLICT)
         record("secret_view", user=request.user, token=token.identifier, what="token key")
         return Response({"key": key})
+
+    @extend_schema(request=inline_serializer("TokenSetKey", {"key": serializers.CharField()}),
+                   responses={204: None, 400: OpenApiTypes.OBJECT, 404: None})
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def set_key(self, request, identifier=None):
+        """Give the token a key chosen by the caller (superusers; a ``secret_rotate`` event), as authentik's
+        ``set_key``: for a key that must match one kept elsewhere. A managed token's key is derived by Gatehouse
+        and cannot be set."""
+        token = self.get_object()
+        if token.managed:
+            raise ValidationError({"managed": [f"token {token.identifier!r} is managed by Gatehouse "
+                                               f"({token.managed}); its key cannot be set"]})
+        key = request.data.get("key") if isinstance(request.data, dict) else None
+        if not isinstance(key, str) or len(key) < MIN_SET_KEY_LENGTH:
+            raise ValidationError({"key": [f"a key of at least {MIN_SET_KEY_LENGTH} characters is required"]})
+        token.set_key(key)
+        token.save()
+        record("secret_rotate", user=request.user, token=token.identifier, message="token key set through the API")
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 _UNREADABLE = {

@@ -150,6 +150,13 @@ def test_tokens_and_app_passwords(client, server):
     with ak.ApiClient(ak.Configuration(host=f"{server.url}/api/v3", access_token=key)) as other:
         assert ak.CoreApi(other).core_users_me_retrieve().user.username == "akadmin"
 
+    chosen = "a-key-chosen-by-the-ci-0123456789"
+    core.core_tokens_set_key_create(identifier, ak.TokenSetKeyRequest(key=chosen))
+    assert core.core_tokens_view_key_retrieve(identifier).key == chosen
+    with ak.ApiClient(ak.Configuration(host=f"{server.url}/api/v3", access_token=chosen)) as other:
+        assert ak.CoreApi(other).core_users_me_retrieve().user.username == "akadmin"
+    key = chosen
+
     app_password = core.core_tokens_create(ak.TokenRequest(identifier=unique("imap"),
                                                            intent=ak.IntentEnum.APP_PASSWORD))
     assert core.core_tokens_list(intent=ak.IntentEnum.APP_PASSWORD, identifier=app_password.identifier).results
