@@ -42,6 +42,7 @@ class Field:
     nullable: bool
     read_only: bool
     items: str | None = None  # the item type of an array
+    enum: frozenset | None = None  # the values of an enum (of the items, for an array)
 
 
 def _serialize_calls(tree: ast.Module):
@@ -163,6 +164,17 @@ def type_name(annotation) -> tuple[str, bool, str | None]:
     return "any", False, None
 
 
+def _enum(annotation) -> frozenset | None:
+    """The values of the Enum inside an annotation (Optional[X], List[X], Annotated[X, ...]), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return frozenset(m.value for m in annotation)
+    for arg in typing.get_args(annotation):
+        found = _enum(arg)
+        if found is not None:
+            return found
+    return None
+
+
 @cache
 def model(name: str) -> dict[str, Field] | None:
     """The fields of the client's model ``name``, or None when there is no such model."""
@@ -174,7 +186,8 @@ def model(name: str) -> dict[str, Field] | None:
     for fname, info in cls.model_fields.items():
         wire = info.alias or fname
         kind, nullable, items = type_name(info.annotation)
-        fields[wire] = Field(wire, kind, info.is_required(), nullable, wire in read_only, items)
+        fields[wire] = Field(wire, kind, info.is_required(), nullable, wire in read_only, items,
+                             _enum(info.annotation))
     return fields
 
 

@@ -58,6 +58,17 @@ def our_type(schema: dict, node: dict) -> tuple[str, str | None]:
     return kind, None
 
 
+def _enum_values(schema: dict, node: dict) -> set | None:
+    """Our enum's values for a property (through $ref/allOf/oneOf and array items); None without one."""
+    if node.get("type") == "array":
+        return _enum_values(schema, node.get("items", {}))
+    for part in [node, *node.get("allOf", []), *node.get("oneOf", [])]:
+        target = _resolve(schema, part)
+        if "enum" in target:
+            return {v for v in target["enum"] if v not in (None, "")}
+    return None
+
+
 def _compatible(client: str, ours: str) -> bool:
     if client == ours or client == "any":
         return True
@@ -83,6 +94,11 @@ def compare_model(schema: dict, where: str, client_name: str, ours: dict, respon
     props = ours.get("properties", {})
     required = set(ours.get("required", ()))
     for name, f in fields.items():
+        if f.enum is not None and name in props:
+            ours_enum = _enum_values(schema, props[name])
+            if ours_enum is not None and ours_enum - f.enum:
+                found.append(f"{where} {client_name}.{name}: values {sorted(ours_enum - f.enum)} are not in the "
+                             f"client's enum")
         if response and not f.required:
             continue
         if not response and f.read_only:
