@@ -55,13 +55,25 @@ class PolicySerializer(serializers.ModelSerializer):
         return obj.bindings.count()
 
 
+class PolicyFilter(filters.FilterSet):
+    promptstage__isnull = filters.BooleanFilter(method="filter_promptstage", help_text=(
+        "policies not used by a prompt stage (true) or used by one (false); Gatehouse has no prompt stages"))
+
+    class Meta:
+        model = Policy
+        fields = {"name": ["exact"], "bindings": ["isnull"]}
+
+    def filter_promptstage(self, qs, name, value):
+        return qs if value else qs.none()
+
+
 class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                     viewsets.GenericViewSet):
     """``/policies/all/``: every policy kind."""
 
     queryset = Policy.objects.select_related(*subclass_lookups(Policy)).order_by("name")
     serializer_class = PolicySerializer
-    filterset_fields = {"name": ["exact"], "bindings": ["isnull"]}
+    filterset_class = PolicyFilter
     search_fields = ["name"]
     ordering_fields = ["name", "created"]
     ordering = ["name"]

@@ -39,8 +39,6 @@ KNOWN = [
     (r"\(outposts_instances_health_list\): query parameters the client has and we do not describe",
      "authentik's schema lists the outpost list's filters on the health action too; they cannot apply to one "
      "outpost's instances"),
-    (r"\(policies_all_list\): query parameters the client has and we do not describe: \['promptstage__isnull'\]",
-     "prompt stages are not built"),
     (r"\(policies_password_list\): query parameters the client has and we do not describe: "
      r"\['check_have_i_been_pwned', 'check_zxcvbn', 'hibp_allowed_count', 'zxcvbn_score_threshold'\]",
      "the password policy's Have I Been Pwned and zxcvbn checks are not built"),
