@@ -8,14 +8,9 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from core.accounts.api import (
-    ApplicationViewSet,
-    AuthenticatedSessionViewSet,
-    GroupViewSet,
-    ProviderViewSet,
-    TokenViewSet,
-    UserViewSet,
-)
+from core.accounts.api import ApplicationViewSet, GroupViewSet, ProviderViewSet, UserViewSet
+from core.accounts.api_sessions import AuthenticatedSessionViewSet
+from core.accounts.api_tokens import TokenViewSet
 from core.api.root import ConfigView
 from core.api.schema import CUSTOM_SETTINGS
 from core.crypto.api import CertificateKeyPairViewSet
