@@ -1,10 +1,9 @@
-"""REST API for users, groups, applications, tokens, sessions and the provider list
-(authentik ``authentik/core/api/*``: same paths, field names and filters)."""
+"""REST API for users, groups, applications and the provider list (authentik ``authentik/core/api/*``: same
+paths, field names and filters). Tokens are in api_tokens.py, login sessions in api_sessions.py."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Prefetch
@@ -21,33 +20,43 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from core import durations
 from core.accounts.launch_url import launch_url_problem, launchable
 from core.accounts.models import (
     Application,
-    AuthenticatedSession,
     Group,
     Provider,
     Token,
     TokenIntents,
-    TokenKeyUnreadable,
     User,
     UserTypes,
 )
 from core.accounts.usernames import validate_new
-from core.api.fields import application_of, query_flag
-from core.api.permissions import ScopedQuerysetMixin, ViewAccess, is_superuser
+from core.api.fields import (
+    NeutralList,
+    RoleSerializer,
+    ThemedUrlsSerializer,
+    application_of,
+    attributes_query,
+    query_flag,
+    validate_duration,
+)
+from core.api.outpost_config import PolicyTestResultSerializer
+from core.api.permissions import ScopedQuerysetMixin, ViewAccess
 from core.events.record import record
 from core.inheritance import concrete, subclass_lookups
+from core.policies.engine import user_has_access
+from core.system import base_url
 
 LOGGER = logging.getLogger("gatehouse.api")
+RECOVERY_LINK_DURATION = "minutes=30"  # authentik's default token_duration
 
 
-def include_param(name: str) -> OpenApiParameter:
-    return OpenApiParameter(name, OpenApiTypes.BOOL, default=True)
+def include_param(name: str, default: bool = True) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.BOOL, default=default)
 
 
 # --- users and groups ---------------------------------------------------------------------------
@@ -67,6 +76,7 @@ class GroupMemberSerializer(serializers.ModelSerializer):
     """A user as listed inside a group (authentik ``PartialUserSerializer``)."""
 
     pk = serializers.IntegerField(read_only=True)
+    uid = serializers.CharField(read_only=True)
 
     class Meta:
         model = User
@@ -78,6 +88,7 @@ class UserGroupSerializer(serializers.ModelSerializer):
     """A group as listed inside a user (authentik ``UserGroupSerializer``)."""
 
     pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    num_pk = serializers.IntegerField(read_only=True)  # always set on save (core/accounts/models.py)
     parent_name = serializers.CharField(source="parent.name", read_only=True, allow_null=True, default=None)
 
     class Meta:
@@ -85,19 +96,32 @@ class UserGroupSerializer(serializers.ModelSerializer):
         fields = ["pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "attributes"]
 
 
+class RelatedGroupSerializer(serializers.ModelSerializer):
+    """A parent or child group inside a group (authentik ``RelatedGroupSerializer``)."""
+
+    pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    group_uuid = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = Group
+        fields = ["pk", "name", "is_superuser", "attributes", "group_uuid"]
+
+
 class UserSerializer(serializers.ModelSerializer):
     pk = serializers.IntegerField(read_only=True)
     is_superuser = serializers.SerializerMethodField()
     groups = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), many=True, required=False)
     groups_obj = serializers.SerializerMethodField()
+    roles = NeutralList(child=serializers.UUIDField())
+    roles_obj = NeutralList(child=RoleSerializer(), allow_null=True)
     avatar = serializers.SerializerMethodField()
     uid = serializers.CharField(read_only=True)
 
     class Meta:
         model = User
         fields = ["pk", "username", "name", "is_active", "last_login", "is_superuser", "groups", "groups_obj",
-                  "email", "avatar", "attributes", "uid", "path", "type", "uuid", "password_change_date",
-                  "last_updated", "date_joined"]
+                  "roles", "roles_obj", "email", "avatar", "attributes", "uid", "path", "type", "uuid",
+                  "password_change_date", "last_updated", "date_joined"]
         read_only_fields = ["last_login", "uuid", "password_change_date", "last_updated", "date_joined"]
 
     def get_is_superuser(self, user) -> bool:
@@ -106,6 +130,7 @@ class UserSerializer(serializers.ModelSerializer):
     def get_avatar(self, user) -> str:
         return ""
 
+    @extend_schema_field(UserGroupSerializer(many=True, allow_null=True))
     def get_groups_obj(self, user) -> list[dict] | None:
         if not query_flag(self.context.get("request"), "include_groups", True):
             return None
@@ -150,8 +175,12 @@ class UserSelfSerializer(serializers.ModelSerializer):
     """``users/me`` (authentik ``UserSelfSerializer``)."""
 
     pk = serializers.IntegerField(read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
     is_superuser = serializers.BooleanField(read_only=True)
+    is_current = serializers.SerializerMethodField()
     groups = serializers.SerializerMethodField()
+    roles = NeutralList(child=inline_serializer("UserSelfRole", {"name": serializers.CharField(),
+                                                                 "pk": serializers.CharField()}))
     avatar = serializers.SerializerMethodField()
     uid = serializers.CharField(read_only=True)
     settings = serializers.SerializerMethodField()
@@ -159,11 +188,16 @@ class UserSelfSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["pk", "username", "name", "is_active", "is_superuser", "groups", "email", "avatar", "uid",
-                  "settings", "type", "system_permissions"]
+        fields = ["pk", "username", "name", "is_active", "is_superuser", "is_current", "groups", "roles", "email",
+                  "avatar", "uid", "settings", "type", "system_permissions"]
 
-    @extend_schema(responses=inline_serializer("UserSelfGroup", {"name": serializers.CharField(),
-                                                                 "pk": serializers.UUIDField()}))
+    def get_is_current(self, user) -> bool:
+        """authentik: whether this user owns the browser session (false only while impersonating, which
+        Gatehouse does not do)."""
+        return True
+
+    @extend_schema_field(inline_serializer("UserSelfGroup", {"name": serializers.CharField(),
+                                                             "pk": serializers.CharField()}, many=True))
     def get_groups(self, user) -> list[dict]:
         return [{"name": g.name, "pk": str(g.pk)} for g in user.groups.all()]
 
@@ -179,6 +213,8 @@ class UserSelfSerializer(serializers.ModelSerializer):
 
 class SessionUserSerializer(serializers.Serializer):
     user = UserSelfSerializer()
+    users = NeutralList(child=UserSelfSerializer(),
+                        help_text="authentik's other accounts signed in to this browser; Gatehouse has none")
 
 
 class ServiceAccountSerializer(serializers.Serializer):
@@ -201,11 +237,26 @@ class ServiceAccountCreatedSerializer(serializers.Serializer):
     token = serializers.CharField()
     user_uid = serializers.CharField()
     user_pk = serializers.IntegerField()
-    group_pk = serializers.UUIDField(required=False)
+    group_pk = serializers.UUIDField(read_only=True, required=False)
 
 
 class PasswordSetSerializer(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False, min_length=1)
+
+
+class RecoveryLinkRequestSerializer(serializers.Serializer):
+    token_duration = serializers.CharField(default=RECOVERY_LINK_DURATION, validators=[validate_duration],
+                                           help_text='how long the link works, as "minutes=30"')
+
+
+class LinkSerializer(serializers.Serializer):
+    link = serializers.CharField()
+
+
+class UserAccountSerializer(serializers.Serializer):
+    """authentik ``UserAccountSerializer``: the user a group action is about."""
+
+    pk = serializers.IntegerField()
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -224,13 +275,33 @@ class UserFilter(filters.FilterSet):
     groups_by_name = NamesFilter(field_name="groups__name", to_field_name="name",
                                                        queryset=Group.objects.all())
     groups_by_pk = filters.ModelMultipleChoiceFilter(field_name="groups", queryset=Group.objects.all())
+    is_superuser = filters.BooleanFilter(method="filter_is_superuser")
+    path_startswith = filters.CharFilter(field_name="path", lookup_expr="startswith")
+    attributes = filters.CharFilter(method="filter_attributes", help_text='JSON object: {"key": value}')
+    roles_by_name = filters.CharFilter(method="no_roles", help_text="roles are not modelled: matches no user")
+    roles_by_pk = filters.UUIDFilter(method="no_roles", help_text="roles are not modelled: matches no user")
 
     class Meta:
         model = User
-        fields = ["username", "email", "name", "is_active", "path", "uuid", "type"]
+        fields = {"username": ["exact"], "email": ["exact"], "name": ["exact"], "is_active": ["exact"],
+                  "path": ["exact"], "uuid": ["exact"], "type": ["exact"],
+                  "date_joined": ["exact", "gt", "lt"], "last_updated": ["exact", "gt", "lt"],
+                  "last_login": ["exact", "gt", "lt", "isnull"]}
+
+    def filter_is_superuser(self, qs, name, value):
+        """Members of a superuser group or of any group below one, as ``User.is_superuser`` (active or not)."""
+        groups = Group.objects.select_related("parent")
+        admin = [g.pk for g in groups if any(a.is_superuser for a in g.ancestors())]
+        return qs.filter(groups__in=admin) if value else qs.exclude(groups__in=admin)
+
+    def filter_attributes(self, qs, name, value):
+        return qs.filter(**attributes_query(value))
+
+    def no_roles(self, qs, name, value):
+        return qs.none()
 
 
-@extend_schema_view(list=extend_schema(parameters=[include_param("include_groups")]),
+@extend_schema_view(list=extend_schema(parameters=[include_param("include_groups"), include_param("include_roles")]),
                    retrieve=extend_schema(parameters=[include_param("include_groups")]))
 class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     queryset = User.objects.prefetch_related(Prefetch("groups", queryset=Group.objects.select_related("parent")))
@@ -261,7 +332,7 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def me(self, request):
         """The signed-in user, as ``{"user": {...}}``."""
-        return Response({"user": UserSelfSerializer(request.user).data})
+        return Response(SessionUserSerializer({"user": request.user}).data)
 
     @extend_schema(request=ServiceAccountSerializer, responses=ServiceAccountCreatedSerializer)
     @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
@@ -289,7 +360,7 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
                 group = Group.objects.create(name=user.username)
                 user.groups.add(group)
                 answer["group_pk"] = str(group.pk)
-        return Response(answer, status=status.HTTP_201_CREATED)
+        return Response(answer)  # 200, as authentik answers (its clients read the token from a 200 only)
 
     @extend_schema(request=PasswordSetSerializer, responses={204: None})
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
@@ -302,20 +373,89 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         record("password_set", user=request.user, target=user.username, message="password set through the API")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(request=RecoveryLinkRequestSerializer, responses=LinkSerializer)
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def recovery(self, request, pk=None):
+        """A one-time link into the recovery flow (as ``ak create_recovery_key``: the user's second factor when
+        they have one, a new password, then the login). Absolute on the base URL when one is set, else a path
+        on this core (links leave the core only from the base URL, docs/DESIGN.md section 5)."""
+        user = self.get_object()
+        body = RecoveryLinkRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        token = Token(identifier=f"ak-recovery-{user.pk}-{timezone.now():%Y%m%d%H%M%S%f}",
+                      intent=TokenIntents.INTENT_RECOVERY, user=user, expiring=True,
+                      expires=timezone.now() + durations.parse(body.validated_data["token_duration"]),
+                      description=f"Recovery link created through the API by {request.user.username}")
+        key = token.set_key()
+        token.save()
+        record("secret_rotate", user=request.user, target=user.username,
+               message="recovery link created through the API")
+        return Response({"link": f"{base_url.current()}/recovery/use-token/?token={key}"})
+
+
+class ParentsField(serializers.ListField):
+    """authentik's ``parents`` (a group may have several there); a Gatehouse group has one ``parent``: read as
+    a list of zero or one, and written so (more than one is refused, naming the field to use)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.UUIDField(), source="*", **kwargs)
+
+    def to_representation(self, group):
+        return [str(group.parent_id)] if group.parent_id else []
+
+    def to_internal_value(self, data):
+        pks = super().to_internal_value(data)
+        if len(pks) > 1:
+            raise serializers.ValidationError("a Gatehouse group has at most one parent; send one pk (or use "
+                                              "`parent`)")
+        if not pks:
+            return {"parent": None}
+        parent = Group.objects.filter(pk=pks[0]).first()
+        if parent is None:
+            raise serializers.ValidationError(f"no group {pks[0]}; list groups with GET /api/v3/core/groups/")
+        return {"parent": parent}
+
 
 class GroupSerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="group_uuid", read_only=True)
     parent_name = serializers.CharField(source="parent.name", read_only=True, allow_null=True, default=None)
     users = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), many=True, required=False)
     users_obj = serializers.SerializerMethodField()
+    num_pk = serializers.IntegerField(read_only=True)  # always set on save (core/accounts/models.py)
+    parents = ParentsField(required=False)
+    parents_obj = serializers.SerializerMethodField()
     children = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    children_obj = serializers.SerializerMethodField()
+    roles = NeutralList(child=serializers.UUIDField())
+    roles_obj = NeutralList(child=RoleSerializer())
+    inherited_roles_obj = serializers.SerializerMethodField()
 
     class Meta:
         model = Group
-        fields = ["pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "users", "users_obj",
-                  "attributes", "children"]
-        read_only_fields = ["num_pk"]
+        fields = ["pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "parents", "parents_obj",
+                  "users", "users_obj", "attributes", "roles", "roles_obj", "inherited_roles_obj", "children",
+                  "children_obj"]
 
+    def _include(self, flag: str) -> bool:
+        return query_flag(self.context.get("request"), flag, False)  # authentik's default: left out (null)
+
+    @extend_schema_field(RelatedGroupSerializer(many=True, allow_null=True))
+    def get_parents_obj(self, group) -> list[dict] | None:
+        if not self._include("include_parents"):
+            return None
+        return [RelatedGroupSerializer(group.parent).data] if group.parent_id else []
+
+    @extend_schema_field(RelatedGroupSerializer(many=True, allow_null=True))
+    def get_children_obj(self, group) -> list[dict] | None:
+        if not self._include("include_children"):
+            return None
+        return RelatedGroupSerializer(group.children.all(), many=True).data
+
+    @extend_schema_field(RoleSerializer(many=True, allow_null=True))
+    def get_inherited_roles_obj(self, group) -> list[dict] | None:
+        return [] if self._include("include_inherited_roles") else None
+
+    @extend_schema_field(GroupMemberSerializer(many=True, allow_null=True))
     def get_users_obj(self, group) -> list[dict] | None:
         if not query_flag(self.context.get("request"), "include_users", True):
             return None
@@ -325,6 +465,11 @@ class GroupSerializer(serializers.ModelSerializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("attributes must be a JSON object")
         return value
+
+    def validate(self, attrs):
+        if "parent" in attrs:
+            self.validate_parent(attrs["parent"])
+        return attrs
 
     def validate_parent(self, parent):
         if parent is not None and self.instance is not None:
@@ -340,14 +485,21 @@ class GroupFilter(filters.FilterSet):
     members_by_username = NamesFilter(field_name="users__username", to_field_name="username",
                                                             queryset=User.objects.all())
     members_by_pk = filters.ModelMultipleChoiceFilter(field_name="users", queryset=User.objects.all())
+    attributes = filters.CharFilter(method="filter_attributes", help_text='JSON object: {"key": value}')
 
     class Meta:
         model = Group
         fields = ["name", "is_superuser", "parent"]
 
+    def filter_attributes(self, qs, name, value):
+        return qs.filter(**attributes_query(value))
 
-@extend_schema_view(list=extend_schema(parameters=[include_param("include_users")]),
-                   retrieve=extend_schema(parameters=[include_param("include_users")]))
+
+GROUP_INCLUDES = [include_param("include_users"), include_param("include_children", False),
+                  include_param("include_parents", False), include_param("include_inherited_roles", False)]
+
+
+@extend_schema_view(list=extend_schema(parameters=GROUP_INCLUDES), retrieve=extend_schema(parameters=GROUP_INCLUDES))
 class GroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     queryset = Group.objects.select_related("parent").prefetch_related("users", "children")
     serializer_class = GroupSerializer
@@ -364,6 +516,30 @@ class GroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
 
     def get_queryset(self):
         return super().get_queryset().distinct()
+
+    def _member(self, request) -> User:
+        body = UserAccountSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = User.objects.filter(pk=body.validated_data["pk"]).first()
+        if user is None:
+            raise NotFound(f"no user with pk {body.validated_data['pk']}; list users with GET /api/v3/core/users/")
+        return user
+
+    @extend_schema(request=UserAccountSerializer, responses={204: None, 404: None})
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def add_user(self, request, pk=None):
+        """Add a user to this group (authentik's ``add_user``)."""
+        group = self.get_object()
+        group.users.add(self._member(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=UserAccountSerializer, responses={204: None, 404: None})
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def remove_user(self, request, pk=None):
+        """Remove a user from this group (authentik's ``remove_user``)."""
+        group = self.get_object()
+        group.users.remove(self._member(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- providers (the common part) ----------------------------------------------------------------
@@ -454,22 +630,35 @@ class ProviderViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, mixin
 
 class ApplicationSerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="pbm_uuid", read_only=True)
+    pbm_uuid = serializers.UUIDField(read_only=True)
     provider_obj = serializers.SerializerMethodField()
     backchannel_providers_obj = serializers.SerializerMethodField()
     launch_url = serializers.SerializerMethodField()
+    meta_icon_url = serializers.SerializerMethodField()
+    meta_icon_themed_urls = serializers.SerializerMethodField()
 
     class Meta:
         model = Application
-        fields = ["pk", "name", "slug", "provider", "provider_obj", "backchannel_providers",
+        fields = ["pk", "pbm_uuid", "name", "slug", "provider", "provider_obj", "backchannel_providers",
                   "backchannel_providers_obj", "launch_url", "open_in_new_tab", "meta_launch_url", "meta_icon",
-                  "meta_description", "meta_publisher", "policy_engine_mode", "group"]
+                  "meta_icon_url", "meta_icon_themed_urls", "meta_description", "meta_publisher",
+                  "policy_engine_mode", "group"]
         extra_kwargs = {"backchannel_providers": {"required": False}}
 
+    def get_meta_icon_url(self, app) -> str | None:
+        return app.meta_icon or None
+
+    @extend_schema_field(ThemedUrlsSerializer(allow_null=True))
+    def get_meta_icon_themed_urls(self, app) -> dict | None:
+        return None
+
+    @extend_schema_field(ProviderSerializer(allow_null=True))
     def get_provider_obj(self, app) -> dict | None:
         if app.provider is None:
             return None
         return ProviderSerializer(concrete(app.provider), context=self.context).data
 
+    @extend_schema_field(ProviderSerializer(many=True))
     def get_backchannel_providers_obj(self, app) -> list[dict]:
         return [ProviderSerializer(concrete(p), context=self.context).data for p in app.backchannel_providers.all()]
 
@@ -497,6 +686,16 @@ class ApplicationSerializer(serializers.ModelSerializer):
         return attrs
 
 
+FOR_USER = OpenApiParameter("for_user", OpenApiTypes.INT, description="a user's pk: only the applications "
+                            "that user may use (their bindings pass)")
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    FOR_USER,
+    OpenApiParameter("only_with_launch_url", OpenApiTypes.BOOL, description="only applications with a launch URL"),
+    OpenApiParameter("superuser_full_list", OpenApiTypes.BOOL,
+                     description="every application (the default for a superuser, the only caller here)"),
+]))
 class ApplicationViewSet(viewsets.ModelViewSet):
     queryset = Application.objects.select_related("provider").prefetch_related("backchannel_providers")
     serializer_class = ApplicationSerializer
@@ -506,193 +705,34 @@ class ApplicationViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "slug", "group"]
     ordering = ["name"]
 
+    def _for_user(self) -> User | None:
+        raw = self.request.query_params.get("for_user")
+        if not raw:
+            return None
+        user = User.objects.filter(pk=raw).first() if raw.isdigit() else None
+        if user is None:
+            raise NotFound(f"for_user={raw!r}: no user with that pk; list users with GET /api/v3/core/users/")
+        return user
 
-# --- tokens -------------------------------------------------------------------------------------
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if getattr(self, "action", None) != "list":
+            return queryset
+        user = self._for_user()
+        launch_only = query_flag(self.request, "only_with_launch_url", False)
+        if user is None and not launch_only:
+            return queryset
+        serializer = ApplicationSerializer(context=self.get_serializer_context())
+        keep = [app.pk for app in queryset
+                if (user is None or user_has_access(user, app)[0])
+                and (not launch_only or serializer.get_launch_url(app))]
+        return queryset.filter(pk__in=keep)
 
-API_TOKEN_INTENTS = [TokenIntents.INTENT_API, TokenIntents.INTENT_APP_PASSWORD, TokenIntents.INTENT_RADIUS]
-RADIUS_VIEW_KEY_REFUSED = (
-    "token {identifier!r} is a network password (intent 'radius'): its key is shown once, in the answer that "
-    "created it, and never again, so that a stolen API token or browser session cannot read the password a "
-    "network device accepts; if it is lost, delete this token and create a new one "
-    "(POST /api/v3/core/tokens/ with intent 'radius')")
-# authentik's user/group attribute for the longest a person's token may live ("days=30"); without it, a year:
-# long enough for a script's yearly rotation, short enough that a forgotten token dies.
-TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE = "goauthentik.io/user/token-maximum-lifetime"  # noqa: S105 - a name
-DEFAULT_TOKEN_MAXIMUM_LIFETIME = timedelta(days=365)
-
-
-def token_maximum_lifetime(user: User) -> timedelta:
-    """The user's (or their groups') attribute, or the default when it is missing or not a duration."""
-    value = user.group_attributes().get(TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE)
-    try:
-        return durations.parse(str(value)) if value is not None else DEFAULT_TOKEN_MAXIMUM_LIFETIME
-    except ValueError as exc:
-        LOGGER.warning("ignoring a bad token lifetime attribute; using the default", extra={
-            "user": user.username, "attribute": TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE, "reason": str(exc)})
-        return DEFAULT_TOKEN_MAXIMUM_LIFETIME
-
-
-class TokenSerializer(serializers.ModelSerializer):
-    pk = serializers.UUIDField(source="token_uuid", read_only=True)
-    intent = serializers.ChoiceField(choices=API_TOKEN_INTENTS, default=TokenIntents.INTENT_API)
-    user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False)
-    user_obj = GroupMemberSerializer(source="user", read_only=True)
-    key = serializers.CharField(read_only=True, required=False,
-                                help_text="the token's key; present only in the response that created it")
-
-    class Meta:
-        model = Token
-        fields = ["pk", "managed", "identifier", "intent", "user", "user_obj", "description", "expires",
-                  "expiring", "key"]
-        read_only_fields = ["managed"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        plain = getattr(instance, "_plain_key", None)
-        if plain:
-            data["key"] = plain
-        else:
-            data.pop("key", None)
-        return data
-
-    def validate(self, attrs):
-        request = self.context["request"]
-        if self.instance is not None and self.instance.managed:
-            raise serializers.ValidationError({"managed": [
-                f"token {self.instance.identifier!r} is managed by Gatehouse ({self.instance.managed}); "
-                "delete it to have it re-created instead of editing it"]})
-        if not is_superuser(request.user):
-            attrs["user"] = request.user  # people manage their own tokens only
-            expiring = attrs.get("expiring", getattr(self.instance, "expiring", True))
-            if not expiring:
-                raise serializers.ValidationError({"expiring": ["only a superuser may create a non-expiring token"]})
-            if "expires" in attrs:
-                self._within_lifetime(attrs["expires"], request.user)
-        elif "user" not in attrs and self.instance is None:
-            attrs["user"] = request.user
-        if attrs.get("expiring") is False:
-            attrs["expires"] = None
-        elif self.instance is None and attrs.get("intent") == TokenIntents.INTENT_RADIUS and "expires" not in attrs:
-            # a network password is typed into a device once: the longest the user's tokens may live, not the
-            # model's 30 minutes
-            attrs["expires"] = timezone.now() + token_maximum_lifetime(attrs["user"])
-        if self.instance is not None and "intent" in attrs and attrs["intent"] != self.instance.intent \
-                and TokenIntents.INTENT_RADIUS in (attrs["intent"], self.instance.intent):
-            # an API token turned into a network password would have had its key shown; a network password
-            # turned into an API token would work against the API and show its key through view_key
-            raise serializers.ValidationError({"intent": [
-                f"token {self.instance.identifier!r}: a network password (intent 'radius') cannot become another "
-                "kind of token, nor another token a network password; create a new token with the intent you "
-                "need"]})
-        return attrs
-
-    @staticmethod
-    def _within_lifetime(expires, user: User) -> None:
-        """Refused, not shortened: a script asking for a year must not get a silently shorter token."""
-        longest = token_maximum_lifetime(user)
-        latest = timezone.now() + longest
-        if expires is None or expires > latest:
-            asked = "never" if expires is None else expires.isoformat()
-            raise serializers.ValidationError({"expires": [
-                f"expires {asked} is past the maximum lifetime of your tokens ({longest.days} days, "
-                f"{latest.replace(microsecond=0).isoformat()}); choose an earlier date, or ask an administrator "
-                f"to raise the {TOKEN_MAXIMUM_LIFETIME_ATTRIBUTE} attribute"]})
-
-    def create(self, validated_data):
-        token = Token(**validated_data)
-        token._plain_key = token.set_key()
-        token.save()
-        return token
-
-
-class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
-    queryset = Token.objects.select_related("user")
-    serializer_class = TokenSerializer
-    permission_classes = [ViewAccess]
-    lookup_field = "identifier"
-    filterset_fields = ["identifier", "intent", "user__username", "description", "expires", "expiring", "managed"]
-    search_fields = ["identifier", "intent", "user__username", "description"]
-    ordering_fields = ["identifier", "expires", "created"]
-    ordering = ["identifier"]
-    user_actions = {"list", "retrieve", "create", "update", "partial_update", "destroy", "view_key"}
-    people_only_actions = user_actions
-
-    def scope_user(self, qs, user):
-        return qs.filter(user=user, intent__in=API_TOKEN_INTENTS)
-
-    def perform_create(self, serializer):
-        serializer.save()  # the audit middleware records model_created (core/events/audit.py)
-
-    @extend_schema(responses={200: inline_serializer("TokenView", {"key": serializers.CharField()}),
-                              403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 410: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[FOR_USER], filters=False, responses=PolicyTestResultSerializer)
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
-    def view_key(self, request, identifier=None):
-        """The token's key, to its owner or a superuser (anyone else: 404), with a ``secret_view``
-        event, as authentik answers. A network password (intent ``radius``, Gatehouse's) is refused with 403:
-        its key is shown once, at creation."""
-        token = self.get_object()
-        if token.intent == TokenIntents.INTENT_RADIUS:
-            raise PermissionDenied(RADIUS_VIEW_KEY_REFUSED.format(identifier=token.identifier))
-        try:
-            key = token.read_key()
-        except TokenKeyUnreadable as exc:
-            return Response({"detail": _UNREADABLE[exc.reason].format(identifier=token.identifier)},
-                            status=status.HTTP_410_GONE if exc.reason == exc.NOT_KEPT else status.HTTP_409_CONFLICT)
-        record("secret_view", user=request.user, token=token.identifier, what="token key")
-        return Response({"key": key})
-
-
-_UNREADABLE = {
-    TokenKeyUnreadable.NOT_KEPT: (
-        "token {identifier!r} was created before Gatehouse kept token keys (only its hash is stored), so its "
-        "key cannot be shown again; create a new token (POST /api/v3/core/tokens/), use its key, and delete "
-        "this one"),
-    TokenKeyUnreadable.SECRET_KEY_CHANGED: (
-        "the key of token {identifier!r} was stored under a different AUTHENTIK_SECRET_KEY than this core "
-        "runs with, and the core would refuse it; start the core with the original AUTHENTIK_SECRET_KEY, "
-        "or create a new token"),
-}
-
-
-# --- sessions -----------------------------------------------------------------------------------
-
-
-class AuthenticatedSessionSerializer(serializers.ModelSerializer):
-    current = serializers.SerializerMethodField()
-    user_agent = serializers.CharField(source="last_user_agent", read_only=True)
-
-    class Meta:
-        model = AuthenticatedSession
-        fields = ["uuid", "current", "user_agent", "last_ip", "last_user_agent", "last_used", "created", "expires",
-                  "user"]
-
-    def get_current(self, session) -> bool:
-        request = self.context.get("request")
-        django_session = getattr(getattr(request, "_request", request), "session", None)
-        return bool(django_session is not None and django_session.session_key == session.session_key)
-
-
-class AuthenticatedSessionViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
-                                  mixins.ListModelMixin, viewsets.GenericViewSet):
-    queryset = AuthenticatedSession.objects.select_related("user")
-    serializer_class = AuthenticatedSessionSerializer
-    permission_classes = [ViewAccess]
-    lookup_field = "uuid"
-    filterset_fields = ["user__username", "last_ip", "last_user_agent"]
-    search_fields = ["user__username", "last_ip", "last_user_agent"]
-    ordering_fields = ["last_used", "created", "expires"]
-    ordering = ["-last_used"]
-    user_actions = {"list", "retrieve", "destroy"}
-    people_only_actions = user_actions
-
-    def scope_user(self, qs, user):
-        return qs.filter(user=user)
-
-    def perform_destroy(self, instance):
-        # The Django session and every outpost's copy end with the row (core/accounts/sessions.py).
-        instance.delete()
-        django_session = getattr(self.request._request, "session", None)
-        if django_session is not None and django_session.session_key == instance.session_key:
-            django_session.flush()  # this very browser: a new, empty session instead of the deleted one
-        record("logout", user=self.request.user, message="session revoked through the API",
-               session_user=instance.user.username)
+    def check_access(self, request, slug=None):
+        """Whether a user (``for_user``, else the caller) may use this application, and the bindings' messages."""
+        application = self.get_object()
+        user = self._for_user() or request.user
+        passing, messages = user_has_access(user, application)
+        return Response({"passing": passing, "messages": messages, "log_messages": []})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core import durations
@@ -57,3 +59,85 @@ def seconds_or_none(text: str) -> float | None:
         return durations.seconds(text)
     except ValueError:
         return None
+
+
+class NeutralList(serializers.ListField):
+    """An authentik field for something Gatehouse does not model (roles, ...): always answered ``[]``, its
+    documented neutral value, so that clients validating authentik's schema get the key they require.
+    Read-only: a value sent for it is ignored, as there is nothing to store it in."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "not modelled by Gatehouse: always empty")
+        super().__init__(read_only=True, source="*", **kwargs)
+
+    def to_representation(self, data):
+        return []
+
+
+class RoleSerializer(serializers.Serializer):
+    """authentik ``RoleSerializer`` (roles are not modelled: only ever inside an empty list)."""
+
+    pk = serializers.UUIDField(read_only=True)
+    name = serializers.CharField()
+
+
+class ThemedUrlsSerializer(serializers.Serializer):
+    """authentik ``ThemedUrlsSerializer``: an image per theme (Gatehouse has no themed images: null)."""
+
+    light = serializers.CharField(required=False, allow_null=True)
+    dark = serializers.CharField(required=False, allow_null=True)
+
+
+class ModelNamesMixin(serializers.Serializer):
+    """authentik's ``MetaNameSerializer`` fields: the model's verbose names and ``app_label.model_name``."""
+
+    verbose_name = serializers.SerializerMethodField()
+    verbose_name_plural = serializers.SerializerMethodField()
+    meta_model_name = serializers.SerializerMethodField()
+
+    def get_verbose_name(self, obj) -> str:
+        return str(type(obj)._meta.verbose_name)
+
+    def get_verbose_name_plural(self, obj) -> str:
+        return str(type(obj)._meta.verbose_name_plural)
+
+    def get_meta_model_name(self, obj) -> str:
+        meta = type(obj)._meta
+        return f"{meta.app_label}.{meta.model_name}"
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (``config``, ``attributes``): described as an object, as authentik's schema does."""
+
+
+class RedirectURISerializer(serializers.Serializer):
+    """authentik ``RedirectURISerializer`` (the items of a provider's ``redirect_uris``)."""
+
+    matching_mode = serializers.ChoiceField(choices=["strict", "regex"])
+    url = serializers.CharField()
+
+
+@extend_schema_field(RedirectURISerializer(many=True))
+class RedirectURIsField(serializers.JSONField):
+    """``[{"matching_mode": "strict"|"regex", "url": "..."}]``, stored as JSON."""
+
+
+# django-filter lookups: our exact filter names and authentik's ``<field>__iexact`` beside them.
+IEXACT = ["exact", "iexact"]
+
+
+def attributes_query(value: str, field: str = "attributes") -> dict:
+    """authentik's ``?attributes={"key": value}`` filter as ORM lookups (``attributes__key=value``), each key
+    matched exactly. Raises a 400 naming the expected form."""
+    import json
+
+    from rest_framework.exceptions import ValidationError
+
+    try:
+        wanted = json.loads(value)
+    except ValueError:
+        wanted = None
+    if not isinstance(wanted, dict):
+        raise ValidationError({"attributes": [f'{value!r} is not a JSON object like {{"team": "blue"}}']})
+    return {f"{field}__{key}": item for key, item in wanted.items()}

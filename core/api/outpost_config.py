@@ -32,15 +32,17 @@ LOGGER = logging.getLogger("gatehouse.outposts")
 class PolicyTestResultSerializer(serializers.Serializer):
     passing = serializers.BooleanField()
     messages = serializers.ListField(child=serializers.CharField())
-    log_messages = serializers.ListField(child=serializers.DictField(), default=list)
+    log_messages = serializers.ListField(default=list, child=inline_serializer("LogEvent", {
+        "timestamp": serializers.DateTimeField(), "log_level": serializers.CharField(),
+        "logger": serializers.CharField(), "event": serializers.CharField(), "attributes": serializers.DictField()}))
 
 
 APP_SLUG = OpenApiParameter("app_slug", OpenApiTypes.STR, required=True,
                             description="slug of the application that uses this provider")
 
 
-def check_access_schema(name: str, extra: dict):
-    return extend_schema(parameters=[APP_SLUG], filters=False,
+def check_access_schema(name: str, extra: dict, operation_id: str):
+    return extend_schema(operation_id=operation_id, parameters=[APP_SLUG], filters=False,
                          responses=inline_serializer(name, {"access": PolicyTestResultSerializer(), **extra}))
 
 

@@ -8,16 +8,12 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from core.accounts.api import (
-    ApplicationViewSet,
-    AuthenticatedSessionViewSet,
-    GroupViewSet,
-    ProviderViewSet,
-    TokenViewSet,
-    UserViewSet,
-)
+from core.accounts.api import ApplicationViewSet, GroupViewSet, ProviderViewSet, UserViewSet
+from core.accounts.api_sessions import AuthenticatedSessionViewSet
+from core.accounts.api_tokens import TokenViewSet
 from core.api.root import ConfigView
 from core.api.schema import CUSTOM_SETTINGS
+from core.crypto.api import CertificateKeyPairViewSet
 from core.events.api import EventViewSet
 from core.flows.api import FlowStageBindingViewSet, FlowViewSet, StageViewSet
 from core.oidc.api import OAuth2ProviderViewSet, ScopeMappingViewSet
@@ -70,6 +66,7 @@ router.register("policies/reputation", ReputationPolicyViewSet, basename="reputa
 router.register("flows/instances", FlowViewSet, basename="flow")
 router.register("flows/bindings", FlowStageBindingViewSet, basename="flowstagebinding")
 router.register("stages/all", StageViewSet, basename="stage")
+router.register("crypto/certificatekeypairs", CertificateKeyPairViewSet, basename="certificatekeypair")
 
 urlpatterns = [
     path("root/config/", ConfigView.as_view(), name="config"),

@@ -54,10 +54,19 @@ class EventFilter(filters.FilterSet):
     client_ip = filters.CharFilter()
     app = filters.CharFilter()
     context_model_pk = filters.CharFilter(field_name="context__model__pk")
+    context_model_app = filters.CharFilter(field_name="context__model__app")
+    context_model_name = filters.CharFilter(field_name="context__model__model_name")
+    context_authorized_app = filters.CharFilter(field_name="context__authorized_application__pk")
+    context_device = filters.CharFilter(field_name="context__device__pk")
+    actions = filters.MultipleChoiceFilter(field_name="action", choices=EventAction.choices)
+    brand_name = filters.CharFilter(method="no_brand", help_text="brands are not built: matches no event")
 
     class Meta:
         model = Event
         fields = ["action", "client_ip", "app"]
+
+    def no_brand(self, qs, name, value):
+        return qs.none()
 
     def filter_username(self, qs, name, value):
         """The user's own events (``user.username``, or the user any spelling names), and failed logins,

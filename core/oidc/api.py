@@ -8,7 +8,7 @@ import re
 from rest_framework import serializers, viewsets
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import validate_duration, validate_expression
+from core.api.fields import ModelNamesMixin, RedirectURIsField, validate_duration, validate_expression
 from core.inheritance import concrete
 from core.oidc.models import OAuth2Provider, ScopeMapping
 
@@ -36,7 +36,7 @@ def validate_redirect_uris(value):
 
 
 class OAuth2ProviderSerializer(ProviderSerializer):
-    redirect_uris = serializers.JSONField(required=False, validators=[validate_redirect_uris])
+    redirect_uris = RedirectURIsField(required=False, validators=[validate_redirect_uris])
 
     class Meta:
         model = OAuth2Provider
@@ -49,20 +49,23 @@ class OAuth2ProviderSerializer(ProviderSerializer):
 class OAuth2ProviderViewSet(viewsets.ModelViewSet):
     queryset = OAuth2Provider.objects.filter(proxyprovider__isnull=True).select_related("application")
     serializer_class = OAuth2ProviderSerializer
-    filterset_fields = ["name", "client_type", "client_id", "issuer_mode", "sub_mode", "authorization_flow"]
+    filterset_fields = ["name", "client_type", "client_id", "issuer_mode", "sub_mode", "authorization_flow",
+                        "access_code_validity", "access_token_validity", "refresh_token_validity",
+                        "include_claims_in_id_token", "signing_key", "property_mappings", "application"]
     search_fields = ["name", "client_id"]
     ordering_fields = ["name", "id"]
     ordering = ["name"]
 
 
-class ScopeMappingSerializer(serializers.ModelSerializer):
+class ScopeMappingSerializer(ModelNamesMixin, serializers.ModelSerializer):
     pk = serializers.UUIDField(source="pm_uuid", read_only=True)
     component = serializers.SerializerMethodField()
     expression = serializers.CharField(validators=[validate_expression])
 
     class Meta:
         model = ScopeMapping
-        fields = ["pk", "managed", "name", "expression", "component", "scope_name", "description"]
+        fields = ["pk", "managed", "name", "expression", "component", "verbose_name", "verbose_name_plural",
+                  "meta_model_name", "scope_name", "description"]
         read_only_fields = ["managed"]
 
     def get_component(self, obj) -> str:
@@ -72,7 +75,7 @@ class ScopeMappingSerializer(serializers.ModelSerializer):
 class ScopeMappingViewSet(viewsets.ModelViewSet):
     queryset = ScopeMapping.objects.all()
     serializer_class = ScopeMappingSerializer
-    filterset_fields = ["name", "scope_name", "managed"]
+    filterset_fields = {"name": ["exact"], "scope_name": ["exact"], "managed": ["exact", "isnull"]}
     search_fields = ["name", "scope_name", "description"]
     ordering_fields = ["name", "scope_name"]
     ordering = ["scope_name", "name"]

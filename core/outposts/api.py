@@ -6,7 +6,9 @@ An outpost's token may list and read only its own outpost: the outpost takes ``r
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -14,6 +16,7 @@ from rest_framework.response import Response
 from core import durations
 from core.accounts.api import ProviderSerializer
 from core.accounts.models import Provider
+from core.api.fields import JSONObjectField
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess
 from core.inheritance import concrete
 from core.outposts.models import EMBEDDED_OUTPOST_MANAGED, Outpost, OutpostType, default_outpost_config
@@ -40,16 +43,26 @@ def refresh_interval_s(config: dict) -> int:
 
 
 class OutpostHealthSerializer(serializers.Serializer):
+    """authentik ``OutpostHealthSerializer``: what an instance said in its last hello; what it did not say is
+    answered empty (false, null for FIPS). Gatehouse does not pin outpost versions: the expected version and
+    build are the instance's own and it is never outdated."""
+
     uid = serializers.CharField()
     last_seen = serializers.DateTimeField()
-    version = serializers.CharField(required=False)
-    build_hash = serializers.CharField(required=False)
-    hostname = serializers.CharField(required=False)
-    golang_version = serializers.CharField(required=False)
-    openssl_enabled = serializers.BooleanField(required=False)
-    openssl_version = serializers.CharField(required=False)
-    fips_enabled = serializers.BooleanField(required=False, allow_null=True)
+    version = serializers.CharField(default="")
+    golang_version = serializers.CharField(default="")
+    openssl_enabled = serializers.BooleanField(default=False)
+    openssl_version = serializers.CharField(default="")
+    fips_enabled = serializers.BooleanField(default=None, allow_null=True)
+    version_should = serializers.CharField(source="version", default="")
+    version_outdated = serializers.SerializerMethodField()
+    build_hash = serializers.CharField(default="")
+    build_hash_should = serializers.CharField(source="build_hash", default="")
+    hostname = serializers.CharField(default="")
     args = serializers.DictField(required=False)
+
+    def get_version_outdated(self, state) -> bool:
+        return False
 
 
 class OutpostSerializer(serializers.ModelSerializer):
@@ -59,22 +72,33 @@ class OutpostSerializer(serializers.ModelSerializer):
     token_identifier = serializers.CharField(read_only=True)
     refresh_interval_s = serializers.SerializerMethodField()
     service_connection = serializers.SerializerMethodField()
-    config = serializers.JSONField(required=False)
+    service_connection_obj = serializers.SerializerMethodField()
+    config = JSONObjectField(required=False)
 
     class Meta:
         model = Outpost
-        fields = ["pk", "name", "type", "providers", "providers_obj", "service_connection", "token_identifier",
-                  "config", "managed", "refresh_interval_s"]
+        fields = ["pk", "name", "type", "providers", "providers_obj", "service_connection",
+                  "service_connection_obj", "token_identifier", "config", "managed", "refresh_interval_s"]
         read_only_fields = ["managed"]
 
+    @extend_schema_field(ProviderSerializer(many=True))
     def get_providers_obj(self, outpost) -> list[dict]:
         return [ProviderSerializer(concrete(p), context=self.context).data for p in outpost.providers.all()]
 
     def get_refresh_interval_s(self, outpost) -> int:
         return refresh_interval_s(outpost.config)
 
+    @extend_schema_field(OpenApiTypes.UUID)
     def get_service_connection(self, outpost) -> str | None:
         return None  # Gatehouse does not deploy outposts into Docker/Kubernetes
+
+    @extend_schema_field(inline_serializer("ServiceConnection", {
+        "pk": serializers.UUIDField(), "name": serializers.CharField(), "local": serializers.BooleanField(),
+        "component": serializers.CharField(), "verbose_name": serializers.CharField(),
+        "verbose_name_plural": serializers.CharField(), "meta_model_name": serializers.CharField()},
+        allow_null=True))
+    def get_service_connection_obj(self, outpost) -> dict | None:
+        return None
 
     def validate_config(self, value):
         if not isinstance(value, dict):
@@ -115,12 +139,28 @@ class OutpostSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class OutpostFilter(filters.FilterSet):
+    """Ours and authentik's filter names. Gatehouse has no service connections (it deploys no outposts): a
+    filter on one's name matches no outpost."""
+
+    providers_by_pk = filters.ModelMultipleChoiceFilter(field_name="providers", queryset=Provider.objects.all())
+    service_connection__name__icontains = filters.CharFilter(method="no_service_connection")
+    service_connection__name__iexact = filters.CharFilter(method="no_service_connection")
+
+    class Meta:
+        model = Outpost
+        fields = {"name": ["exact", "icontains", "iexact"], "type": ["exact"],
+                  "managed": ["exact", "icontains", "iexact"], "providers": ["isnull", "exact"]}
+
+    def no_service_connection(self, qs, name, value):
+        return qs.none()
+
+
 class OutpostViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     queryset = Outpost.objects.prefetch_related("providers")
     serializer_class = OutpostSerializer
     permission_classes = [ViewAccess]
-    filterset_fields = {"name": ["exact", "icontains"], "type": ["exact"], "managed": ["exact", "icontains"],
-                        "providers": ["isnull", "exact"]}
+    filterset_class = OutpostFilter
     search_fields = ["name", "providers__name"]
     ordering_fields = ["name", "type"]
     ordering = ["name"]

@@ -3,8 +3,11 @@ expression, password and reputation policy apps)."""
 
 from __future__ import annotations
 
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 
+from core.accounts.api import GroupMemberSerializer, UserGroupSerializer
 from core.accounts.models import Group, User
 from core.api.fields import validate_expression
 from core.inheritance import concrete, subclass_lookups
@@ -22,12 +25,14 @@ class PolicySerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="policy_uuid", read_only=True)
     component = serializers.SerializerMethodField()
     verbose_name = serializers.SerializerMethodField()
+    verbose_name_plural = serializers.SerializerMethodField()
     meta_model_name = serializers.SerializerMethodField()
     bound_to = serializers.SerializerMethodField()
 
     class Meta:
         model = Policy
-        fields = ["pk", "name", "execution_logging", "component", "verbose_name", "meta_model_name", "bound_to",
+        fields = ["pk", "name", "execution_logging", "component", "verbose_name", "verbose_name_plural",
+                  "meta_model_name", "bound_to",
                   "created", "last_updated"]
 
     def _model(self, obj):
@@ -39,6 +44,9 @@ class PolicySerializer(serializers.ModelSerializer):
     def get_verbose_name(self, obj) -> str:
         return str(self._model(obj)._meta.verbose_name)
 
+    def get_verbose_name_plural(self, obj) -> str:
+        return str(self._model(obj)._meta.verbose_name_plural)
+
     def get_meta_model_name(self, obj) -> str:
         meta = self._model(obj)._meta
         return f"{meta.app_label}.{meta.model_name}"
@@ -47,13 +55,25 @@ class PolicySerializer(serializers.ModelSerializer):
         return obj.bindings.count()
 
 
+class PolicyFilter(filters.FilterSet):
+    promptstage__isnull = filters.BooleanFilter(method="filter_promptstage", help_text=(
+        "policies not used by a prompt stage (true) or used by one (false); Gatehouse has no prompt stages"))
+
+    class Meta:
+        model = Policy
+        fields = {"name": ["exact"], "bindings": ["isnull"]}
+
+    def filter_promptstage(self, qs, name, value):
+        return qs if value else qs.none()
+
+
 class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                     viewsets.GenericViewSet):
     """``/policies/all/``: every policy kind."""
 
     queryset = Policy.objects.select_related(*subclass_lookups(Policy)).order_by("name")
     serializer_class = PolicySerializer
-    filterset_fields = ["name"]
+    filterset_class = PolicyFilter
     search_fields = ["name"]
     ordering_fields = ["name", "created"]
     ordering = ["name"]
@@ -84,11 +104,12 @@ class ReputationPolicySerializer(PolicySerializer):
         fields = [*PolicySerializer.Meta.fields, "check_ip", "check_username", "threshold"]
 
 
-def _policy_viewset(model, serializer):
+def _policy_viewset(model, serializer, fields: tuple[str, ...]):
     class _ViewSet(viewsets.ModelViewSet):
         queryset = model.objects.order_by("name")
         serializer_class = serializer
-        filterset_fields = ["name", "execution_logging"]
+        # authentik's filters: every field of the kind
+        filterset_fields = ["policy_uuid", "name", "execution_logging", "created", "last_updated", *fields]
         search_fields = ["name"]
         ordering_fields = ["name", "created"]
         ordering = ["name"]
@@ -97,9 +118,12 @@ def _policy_viewset(model, serializer):
     return _ViewSet
 
 
-ExpressionPolicyViewSet = _policy_viewset(ExpressionPolicy, ExpressionPolicySerializer)
-PasswordPolicyViewSet = _policy_viewset(PasswordPolicy, PasswordPolicySerializer)
-ReputationPolicyViewSet = _policy_viewset(ReputationPolicy, ReputationPolicySerializer)
+ExpressionPolicyViewSet = _policy_viewset(ExpressionPolicy, ExpressionPolicySerializer, ("expression",))
+PasswordPolicyViewSet = _policy_viewset(PasswordPolicy, PasswordPolicySerializer, (
+    "password_field", "amount_digits", "amount_uppercase", "amount_lowercase", "amount_symbols", "length_min",
+    "symbol_charset", "error_message", "check_static_rules"))
+ReputationPolicyViewSet = _policy_viewset(ReputationPolicy, ReputationPolicySerializer,
+                                          ("check_ip", "check_username", "threshold"))
 
 
 class PolicyBindingSerializer(serializers.ModelSerializer):
@@ -108,22 +132,23 @@ class PolicyBindingSerializer(serializers.ModelSerializer):
     policy = serializers.PrimaryKeyRelatedField(queryset=Policy.objects.all(), required=False, allow_null=True)
     group = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), required=False, allow_null=True)
     user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False, allow_null=True)
-    policy_obj = PolicySerializer(source="policy", read_only=True)
-    group_obj = serializers.SerializerMethodField()
-    user_obj = serializers.SerializerMethodField()
+    policy_obj = PolicySerializer(source="policy", read_only=True, allow_null=True)
+    group_obj = UserGroupSerializer(source="group", read_only=True, allow_null=True)
+    user_obj = GroupMemberSerializer(source="user", read_only=True, allow_null=True)
+    expires = serializers.SerializerMethodField(help_text="bindings do not expire in Gatehouse: always null")
+    expiring = serializers.SerializerMethodField(help_text="bindings do not expire in Gatehouse: always false")
 
     class Meta:
         model = PolicyBinding
         fields = ["pk", "policy", "group", "user", "policy_obj", "group_obj", "user_obj", "target", "negate",
-                  "enabled", "order", "timeout", "failure_result"]
+                  "enabled", "order", "timeout", "failure_result", "expires", "expiring"]
 
-    def get_group_obj(self, binding) -> dict | None:
-        g = binding.group
-        return {"pk": str(g.pk), "num_pk": g.num_pk, "name": g.name, "is_superuser": g.is_superuser} if g else None
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_expires(self, binding) -> str | None:
+        return None
 
-    def get_user_obj(self, binding) -> dict | None:
-        u = binding.user
-        return {"pk": u.pk, "username": u.username, "name": u.name, "is_active": u.is_active} if u else None
+    def get_expiring(self, binding) -> bool:
+        return False
 
     def validate(self, attrs):
         def get(name):
@@ -140,10 +165,20 @@ class PolicyBindingSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class PolicyBindingFilter(filters.FilterSet):
+    target_in = filters.ModelMultipleChoiceFilter(field_name="target", queryset=PolicyBindingModel.objects.all(),
+                                                  help_text="bindings of any of these targets (authentik's name)")
+
+    class Meta:
+        model = PolicyBinding
+        fields = {"target": ["exact"], "policy": ["exact", "isnull"], "group": ["exact"], "user": ["exact"],
+                  "enabled": ["exact"], "order": ["exact"], "timeout": ["exact"]}
+
+
 class PolicyBindingViewSet(viewsets.ModelViewSet):
     queryset = PolicyBinding.objects.select_related("policy", "group", "user", "target")
     serializer_class = PolicyBindingSerializer
-    filterset_fields = ["target", "policy", "group", "user", "enabled", "order", "timeout"]
+    filterset_class = PolicyBindingFilter
     search_fields = ["policy__name", "group__name", "user__username"]
     ordering_fields = ["order", "target", "pk"]
     ordering = ["order", "pk"]

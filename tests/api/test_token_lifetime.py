@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.accounts.api import DEFAULT_TOKEN_MAXIMUM_LIFETIME
+from core.accounts.api_tokens import DEFAULT_TOKEN_MAXIMUM_LIFETIME
 from core.accounts.models import Group, Token
 
 pytestmark = pytest.mark.django_db

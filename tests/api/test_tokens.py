@@ -58,3 +58,17 @@ def test_outpost_account_cannot_mint_tokens(world):
     proxy = bearer(world["keys"]["proxy-outpost"])
     assert proxy.post("/api/v3/core/tokens/", {"identifier": "persist"}, format="json").status_code == 403
     assert proxy.get(f"/api/v3/core/tokens/{world['proxy_outpost'].token_identifier}/view_key/").status_code == 403
+
+
+def test_set_key_superusers_only_and_not_for_managed_tokens(admin, alice, alice_api):
+    from core.accounts.models import Token
+    from tests.api.conftest import api_token
+
+    api_token(alice, "alice-script")
+    url = "/api/v3/core/tokens/alice-script/set_key/"
+    assert alice_api.post(url, {"key": "x" * 32}, format="json").status_code == 403
+    assert admin.post(url, {"key": "short"}, format="json").status_code == 400
+    assert admin.post(url, {"key": "k" * 32}, format="json").status_code == 204
+    assert Token.authenticate("k" * 32, ("api",)).identifier == "alice-script"
+    Token.objects.filter(identifier="alice-script").update(managed="goauthentik.io/test")
+    assert admin.post(url, {"key": "m" * 32}, format="json").status_code == 400

@@ -13,7 +13,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import application_of
+from core.api.fields import IEXACT, application_of
 from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
 from core.api.permissions import request_outpost
 from core.api.schema import LDAP_MODES as MODES
@@ -46,7 +46,12 @@ class LDAPProviderSerializer(ProviderSerializer):
 class LDAPProviderViewSet(viewsets.ModelViewSet):
     queryset = LDAPProvider.objects.select_related("application").prefetch_related("outposts")
     serializer_class = LDAPProviderSerializer
-    filterset_fields = ["name", "base_dn", "authorization_flow", "search_mode", "bind_mode"]
+    # ours (exact) and authentik's (__iexact) names
+    filterset_fields = {"name": IEXACT, "base_dn": IEXACT, "authorization_flow": ["exact"],
+                        "authorization_flow__slug": ["iexact"], "search_mode": ["exact"], "bind_mode": ["exact"],
+                        "certificate__kp_uuid": ["iexact"], "certificate__name": ["iexact"],
+                        "tls_server_name": ["iexact"], "uid_start_number": ["iexact"], "gid_start_number": ["iexact"],
+                        "application": ["isnull"]}
     search_fields = ["name", "base_dn"]
     ordering_fields = ["name", "id"]
     ordering = ["name"]
@@ -126,7 +131,7 @@ class LDAPOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet):
         """The search permission (as check_access): superusers, or everyone when the provider says so."""
         return {"has_search_permission": bool(user.is_superuser or provider.search_full_directory)}
 
-    @check_access_schema("LDAPCheckAccess", {"has_search_permission": serializers.BooleanField()})
+    @check_access_schema("LDAPCheckAccess", {"has_search_permission": serializers.BooleanField()}, "outposts_ldap_access_check")
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def check_access(self, request, pk=None):
         """May the user whose session the provider's outpost sends use the application behind this provider;

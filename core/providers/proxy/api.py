@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers, viewsets
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import application_of, seconds_or_none, validate_duration
+from core.api.fields import IEXACT, RedirectURIsField, application_of, seconds_or_none, validate_duration
 from core.api.outpost_config import OutpostConfigViewSet, application_access, load_access_users
 from core.oidc.discovery import build_discovery
 from core.oidc.models import ScopeMapping
@@ -28,7 +28,7 @@ def _validate_http_url(value: str, field: str) -> str:
 
 
 class ProxyProviderSerializer(ProviderSerializer):
-    redirect_uris = serializers.JSONField(read_only=True)
+    redirect_uris = RedirectURIsField(read_only=True)
     client_id = serializers.CharField(read_only=True)
     outpost_set = serializers.SerializerMethodField()
 
@@ -82,8 +82,13 @@ class ProxyProviderSerializer(ProviderSerializer):
 class ProxyProviderViewSet(viewsets.ModelViewSet):
     queryset = ProxyProvider.objects.select_related("application").prefetch_related("outposts")
     serializer_class = ProxyProviderSerializer
-    filterset_fields = ["name", "mode", "external_host", "internal_host", "authorization_flow",
-                        "basic_auth_enabled", "cookie_domain"]
+    # ours (exact) and authentik's (__iexact) names; application__isnull as authentik's
+    filterset_fields = {"name": IEXACT, "mode": IEXACT, "external_host": IEXACT, "internal_host": IEXACT,
+                        "authorization_flow": ["exact"], "authorization_flow__slug": ["iexact"],
+                        "basic_auth_enabled": IEXACT, "cookie_domain": IEXACT, "internal_host_ssl_validation": IEXACT,
+                        "skip_path_regex": ["iexact"], "basic_auth_user_attribute": ["iexact"],
+                        "basic_auth_password_attribute": ["iexact"], "certificate__kp_uuid": ["iexact"],
+                        "certificate__name": ["iexact"], "property_mappings": ["iexact"], "application": ["isnull"]}
     search_fields = ["name", "external_host", "internal_host"]
     ordering_fields = ["name", "id", "external_host"]
     ordering = ["name"]

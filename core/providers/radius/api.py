@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from core.accounts.api import ProviderSerializer
-from core.api.fields import application_of, validate_expression
+from core.api.fields import IEXACT, ModelNamesMixin, application_of, validate_expression
 from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
 from core.inheritance import concrete
 from core.providers.radius.models import RadiusProvider, RadiusProviderPropertyMapping
@@ -57,7 +57,7 @@ class RadiusProviderSerializer(ProviderSerializer):
         return value
 
 
-class RadiusProviderPropertyMappingSerializer(serializers.ModelSerializer):
+class RadiusProviderPropertyMappingSerializer(ModelNamesMixin, serializers.ModelSerializer):
     """authentik's ``RadiusProviderPropertyMappingSerializer``: pk, managed, name, expression (+ component)."""
 
     pk = serializers.UUIDField(source="pm_uuid", read_only=True)
@@ -66,7 +66,8 @@ class RadiusProviderPropertyMappingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RadiusProviderPropertyMapping
-        fields = ["pk", "managed", "name", "expression", "component"]
+        fields = ["pk", "managed", "name", "expression", "component", "verbose_name", "verbose_name_plural",
+                  "meta_model_name"]
         read_only_fields = ["managed"]
 
     def get_component(self, obj) -> str:
@@ -90,7 +91,7 @@ class RadiusProviderPropertyMappingViewSet(viewsets.ModelViewSet):
 
     queryset = RadiusProviderPropertyMapping.objects.all()
     serializer_class = RadiusProviderPropertyMappingSerializer
-    filterset_fields = ["name", "managed"]
+    filterset_fields = {"name": ["exact"], "managed": ["exact", "isnull"]}
     search_fields = ["name"]
     ordering_fields = ["name"]
     ordering = ["name"]
@@ -102,7 +103,9 @@ class RadiusProviderPropertyMappingViewSet(viewsets.ModelViewSet):
 class RadiusProviderViewSet(viewsets.ModelViewSet):
     queryset = RadiusProvider.objects.select_related("application").prefetch_related("outposts")
     serializer_class = RadiusProviderSerializer
-    filterset_fields = ["name", "authorization_flow", "client_networks"]
+    # ours (exact) and authentik's (__iexact) names
+    filterset_fields = {"name": IEXACT, "authorization_flow": ["exact"], "authorization_flow__slug": ["iexact"],
+                        "client_networks": IEXACT, "application": ["isnull"]}
     search_fields = ["name", "client_networks"]
     ordering_fields = ["name", "id"]
     ordering = ["name"]
@@ -273,7 +276,7 @@ class RadiusOutpostConfigViewSet(OutpostAuthenticateMixin, OutpostConfigViewSet)
                **{k: v for k, v in fields.items() if v not in (None, "")})
         return Response(status=201)
 
-    @check_access_schema("RadiusCheckAccess", {"attributes": serializers.CharField(allow_blank=True)})
+    @check_access_schema("RadiusCheckAccess", {"attributes": serializers.CharField(allow_blank=True)}, "outposts_radius_access_check")
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def check_access(self, request, pk=None):
         """May the user whose session the provider's outpost sends use the application behind this provider
