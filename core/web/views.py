@@ -1,7 +1,8 @@
-"""The user portal /if/user/: launcher, MFA devices, password change, sessions with revoke."""
+"""The user portal /if/user/: launcher, MFA devices, password change, network passwords, sessions with revoke."""
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import quote, urlsplit
 
 from django.contrib.auth.decorators import login_required
@@ -10,7 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from core.accounts.launch_url import launchable
-from core.accounts.models import Application, AuthenticatedSession
+from core.accounts.models import Application, AuthenticatedSession, Token, TokenIntents
 from core.events.record import record
 from core.flows.models import StaticDevice, TOTPDevice, WebAuthnDevice
 from core.policies.engine import user_has_access
@@ -59,8 +60,58 @@ def portal(request):
          "current": s.session_key == current}
         for s in AuthenticatedSession.objects.filter(user=request.user)
     ]
-    return render(request, "web/user.html", {"apps": launcher_apps(request.user), "devices": user_devices(request.user),
-                                             "sessions": sessions})
+    return render(request, "web/user.html", _portal_context(request, sessions=sessions))
+
+
+def _portal_context(request, **extra) -> dict:
+    if "sessions" not in extra:
+        current = request.session.session_key
+        extra["sessions"] = [
+            {"uuid": s.uuid, "last_ip": s.last_ip, "last_user_agent": s.last_user_agent, "last_used": s.last_used,
+             "current": s.session_key == current}
+            for s in AuthenticatedSession.objects.filter(user=request.user)]
+    network = Token.objects.filter(user=request.user, intent=TokenIntents.INTENT_RADIUS).order_by("-created")
+    return {"apps": launcher_apps(request.user), "devices": user_devices(request.user),
+            "network_passwords": network, **extra}
+
+
+NETWORK_PASSWORD_DESCRIPTION_MAX = 200
+
+
+@require_POST
+@login_required(login_url=LOGIN_URL)
+def create_network_password(request):
+    """A network password (a token of intent ``radius``: RADIUS CHAP / MS-CHAPv2, core/providers/radius/challenge.py)
+    for the signed-in user. Its key is on this answer only (never stored readable, never shown again: view_key
+    refuses it), so the page is not cached. It lives as long as the user's tokens may (token_maximum_lifetime)."""
+    from django.utils import timezone
+
+    from core.accounts.api_tokens import token_maximum_lifetime
+
+    description = (request.POST.get("description") or "").strip()[:NETWORK_PASSWORD_DESCRIPTION_MAX]
+    token = Token(identifier=f"network-password-{request.user.pk}-{secrets.token_hex(6)}", user=request.user,
+                  intent=TokenIntents.INTENT_RADIUS, description=description or "network password",
+                  expires=timezone.now() + token_maximum_lifetime(request.user))
+    key = token.set_key()
+    token.save()
+    record("model_created", user=request.user, message="network password created from the user portal",
+           token=token.identifier)
+    response = render(request, "web/user.html", _portal_context(request, new_network_password=key,
+                                                                new_network_identifier=token.identifier))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@login_required(login_url=LOGIN_URL)
+def delete_network_password(request, identifier):
+    deleted = Token.objects.filter(identifier=identifier, user=request.user,
+                                   intent=TokenIntents.INTENT_RADIUS).delete()[0]
+    if not deleted:
+        raise Http404("no such network password of yours")
+    record("model_deleted", user=request.user, message="network password deleted from the user portal",
+           token=identifier)
+    return HttpResponseRedirect("/if/user/#network")
 
 
 @require_POST

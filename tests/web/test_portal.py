@@ -57,3 +57,31 @@ def test_revoking_current_session_logs_out(client, user):
     resp = client.post(f"/if/user/sessions/{current.uuid}/revoke/")
     assert resp.status_code == 302 and "default-authentication-flow" in resp["Location"]
     assert client.get("/if/user/").status_code == 302
+
+
+def test_network_password_shown_once_listed_and_deleted(client, user):
+    import hashlib
+    import re
+
+    from core.accounts.models import Token, TokenIntents
+
+    resp = client.post("/if/user/network-passwords/", {"description": "laptop Wi-Fi"})
+    assert resp.status_code == 200 and resp["Cache-Control"] == "no-store"
+    key = re.search(r'<code id="new-network-password">([^<]+)</code>', resp.content.decode()).group(1)
+    token = Token.objects.get(user=user, intent=TokenIntents.INTENT_RADIUS)
+    assert token.description == "laptop Wi-Fi" and token.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert token.expires is not None
+    page = client.get("/if/user/").content.decode()
+    assert "laptop Wi-Fi" in page and key not in page  # listed, never shown again
+    stranger = User.objects.create_user("stranger2")
+    theirs = Token(identifier="theirs-radius", user=stranger, intent=TokenIntents.INTENT_RADIUS)
+    theirs.set_key()
+    theirs.save()
+    assert client.post("/if/user/network-passwords/theirs-radius/delete/").status_code == 404
+    assert client.post(f"/if/user/network-passwords/{token.identifier}/delete/").status_code == 302
+    assert not Token.objects.filter(pk=token.pk).exists() and Token.objects.filter(identifier="theirs-radius").exists()
+
+
+def test_network_passwords_need_a_signed_in_user(client):
+    resp = client.post("/if/user/network-passwords/", {"description": "x"})
+    assert resp.status_code == 302 and "default-authentication-flow" in resp["Location"]
