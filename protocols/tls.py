@@ -113,6 +113,18 @@ def in_memory_context(hostnames: tuple[str, ...] = ("localhost",), common_name: 
         return server_context(fh.name)
 
 
+def context_from_pem(certificate: str, private_key: str, name: str = "") -> ssl.SSLContext:
+    """A server context from PEM texts (a key pair fetched from the core): a temporary file, mode 0600, deleted at
+    once (``load_cert_chain`` reads files only). ValueError, naming ``name``, when they do not load."""
+    with tempfile.NamedTemporaryFile(suffix=".pem") as fh:
+        fh.write(certificate.strip().encode() + b"\n" + private_key.strip().encode() + b"\n")
+        fh.flush()
+        try:
+            return server_context(fh.name)
+        except ValueError:
+            raise ValueError(f"key pair {name!r}: its certificate and private key do not load as PEM") from None
+
+
 def fingerprint(pem: Path) -> str:
     """SHA-256 of the certificate (hex), for logs and tests."""
     cert = x509.load_pem_x509_certificate(pem.read_bytes())

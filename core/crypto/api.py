@@ -23,6 +23,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from core.api.permissions import ScopedQuerysetMixin, ViewAccess
 from core.crypto.models import CertificateKeyPair
 from core.events.record import record
 
@@ -182,9 +183,25 @@ class CertificateKeyPairFilter(filters.FilterSet):
         return qs.filter(pk__in=[p.pk for p in qs if serializer.get_key_type(p) in value])
 
 
-class CertificateKeyPairViewSet(viewsets.ModelViewSet):
+class CertificateKeyPairViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
+    """Superusers manage every pair; an outpost reads the pairs its providers name (``certificate``), as
+    authentik grants it view_certificatekeypair / view_certificate / view_private_key on them."""
+
     queryset = CertificateKeyPair.objects.all()
     serializer_class = CertificateKeyPairSerializer
+    permission_classes = [ViewAccess]
+    outpost_actions = {"list", "retrieve", "view_certificate", "view_private_key"}
+
+    def scope_outpost(self, qs, outpost):
+        from core.providers.ldap.models import LDAPProvider
+        from core.providers.proxy.models import ProxyProvider
+        from core.providers.radius.models import RadiusProvider
+
+        named = set()
+        for model in (LDAPProvider, ProxyProvider, RadiusProvider):
+            named.update(model.objects.filter(outposts=outpost, certificate__isnull=False)
+                         .values_list("certificate_id", flat=True))
+        return qs.filter(pk__in=named)
     filterset_class = CertificateKeyPairFilter
     search_fields = ["name"]
     ordering_fields = ["name"]

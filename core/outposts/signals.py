@@ -19,12 +19,13 @@ from __future__ import annotations
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
 from core.accounts.models import Application, AuthenticatedSession, Group, Provider, User
+from core.crypto.models import CertificateKeyPair  # a provider's certificate, re-read by its outposts
 from core.outposts.hub import Publisher, publisher
 from core.outposts.models import Outpost, OutpostChange
 from core.policies.models import Policy, PolicyBinding
 from protocols.outpost import hash_session_key, session_end, trigger_update
 
-EVERY_OUTPOST = (Application, Policy, PolicyBinding, User, Group)
+EVERY_OUTPOST = (Application, Policy, PolicyBinding, User, Group, CertificateKeyPair)
 NOT_SERVED_FIELDS = frozenset({"last_login"})
 
 

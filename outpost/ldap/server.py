@@ -37,6 +37,7 @@ def setup(app: web.Application, config: OutpostConfig, link: CoreLink, *, reuse_
     handlers.observe = metrics.observe
     server = LDAPServer(handlers, context, trusted_proxies=tuple(config.trusted_proxy_cidrs))
     app[SERVER_KEY] = server
+    link.on_refresh.append(ldap_tls.ProviderCertificates(link, context).refresh)
 
     async def ldap_ctx(app: web.Application):
         link.on_session_end.append(handlers.end_session)
@@ -61,8 +62,10 @@ def setup_embedded(app: web.Application, link: CoreLink, listen_ldap: Listen, li
     handlers = Handlers(view, tls_available=True)
     metrics = LDAPMetrics(om.registry_of(app), lambda: link.snapshot.name if link.snapshot else "")
     handlers.observe = metrics.observe
-    server = LDAPServer(handlers, ldap_tls.server_context(), trusted_proxies=tuple(trusted_proxies))
+    context = ldap_tls.server_context()
+    server = LDAPServer(handlers, context, trusted_proxies=tuple(trusted_proxies))
     app[SERVER_KEY] = server
+    view.on_refresh.append(ldap_tls.ProviderCertificates(view, context).refresh)
     state = {"failed": False}
 
     async def refreshed(snapshot) -> None:

@@ -281,6 +281,44 @@ def test_unbind_runs_the_unbind_flow_on_the_binds_session(world):
         assert api.patch(f"/providers/ldap/{provider}/", json={"invalidation_flow": None}).status_code == 200
 
 
+def presented_common_name(port: int, server_name: str | None = None) -> str:
+    import ssl
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=server_name) as tls:
+        cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+    return cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+
+def test_the_providers_certificate_is_presented(world):
+    """A provider's ``certificate`` (a key pair the core generated) is what LDAPS and StartTLS present, once the
+    outpost has fetched it (only the providers' outpost may read the pair's private key); unset, the default."""
+    api, provider, outpost = world["api"], world["provider"], world["outpost"]
+    ldaps_port = int(world["ldaps"].rsplit(":", 1)[1])
+    assert presented_common_name(ldaps_port) != "ldap.example.test"
+    pair = api.post("/crypto/certificatekeypairs/generate/", json={
+        "common_name": "ldap.example.test", "subject_alt_name": "ldap.example.test", "validity_days": 30})
+    assert pair.status_code == 200, pair.text
+    token = {"Authorization": f"Bearer {outpost.token}"}
+    key_path = f"/crypto/certificatekeypairs/{pair.json()['pk']}/view_private_key/"
+    assert api.get(key_path, headers=token).status_code == 404  # not one of its providers' pairs yet
+    assert api.patch(f"/providers/ldap/{provider}/", json={"certificate": pair.json()["pk"]}).status_code == 200
+    try:
+        assert api.get(key_path, headers=token).status_code == 200
+        until(lambda: presented_common_name(ldaps_port) == "ldap.example.test", "the provider's certificate",
+              outpost)
+        got = run("ldapwhoami", "-x", "-ZZ", "-H", world["ldap"], "-D", dn("alice"), "-w", PASSWORD)
+        assert got.returncode == 0, got.stderr
+    finally:
+        assert api.patch(f"/providers/ldap/{provider}/", json={"certificate": None}).status_code == 200
+    until(lambda: presented_common_name(ldaps_port) != "ldap.example.test", "the default certificate again", outpost)
+
+
 HAPROXY_CONFIG = """
 global
     maxconn 64
