@@ -41,10 +41,13 @@ import httpx
 
 from tests.support.server import REPO, start_core
 
-LOGINS = 200
+LOGINS = int(os.environ.get("BENCH_CORE_LOGINS", "200"))  # fewer for a quick look while changing the core
 WARMUP_LOGINS = 5
 HASH_ROUNDS = 30
-WRK_SECONDS = 5
+WRK_SECONDS = int(os.environ.get("BENCH_CORE_SECONDS", "5"))
+FLOOR_REQUESTS = 300
+FLOOR_SETTINGS = "bench._floor_settings"  # core.settings + /-/bench/floor/ (bench/_floor_urls.py)
+FLOOR_PATH = "/-/bench/floor/"
 CONCURRENCIES = (1, 8)
 LOGIN_GOAL_MS = 30.0
 RSS_GOAL_MB = 150.0
@@ -277,6 +280,36 @@ def logins(core, count: int) -> tuple[list[float], list[list[float]], list[float
             [hashed[a] for a in sorted(wall) if a in hashed], cpu_per_login)
 
 
+def floor_times(core, count: int) -> list[float]:
+    """The server's duration_ms of ``count`` GETs of the floor view (a Django view answering 200 through the same
+    middleware and thread pool), each with the session cookie of a logged-in user like the executor's requests."""
+    agent = f"bench-floor-{time.monotonic_ns()}"
+    with httpx.Client(base_url=core.url, timeout=30.0) as http:
+        one_login(http, "bench-floor-login")  # the floor carries a session like the login's requests
+        for _ in range(count):
+            http.get(FLOOR_PATH, headers={"User-Agent": agent}).raise_for_status()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = server_times(core.log_path, agent).get(agent, [])
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise RuntimeError(f"the access log has {len(found)} of {count} floor requests")
+
+
+def breakdown(env: dict, client: dict) -> dict:
+    """bench/_breakdown.py in a Python with the server's environment (its data directory or database)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as spec:
+        json.dump(client, spec)
+        spec.flush()
+        out = subprocess.run([sys.executable, "-m", "bench._breakdown", spec.name], cwd=REPO,
+                             env={**env, "AUTHENTIK_LOG_LEVEL": "warning"}, capture_output=True, text=True,
+                             timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"the breakdown failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def hash_times(env: dict) -> dict:
     out = subprocess.run([sys.executable, "-c", HASH_SCRIPT, str(HASH_ROUNDS)], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
@@ -353,7 +386,8 @@ def rate(url: str, concurrency: int, body: str | None = None) -> dict:
 
 def run(label: str, env: dict | None) -> None:
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-login-") as tmp:
-        core = start_core(Path(tmp), env=env, bootstrap_token=ADMIN_TOKEN, bootstrap_password="bench-admin-1")
+        core = start_core(Path(tmp), env={**(env or {}), "DJANGO_SETTINGS_MODULE": FLOOR_SETTINGS},
+                          bootstrap_token=ADMIN_TOKEN, bootstrap_password="bench-admin-1")
         try:
             with httpx.Client(base_url=core.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                               timeout=30.0) as api:
@@ -371,12 +405,15 @@ def run(label: str, env: dict | None) -> None:
                                headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
             if check.status_code != 200 or "access_token" not in check.json():
                 raise RuntimeError(f"client_credentials refused: {check.status_code} {check.text[:300]}")
-            token_rates, health_rates = {}, {}
+            floor = floor_times(core, FLOOR_REQUESTS)
+            parts = breakdown(core.env, client)
+            token_rates, health_rates, floor_rates = {}, {}, {}
             with RssSampler(core.pid) as token_rss:
                 for c in CONCURRENCIES:
                     token_rates[c] = rate(core.url + "/application/o/token/", c, token_body)
             for c in CONCURRENCIES:
                 health_rates[c] = rate(core.url + "/-/health/live/", c)
+                floor_rates[c] = rate(core.url + FLOOR_PATH, c, "")
             _, hwm = memory_mb(core.pid)
         finally:
             core.stop()
@@ -399,6 +436,12 @@ def run(label: str, env: dict | None) -> None:
         h = health_rates[c]
         print(f"[{label}] reference: GET /-/health/live/, concurrency {c}: {h['rps']:.0f} req/s "
               f"(p50 {h['p50']}, {tool}, {WRK_SECONDS} s)")
+    for c in CONCURRENCIES:
+        f = floor_rates[c]
+        print(f"[{label}] floor: POST /-/bench/floor/ (a Django view answering 200, same middleware and thread pool), "
+              f"concurrency {c}: {f['rps']:.0f} req/s (p50 {f['p50']}, {tool}, {WRK_SECONDS} s)")
+    print(f"[{label}] floor: GET /-/bench/floor/ with a logged-in session, server time p50 {statistics.median(floor):.2f} ms, "
+          f"p95 {pct(floor, 95):.2f} ms ({len(floor)} requests); x6 = {6 * statistics.median(floor):.1f} ms per login")
     print(f"[{label}] password login through the executor ({LOGINS} logins, 6 requests each): "
           f"server p50 {statistics.median(server):.1f} ms, p95 {pct(server, 95):.1f} ms; "
           f"client wall p50 {statistics.median(wall):.1f} ms, p95 {pct(wall, 95):.1f} ms")
@@ -418,6 +461,12 @@ def run(label: str, env: dict | None) -> None:
         extra += f", {t['socket_errors']}" if t["socket_errors"] else ""
         print(f"[{label}] token endpoint (client_credentials, confidential client), concurrency {c}: "
               f"{t['rps']:.0f} req/s (p50 {t['p50']}{extra}; {tool}, {WRK_SECONDS} s)")
+    print(f"[{label}] breakdown (bench/_breakdown.py: Django's test client in a second process, no HTTP; p50 ms "
+          f"without a profiler; parts are inclusive ms under cProfile, which about doubles them):")
+    for name, row in parts.items():
+        inner = ", ".join(f"{k} {v:.1f}" for k, v in row["parts_ms"].items())
+        print(f"[{label}]   {name}: {row['queries']:.0f} queries ({row['sql_ms']:.1f} ms in SQL), {row['ms']:.1f} ms; "
+              f"profiled {row['profiled_ms']:.1f} ms: {inner}")
     peak = max(login_rss.peak, token_rss.peak)
     verdict = "within goal" if max(idle_rss, peak) <= RSS_GOAL_MB else "OVER goal"
     print(f"[{label}] core RSS: idle {idle_rss:.0f} MB, peak under logins {login_rss.peak:.0f} MB, under the "
@@ -426,6 +475,8 @@ def run(label: str, env: dict | None) -> None:
 
 def main() -> None:
     run("sqlite", None)
+    if os.environ.get("BENCH_CORE_DATABASES") == "sqlite":
+        return
     if reachable(5432, 6379):
         run("postgresql+redis", PG_ENV)
     else:
