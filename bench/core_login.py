@@ -462,10 +462,11 @@ def run(label: str, env: dict | None) -> None:
         print(f"[{label}] token endpoint (client_credentials, confidential client), concurrency {c}: "
               f"{t['rps']:.0f} req/s (p50 {t['p50']}{extra}; {tool}, {WRK_SECONDS} s)")
     print(f"[{label}] breakdown (bench/_breakdown.py: Django's test client in a second process, no HTTP; p50 ms "
-          f"without a profiler; parts are inclusive ms under cProfile, which about doubles them):")
+          f"without a profiler, and the thread's CPU time; parts are inclusive ms under cProfile, which about doubles them):")
     for name, row in parts.items():
         inner = ", ".join(f"{k} {v:.1f}" for k, v in row["parts_ms"].items())
-        print(f"[{label}]   {name}: {row['queries']:.0f} queries ({row['sql_ms']:.1f} ms in SQL), {row['ms']:.1f} ms; "
+        print(f"[{label}]   {name}: {row['queries']:.0f} queries ({row['sql_ms']:.1f} ms in SQL), {row['ms']:.1f} ms "
+              f"(CPU {row['cpu_ms']:.1f} ms); "
               f"profiled {row['profiled_ms']:.1f} ms: {inner}")
     peak = max(login_rss.peak, token_rss.peak)
     verdict = "within goal" if max(idle_rss, peak) <= RSS_GOAL_MB else "OVER goal"

@@ -81,17 +81,79 @@ def _kinds_query(vendor: str) -> tuple[str, tuple[type, ...]]:
     return " UNION ALL ".join(parts), kinds
 
 
+class KindCache:
+    """What this process learnt about stage kinds, so that loading a plan entry takes one query.
+
+    - stage pk -> its concrete model: a stage's kind is fixed when its row is made (pks are UUIDs, never reused);
+    - binding pk -> the concrete model its stage had: only a hint, since an administrator may point a binding at
+      another stage. A load with the hint joins that kind's table; when the stage turns out not to be of that kind
+      the entry is loaded the long way and the hint replaced.
+    Bounded by the number of stages and bindings (configuration, not users); cleared when it grows past
+    ``limit``. One per process (``KINDS``); dict reads and writes are atomic, so threads share it without a lock.
+    """
+
+    def __init__(self, limit: int = 4096):
+        self.limit = limit
+        self.stages: dict = {}
+        self.bindings: dict = {}
+
+    @staticmethod
+    def _remember(table: dict, key, model, limit: int) -> None:
+        if len(table) >= limit:
+            table.clear()
+        table[key] = model
+
+    def stage(self, pk):
+        return self.stages.get(pk)
+
+    def binding(self, pk):
+        return self.bindings.get(pk)
+
+    def learn(self, binding_pk, stage: Stage) -> None:
+        model = type(stage)
+        if model is Stage:
+            return
+        self._remember(self.stages, stage.pk, model, self.limit)
+        if binding_pk is not None:
+            self._remember(self.bindings, binding_pk, model, self.limit)
+
+
+KINDS = KindCache()
+
+
+def _chain(model: type) -> list[type]:
+    """The Stage subclasses from Stage's child down to ``model`` (one item for the usual direct subclass)."""
+    parents = [m for m in model._meta.get_parent_list() if m is not Stage and issubclass(m, Stage)]
+    parents.sort(key=lambda m: len(m._meta.get_parent_list()))
+    return [*parents, model]
+
+
+def _descend(stage: Stage, model: type) -> Stage | None:
+    """The ``model`` instance select_related() attached below ``stage``, or None when the stage is of another kind."""
+    for kind in _chain(model):
+        stage = getattr(stage, kind._meta.model_name, None)
+        if stage is None:
+            return None
+    return stage
+
+
 def concrete_stage(stage: Stage) -> Stage:
-    """``stage`` as its most derived kind, in two queries whatever the number of stage kinds."""
-    sql, kinds = _kinds_query(connection.vendor)
-    value = Stage._meta.pk.get_db_prep_value(stage.pk, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value] * len(kinds))
-        found = [kinds[row[0]] for row in cursor.fetchall()]
-    if not found:
+    """``stage`` as its most derived kind: one query when this process knows the kind, else two."""
+    model = KINDS.stage(stage.pk)
+    if model is None:
+        sql, kinds = _kinds_query(connection.vendor)
+        value = Stage._meta.pk.get_db_prep_value(stage.pk, connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value] * len(kinds))
+            found = [kinds[row[0]] for row in cursor.fetchall()]
+        if not found:
+            return stage
+        model = max(found, key=lambda m: len(m._meta.get_parent_list()))  # the deepest subclass
+    concrete = model.objects.filter(pk=stage.pk).first()
+    if concrete is None:
         return stage
-    model = max(found, key=lambda m: len(m._meta.get_parent_list()))  # the deepest subclass
-    return model.objects.filter(pk=stage.pk).first() or stage
+    KINDS.learn(None, concrete)
+    return concrete
 
 
 class Executor:
@@ -183,8 +245,21 @@ class Executor:
         if entry.startswith(INJECTED_PREFIX):
             stage = Stage.objects.filter(pk=entry.removeprefix(INJECTED_PREFIX)).first()
             return (None, concrete_stage(stage)) if stage else None
-        binding = FlowStageBinding.objects.filter(pk=entry, target=self.flow).select_related("stage").first()
-        return (binding, concrete_stage(binding.stage)) if binding else None
+        bindings = FlowStageBinding.objects.filter(pk=entry, target=self.flow).order_by()
+        hint = KINDS.binding(entry)
+        if hint is not None:  # one query: the binding, its stage and the stage's own table
+            binding = bindings.select_related("__".join(["stage", *(m._meta.model_name for m in _chain(hint))])).first()
+            if binding is None:
+                return None
+            stage = _descend(binding.stage, hint)
+            if stage is not None:
+                return binding, stage
+        binding = bindings.select_related("stage").first()
+        if binding is None:
+            return None
+        stage = concrete_stage(binding.stage)
+        KINDS.learn(entry, stage)
+        return binding, stage
 
     def _next(self, plan: FlowPlan):
         """The next runnable entry, dropping those whose policies now fail (re_evaluate_policies)."""
