@@ -69,53 +69,54 @@ def flow_redirect(flow: Flow, to: str, context: dict | None = None) -> dict:
 
 
 @functools.cache
-def _kinds_query(vendor: str) -> tuple[str, tuple[type, ...]]:
-    """One UNION ALL over the Stage subclass tables: which of them hold a row for a stage pk. Built once per
+def _all_kinds(vendor: str) -> tuple[str, tuple[type, ...]]:
+    """One UNION ALL over the Stage subclass tables giving (kind index, stage pk) for every stage. Built once per
     database vendor from the models' metadata (no user input). Joining every subclass table into one SELECT
-    (select_related) instead costs PostgreSQL ~25 ms of planning per query; probing them one by one
-    (core.inheritance.concrete) costs a query per table tried."""
+    instead costs PostgreSQL ~25 ms of planning per query."""
     kinds = tuple(m for m in apps.get_models() if issubclass(m, Stage) and m is not Stage)
     quote = connection.ops.quote_name
-    parts = [f"SELECT {i} FROM {quote(m._meta.db_table)} WHERE {quote(m._meta.pk.column)} = %s"  # noqa: S608
-             for i, m in enumerate(kinds)]  # table and column names from the models, the pk as a parameter
+    parts = [f"SELECT {i}, {quote(m._meta.pk.column)} FROM {quote(m._meta.db_table)}"  # noqa: S608
+             for i, m in enumerate(kinds)]  # table and column names from the models
     return " UNION ALL ".join(parts), kinds
 
 
 class KindCache:
-    """What this process learnt about stage kinds, so that loading a plan entry takes one query.
+    """Which concrete model each stage and each binding's stage is, so that loading a plan entry takes one query.
 
-    - stage pk -> its concrete model: a stage's kind is fixed when its row is made (pks are UUIDs, never reused);
-    - binding pk -> the concrete model its stage had: only a hint, since an administrator may point a binding at
-      another stage. A load with the hint joins that kind's table; when the stage turns out not to be of that kind
-      the entry is loaded the long way and the hint replaced.
-    Bounded by the number of stages and bindings (configuration, not users); cleared when it grows past
-    ``limit``. One per process (``KINDS``); dict reads and writes are atomic, so threads share it without a lock.
+    Filled whole (two queries: every binding's stage pk, and every stage's table) the first time an entry is
+    asked for, and again whenever one is missing (a binding added since) or turns out to be of another kind than
+    remembered (an administrator pointed a binding at another stage): every load is then the same query whatever
+    came before, and the cache holds configuration only (stages and bindings, never users). One per process
+    (``KINDS``); a refresh replaces the dicts whole, so threads share it without a lock.
     """
 
-    def __init__(self, limit: int = 4096):
-        self.limit = limit
-        self.stages: dict = {}
-        self.bindings: dict = {}
+    def __init__(self):
+        self.stages: dict = {}  # stage pk -> concrete model (Stage for a stage of no kind)
+        self.bindings: dict = {}  # str(binding pk) -> the concrete model of its stage
 
-    @staticmethod
-    def _remember(table: dict, key, model, limit: int) -> None:
-        if len(table) >= limit:
-            table.clear()
-        table[key] = model
+    def refresh(self) -> None:
+        sql, kinds = _all_kinds(connection.vendor)
+        found: dict = {}
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            for index, raw in cursor.fetchall():
+                pk = Stage._meta.pk.to_python(raw)
+                model = kinds[index]
+                if pk not in found or len(model._meta.get_parent_list()) > len(found[pk]._meta.get_parent_list()):
+                    found[pk] = model  # the deepest subclass
+        bindings = {str(pk): found.get(stage_pk, Stage)
+                    for pk, stage_pk in FlowStageBinding.objects.order_by().values_list("pk", "stage_id")}
+        self.stages, self.bindings = found, bindings
 
-    def stage(self, pk):
-        return self.stages.get(pk)
-
-    def binding(self, pk):
+    def binding(self, pk: str):
+        if pk not in self.bindings:
+            self.refresh()
         return self.bindings.get(pk)
 
-    def learn(self, binding_pk, stage: Stage) -> None:
-        model = type(stage)
-        if model is Stage:
-            return
-        self._remember(self.stages, stage.pk, model, self.limit)
-        if binding_pk is not None:
-            self._remember(self.bindings, binding_pk, model, self.limit)
+    def stage(self, pk):
+        if pk not in self.stages:
+            self.refresh()
+        return self.stages.get(pk, Stage)
 
 
 KINDS = KindCache()
@@ -130,6 +131,8 @@ def _chain(model: type) -> list[type]:
 
 def _descend(stage: Stage, model: type) -> Stage | None:
     """The ``model`` instance select_related() attached below ``stage``, or None when the stage is of another kind."""
+    if model is Stage:
+        return stage
     for kind in _chain(model):
         stage = getattr(stage, kind._meta.model_name, None)
         if stage is None:
@@ -137,23 +140,18 @@ def _descend(stage: Stage, model: type) -> Stage | None:
     return stage
 
 
+def _with_kind(queryset, model: type):
+    if model is Stage:
+        return queryset.select_related("stage")
+    return queryset.select_related("__".join(["stage", *(m._meta.model_name for m in _chain(model))]))
+
+
 def concrete_stage(stage: Stage) -> Stage:
-    """``stage`` as its most derived kind: one query when this process knows the kind, else two."""
+    """``stage`` as its most derived kind, in one query (the process knows every stage's kind: KINDS)."""
     model = KINDS.stage(stage.pk)
-    if model is None:
-        sql, kinds = _kinds_query(connection.vendor)
-        value = Stage._meta.pk.get_db_prep_value(stage.pk, connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [value] * len(kinds))
-            found = [kinds[row[0]] for row in cursor.fetchall()]
-        if not found:
-            return stage
-        model = max(found, key=lambda m: len(m._meta.get_parent_list()))  # the deepest subclass
-    concrete = model.objects.filter(pk=stage.pk).first()
-    if concrete is None:
+    if model is Stage:
         return stage
-    KINDS.learn(None, concrete)
-    return concrete
+    return model.objects.filter(pk=stage.pk).first() or stage
 
 
 class Executor:
@@ -246,20 +244,19 @@ class Executor:
             stage = Stage.objects.filter(pk=entry.removeprefix(INJECTED_PREFIX)).first()
             return (None, concrete_stage(stage)) if stage else None
         bindings = FlowStageBinding.objects.filter(pk=entry, target=self.flow).order_by()
-        hint = KINDS.binding(entry)
-        if hint is not None:  # one query: the binding, its stage and the stage's own table
-            binding = bindings.select_related("__".join(["stage", *(m._meta.model_name for m in _chain(hint))])).first()
+        for attempt in (1, 2):
+            kind = KINDS.binding(entry)
+            if kind is None:
+                return None  # no such binding (any more)
+            binding = _with_kind(bindings, kind).first()  # one query: the binding, its stage, the stage's table
             if binding is None:
                 return None
-            stage = _descend(binding.stage, hint)
+            stage = _descend(binding.stage, kind)
             if stage is not None:
                 return binding, stage
-        binding = bindings.select_related("stage").first()
-        if binding is None:
-            return None
-        stage = concrete_stage(binding.stage)
-        KINDS.learn(entry, stage)
-        return binding, stage
+            if attempt == 1:
+                KINDS.refresh()  # the binding now names a stage of another kind
+        return binding, concrete_stage(binding.stage)
 
     def _next(self, plan: FlowPlan):
         """The next runnable entry, dropping those whose policies now fail (re_evaluate_policies)."""
