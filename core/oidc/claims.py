@@ -58,8 +58,22 @@ def subject(provider, user: User) -> str:
     return user.uid
 
 
-def mappings(provider) -> list[ScopeMapping]:
+MAPPINGS_ATTR = "_gatehouse_scope_mappings"
+
+
+def _load_mappings(provider) -> list[ScopeMapping]:
     return list(ScopeMapping.objects.filter(provider=provider).order_by("scope_name", "name"))
+
+
+def remember_mappings(provider) -> None:
+    """Load ``provider``'s scope mappings once for the instance, which must live no longer than one request (the
+    token endpoint's client lookup: core/oidc/server.py); other instances read them afresh on every call."""
+    setattr(provider, MAPPINGS_ATTR, _load_mappings(provider))
+
+
+def mappings(provider) -> list[ScopeMapping]:
+    remembered = getattr(provider, MAPPINGS_ATTR, None)
+    return list(remembered) if remembered is not None else _load_mappings(provider)
 
 
 def offered_scopes(provider) -> set[str]:
