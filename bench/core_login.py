@@ -406,11 +406,14 @@ def run(label: str, env: dict | None) -> None:
             if check.status_code != 200 or "access_token" not in check.json():
                 raise RuntimeError(f"client_credentials refused: {check.status_code} {check.text[:300]}")
             floor = floor_times(core, FLOOR_REQUESTS)
-            parts = breakdown(core.env, client)
+            found = breakdown(core.env, client)
+            parts, rs256 = found["requests"], found["rs256_client"]
             token_rates, health_rates, floor_rates = {}, {}, {}
             with RssSampler(core.pid) as token_rss:
                 for c in CONCURRENCIES:
                     token_rates[c] = rate(core.url + "/application/o/token/", c, token_body)
+                rs256_body = urlencode({"grant_type": "client_credentials", "scope": "openid profile", **rs256})
+                rs256_rate = rate(core.url + "/application/o/token/", 1, rs256_body)
             for c in CONCURRENCIES:
                 health_rates[c] = rate(core.url + "/-/health/live/", c)
                 floor_rates[c] = rate(core.url + FLOOR_PATH, c, "")
@@ -468,6 +471,9 @@ def run(label: str, env: dict | None) -> None:
         print(f"[{label}]   {name}: {row['queries']:.0f} queries ({row['sql_ms']:.1f} ms in SQL), {row['ms']:.1f} ms "
               f"(CPU {row['cpu_ms']:.1f} ms); "
               f"profiled {row['profiled_ms']:.1f} ms: {inner}")
+    extra = f", {rs256_rate['non2xx']} non-2xx" if rs256_rate["non2xx"] else ""
+    print(f"[{label}] token endpoint, the same client signing RS256 (the managed RSA key), concurrency 1: "
+          f"{rs256_rate['rps']:.0f} req/s (p50 {rs256_rate['p50']}{extra}; {tool}, {WRK_SECONDS} s)")
     peak = max(login_rss.peak, token_rss.peak)
     verdict = "within goal" if max(idle_rss, peak) <= RSS_GOAL_MB else "OVER goal"
     print(f"[{label}] core RSS: idle {idle_rss:.0f} MB, peak under logins {login_rss.peak:.0f} MB, under the "
