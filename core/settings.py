@@ -126,7 +126,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Sessions are rows in django_session (the seeds count them with SQL), cached when Redis is there.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if CONFIG.redis else "django.contrib.sessions.backends.db"
+# Django's db / cached_db stores without the existence probe before each new key (core/accounts/session_store.py).
+SESSION_ENGINE = "core.accounts.session_store_cached" if CONFIG.redis else "core.accounts.session_store"
 SESSION_COOKIE_NAME = "authentik_session"
 SESSION_COOKIE_AGE = CONFIG.session_lifetime
 SESSION_COOKIE_HTTPONLY = True
