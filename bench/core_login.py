@@ -115,7 +115,8 @@ def process_tree(pid: int) -> list[int]:
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) summed over ``pid`` and its children, in MB."""
+    """(VmRSS, VmHWM) summed over ``pid`` and its children, in MB. The expression evaluators are forks of the
+    server: their RSS counts the pages they share with it again (see pss_mb)."""
     rss = hwm = 0
     for each in process_tree(pid):
         try:
@@ -127,6 +128,20 @@ def memory_mb(pid: int) -> tuple[float, float]:
         except OSError:
             pass
     return rss / 1024, hwm / 1024
+
+
+def pss_mb(pid: int) -> tuple[float, int]:
+    """(Pss summed over ``pid`` and its children in MB, the number of processes): each shared page counted once
+    in total, so forked evaluators add only what they changed."""
+    pss, tree = 0, process_tree(pid)
+    for each in tree:
+        try:
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            pass
+    return pss / 1024, len(tree)
 
 
 def cpu_ms(pid: int) -> float:
@@ -145,13 +160,15 @@ class RssSampler:
     """The highest VmRSS (process tree) seen while running, sampled every 50 ms."""
 
     def __init__(self, pid: int):
-        self.pid, self.peak = pid, 0.0
+        self.pid, self.peak, self.peak_pss, self.processes = pid, 0.0, 0.0, 1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
             self.peak = max(self.peak, memory_mb(self.pid)[0])
+            pss, processes = pss_mb(self.pid)
+            self.peak_pss, self.processes = max(self.peak_pss, pss), max(self.processes, processes)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -394,6 +411,7 @@ def run(label: str, env: dict | None) -> None:
                 client = set_up(api)
             time.sleep(2)  # let start-up settle before "idle"
             idle_rss, _ = memory_mb(core.pid)
+            idle_pss, idle_processes = pss_mb(core.pid)
 
             hashing = hash_times(core.env)
             verify_p50 = statistics.median(hashing["verify_ms"])
@@ -478,6 +496,9 @@ def run(label: str, env: dict | None) -> None:
     verdict = "within goal" if max(idle_rss, peak) <= RSS_GOAL_MB else "OVER goal"
     print(f"[{label}] core RSS: idle {idle_rss:.0f} MB, peak under logins {login_rss.peak:.0f} MB, under the "
           f"token load {token_rss.peak:.0f} MB, VmHWM {hwm:.0f} MB (goal <= {RSS_GOAL_MB:g} MB: {verdict})")
+    print(f"[{label}] core PSS (shared pages counted once; the forked expression evaluators add what they changed): "
+          f"idle {idle_pss:.0f} MB ({idle_processes} processes), peak under logins {login_rss.peak_pss:.0f} MB, under "
+          f"the token load {token_rss.peak_pss:.0f} MB ({token_rss.processes} processes)")
 
 
 def main() -> None:
