@@ -502,8 +502,10 @@ def run(label: str, env: dict | None) -> None:
 
 
 def main() -> None:
-    run("sqlite", None)
-    if os.environ.get("BENCH_CORE_DATABASES") == "sqlite":
+    only = os.environ.get("BENCH_CORE_DATABASES", "")  # "sqlite" or "postgresql": one of the two runs
+    if only != "postgresql":
+        run("sqlite", None)
+    if only == "sqlite":
         return
     if reachable(5432, 6379):
         run("postgresql+redis", PG_ENV)

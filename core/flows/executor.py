@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -40,7 +41,7 @@ from core.flows.stages import view_for
 from core.flows.stages.base import Denied, Effects, Passed, Restart, Show, StageContext, flow_info
 from core.flows.stages.email import RESTORED_KEY
 from core.metrics import engine_metrics
-from core.policies.engine import evaluate
+from core.policies.engine import evaluate, load_bindings_of
 
 LOGGER = logging.getLogger("gatehouse.flows")
 MAX_AUTO_STEPS = 20  # stages that pass on GET without user input, chained in one answer at most
@@ -78,6 +79,13 @@ def _all_kinds(vendor: str) -> tuple[str, tuple[type, ...]]:
     parts = [f"SELECT {i}, {quote(m._meta.pk.column)} FROM {quote(m._meta.db_table)}"  # noqa: S608
              for i, m in enumerate(kinds)]  # table and column names from the models
     return " UNION ALL ".join(parts), kinds
+
+
+def _uuid(entry: str):
+    try:
+        return uuid.UUID(entry)
+    except ValueError:
+        return None
 
 
 class KindCache:
@@ -161,6 +169,7 @@ class Executor:
         self.effects = Effects()
         self.users: dict = {} if req.user is None else {req.user.pk: req.user}  # one load per request
         self.loaded: dict = {}  # plan entry -> (binding, concrete stage): one load per request
+        self.policy_bindings: dict | None = None  # binding pk -> its policy bindings, for re-evaluated entries
 
     def next_request(self, req: FlowRequest) -> None:
         """Serve the next request of an in-process run with this executor (core/flows/outpost_login.py answers a
@@ -258,6 +267,16 @@ class Executor:
                 KINDS.refresh()  # the binding now names a stage of another kind
         return binding, concrete_stage(binding.stage)
 
+    def _policy_bindings(self, plan: FlowPlan, binding) -> list:
+        """The policy bindings of ``binding``: those of every entry still to be re-evaluated are loaded together,
+        in one query, the first time one is needed in this request (a request that passes several stages
+        re-evaluates several)."""
+        if self.policy_bindings is None or binding.pk not in self.policy_bindings:
+            pending = [e for e in plan.entries if e in plan.reevaluate and not e.startswith(INJECTED_PREFIX)]
+            pks = {pk for pk in (binding.pk, *(_uuid(e) for e in pending)) if pk is not None}
+            self.policy_bindings = {**(self.policy_bindings or {}), **load_bindings_of(pks)}
+        return self.policy_bindings[binding.pk]
+
     def _next(self, plan: FlowPlan):
         """The next runnable entry, dropping those whose policies now fail (re_evaluate_policies)."""
         while plan.entries:
@@ -278,7 +297,8 @@ class Executor:
                     if key not in self.users:
                         self.users[key] = User.objects.filter(pk=key).first()
                     user = self.users[key] if pending is not None else user
-                result = evaluate(binding, user, policy_request(self.req, user, plan.context, binding))
+                result = evaluate(binding, user, policy_request(self.req, user, plan.context, binding),
+                                  bindings=self._policy_bindings(plan, binding), many=False)
                 plan.reevaluate.remove(entry)
                 if not result.passing:
                     LOGGER.debug("flow stage skipped: its policies no longer pass", extra={
