@@ -202,7 +202,8 @@ def executor_api(request, flow_slug: str):
             result = execute(flow, req, request.session.get(SESSION_KEY_PLAN))
     except Exception as exc:  # noqa: BLE001 - an answer, an event, and a 500; never a pass
         return _flow_error(request, flow, req, exc)
-    apply(request, req, result)
+    with transaction.atomic():  # the login's writes (session, rows, event) commit once
+        apply(request, req, result)
     if result.kind == "stage_redirect":
         return server_timing(HttpResponseRedirect(request.get_full_path()), result)
     return server_timing(JsonResponse(result.challenge), result)
@@ -265,7 +266,8 @@ def flow_page(request, flow_slug: str):
     req = flow_request(request, request.GET, data)
     with transaction.atomic():
         result = execute(flow, req, request.session.get(SESSION_KEY_PLAN))
-    apply(request, req, result)
+    with transaction.atomic():  # the login's writes (session, rows, event) commit once
+        apply(request, req, result)
     if result.kind == "stage_redirect":
         return server_timing(HttpResponseRedirect(request.get_full_path()), result)
     challenge = result.challenge or {}
