@@ -65,15 +65,24 @@ def _load_mappings(provider) -> list[ScopeMapping]:
     return list(ScopeMapping.objects.filter(provider=provider).order_by("scope_name", "name"))
 
 
+_NOT_YET = ()  # "load on first use" (an empty tuple: one object, and it survives pickling into an evaluator)
+
+
 def remember_mappings(provider) -> None:
-    """Load ``provider``'s scope mappings once for the instance, which must live no longer than one request (the
-    token endpoint's client lookup: core/oidc/server.py); other instances read them afresh on every call."""
-    setattr(provider, MAPPINGS_ATTR, _load_mappings(provider))
+    """Let ``provider``'s scope mappings be loaded once for this instance, when first needed; the instance must live
+    no longer than one request (the client lookup of the token endpoints: core/oidc/server.py). Other instances
+    read them afresh on every call."""
+    setattr(provider, MAPPINGS_ATTR, _NOT_YET)
 
 
 def mappings(provider) -> list[ScopeMapping]:
     remembered = getattr(provider, MAPPINGS_ATTR, None)
-    return list(remembered) if remembered is not None else _load_mappings(provider)
+    if remembered is None:
+        return _load_mappings(provider)
+    if remembered is _NOT_YET:
+        remembered = _load_mappings(provider)
+        setattr(provider, MAPPINGS_ATTR, remembered)
+    return list(remembered)
 
 
 def offered_scopes(provider) -> set[str]:

@@ -142,8 +142,8 @@ class Server(AuthorizationServer):
     def query_client(self, client_id):
         if not client_id or not isinstance(client_id, str) or "\x00" in client_id:
             return None
-        # One query for the provider, its key and its application; one for its scope mappings, which the scope
-        # narrowing and the claims of this request both read (core/oidc/claims.py mappings()).
+        # One query for the provider, its key and its application; its scope mappings, which the scope narrowing
+        # and the claims of a token request both read, once when first needed (core/oidc/claims.py mappings()).
         provider = OAuth2Provider.objects.select_related("signing_key", "application").filter(
             client_id=client_id).first()
         if provider is None:
