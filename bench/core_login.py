@@ -351,12 +351,15 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 """
 
 
-def rate_wrk(url: str, concurrency: int, seconds: int, body: str | None) -> dict:
+def rate_wrk(url: str, concurrency: int, seconds: int, body: str | None, bearer: str | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         args = ["wrk", f"-t{min(concurrency, 2)}", f"-c{concurrency}", f"-d{seconds}s", "--latency"]
-        if body is not None:
-            script = Path(tmp) / "post.lua"
-            script.write_text(WRK_LUA.format(method="POST", body=body))
+        if body is not None or bearer is not None:
+            script = Path(tmp) / "request.lua"
+            lua = WRK_LUA.format(method="GET" if body is None else "POST", body=body or "")
+            if bearer is not None:
+                lua += f'wrk.headers["Authorization"] = "Bearer {bearer}"\n'
+            script.write_text(lua)
             args += ["-s", str(script)]
         out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60)
     text = out.stdout
@@ -370,20 +373,22 @@ def rate_wrk(url: str, concurrency: int, seconds: int, body: str | None) -> dict
             "socket_errors": errors.group(0) if errors else "", "p50": p50.group(1) if p50 else "?"}
 
 
-def rate_aiohttp(url: str, concurrency: int, seconds: int, body: str | None) -> dict:
+def rate_aiohttp(url: str, concurrency: int, seconds: int, body: str | None, bearer: str | None = None) -> dict:
     import aiohttp
 
     async def run() -> dict:
         done, bad, latencies = 0, 0, []
         deadline = time.monotonic() + seconds
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
         async with aiohttp.ClientSession() as session:
             async def worker():
                 nonlocal done, bad
                 while time.monotonic() < deadline:
                     started = time.perf_counter()
                     if body is None:
-                        response = await session.get(url)
+                        response = await session.get(url, headers=headers)
                     else:
                         response = await session.post(url, data=body, headers=headers)
                     async with response:
@@ -401,9 +406,9 @@ def rate_aiohttp(url: str, concurrency: int, seconds: int, body: str | None) -> 
     return asyncio.run(run())
 
 
-def rate(url: str, concurrency: int, body: str | None = None) -> dict:
+def rate(url: str, concurrency: int, body: str | None = None, bearer: str | None = None) -> dict:
     tool = rate_wrk if shutil.which("wrk") else rate_aiohttp
-    return tool(url, concurrency, WRK_SECONDS, body)
+    return tool(url, concurrency, WRK_SECONDS, body, bearer)
 
 
 # --- one run ----------------------------------------------------------------------------------------------------
@@ -440,6 +445,10 @@ def run(label: str, env: dict | None) -> None:
                     token_rates[c] = rate(core.url + "/application/o/token/", c, token_body)
                 rs256_body = urlencode({"grant_type": "client_credentials", "scope": "openid profile", **rs256})
                 rs256_rate = rate(core.url + "/application/o/token/", 1, rs256_body)
+                access = check.json()["access_token"]
+                userinfo_rate = rate(core.url + "/application/o/userinfo/", 1, bearer=access)
+                introspect_rate = rate(core.url + "/application/o/introspect/", 1,
+                                       urlencode({"token": access, **client}))
             for c in CONCURRENCIES:
                 health_rates[c] = rate(core.url + "/-/health/live/", c)
                 floor_rates[c] = rate(core.url + FLOOR_PATH, c, "")
@@ -500,6 +509,11 @@ def run(label: str, env: dict | None) -> None:
     extra = f", {rs256_rate['non2xx']} non-2xx" if rs256_rate["non2xx"] else ""
     print(f"[{label}] token endpoint, the same client signing RS256 (the managed RSA key), concurrency 1: "
           f"{rs256_rate['rps']:.0f} req/s (p50 {rs256_rate['p50']}{extra}; {tool}, {WRK_SECONDS} s)")
+    for name, found in (("userinfo (GET, Bearer, openid profile)", userinfo_rate),
+                        ("introspection (POST, client_secret_post)", introspect_rate)):
+        extra = f", {found['non2xx']} non-2xx" if found["non2xx"] else ""
+        print(f"[{label}] {name}, concurrency 1: {found['rps']:.0f} req/s (p50 {found['p50']}{extra}; {tool}, "
+              f"{WRK_SECONDS} s)")
     peak = max(login_rss.peak, token_rss.peak)
     verdict = "within goal" if max(idle_rss, peak) <= RSS_GOAL_MB else "OVER goal"
     print(f"[{label}] core RSS: idle {idle_rss:.0f} MB, peak under logins {login_rss.peak:.0f} MB, under the "
