@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from core.accounts.models import AuthenticatedSession, Token, TokenIntents, User, UserTypes
+from core.accounts.sessions import row_checked
 from core.accounts.signals import FLOW_LOGIN_ATTR
 from core.client_ip import client_ip, vouched_by
 from core.events.record import record
@@ -82,6 +83,8 @@ def current_user(request):
     if not user.is_authenticated:
         return None
     key = request.session.session_key
+    if row_checked(request, key, user.pk):  # RevokedSessionMiddleware found it in this request
+        return user
     if not key or not AuthenticatedSession.objects.filter(session_key=key, user=user).exists():
         logout(request)
         return None
