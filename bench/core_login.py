@@ -10,14 +10,21 @@ core's memory, against a real ``ak server`` on a fresh data directory.
   Python with the core's settings (the same hasher and parameters), as a reference. Goal (issue): <= 30 ms per login excluding the hash.
 - Token endpoint: ``grant_type=client_credentials`` with a confidential client (client_id + client_secret,
   the client's generated service account), concurrency 1 and 8, ``WRK_SECONDS`` each, with wrk when installed
-  (else aiohttp for the same time).
+  (else aiohttp for the same time); and a copy of the client that signs RS256 with the managed RSA key.
 - Memory: VmRSS of the server process and its children after start (idle), the peak sampled every 50 ms
-  during the logins and the token load, and the kernel's VmHWM. Goal: <= 150 MB.
+  during the logins and the token load, and the kernel's VmHWM. Goal: <= 150 MB. The expression evaluators
+  are forks of the server, so the RSS sum counts shared pages again; PSS (each page once) is printed beside.
 - References measured in the same run: ``GET /-/health/live/`` (the aiohttp front, no Django) at the same
-  concurrencies, and a bare argon2 hash (``make_password``).
+  concurrencies, a bare argon2 hash (``make_password``), and the floor: ``/-/bench/floor/``, a Django view
+  answering 200 through the same middleware and thread pool (the server runs with bench/_floor_settings.py,
+  the only settings that route it), by wrk and with a logged-in session.
+- Breakdown: bench/_breakdown.py replays each request in a second process through Django's test client and
+  prints its queries, SQL time, CPU time and where a profile puts the time (policies, expressions, hash, JWT,
+  signing key, events, templates, session).
 
 SQLite first; then PostgreSQL + Redis (the Makefile's PG_ENV, a fresh database) when both answer on 127.0.0.1.
-No thresholds: figures are printed for people.
+No thresholds: figures are printed for people. BENCH_CORE_LOGINS, BENCH_CORE_SECONDS and BENCH_CORE_DATABASES
+(sqlite or postgresql) shorten a run while changing the core.
 """
 
 from __future__ import annotations
@@ -41,13 +48,17 @@ import httpx
 
 from tests.support.server import REPO, start_core
 
-LOGINS = 200
+LOGINS = int(os.environ.get("BENCH_CORE_LOGINS", "200"))  # fewer for a quick look while changing the core
 WARMUP_LOGINS = 5
 HASH_ROUNDS = 30
-WRK_SECONDS = 5
+WRK_SECONDS = int(os.environ.get("BENCH_CORE_SECONDS", "5"))
+FLOOR_REQUESTS = 300
+FLOOR_SETTINGS = "bench._floor_settings"  # core.settings + /-/bench/floor/ (bench/_floor_urls.py)
+FLOOR_PATH = "/-/bench/floor/"
 CONCURRENCIES = (1, 8)
 LOGIN_GOAL_MS = 30.0
 RSS_GOAL_MB = 150.0
+LOAD_GOAL_MB = 170.0  # issue 14: within 170 MB under load
 ADMIN_TOKEN = "bench-core-login-token-0123456789abcdef"  # noqa: S105 - a throwaway bootstrap token
 USER, PASSWORD = "bench-user", "bench-Password-1"  # noqa: S105
 FLOW = "default-authentication-flow"
@@ -112,7 +123,8 @@ def process_tree(pid: int) -> list[int]:
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) summed over ``pid`` and its children, in MB."""
+    """(VmRSS, VmHWM) summed over ``pid`` and its children, in MB. The expression evaluators are forks of the
+    server: their RSS counts the pages they share with it again (see pss_mb)."""
     rss = hwm = 0
     for each in process_tree(pid):
         try:
@@ -124,6 +136,20 @@ def memory_mb(pid: int) -> tuple[float, float]:
         except OSError:
             pass
     return rss / 1024, hwm / 1024
+
+
+def pss_mb(pid: int) -> tuple[float, int]:
+    """(Pss summed over ``pid`` and its children in MB, the number of processes): each shared page counted once
+    in total, so forked evaluators add only what they changed."""
+    pss, tree = 0, process_tree(pid)
+    for each in tree:
+        try:
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            pass
+    return pss / 1024, len(tree)
 
 
 def cpu_ms(pid: int) -> float:
@@ -142,13 +168,15 @@ class RssSampler:
     """The highest VmRSS (process tree) seen while running, sampled every 50 ms."""
 
     def __init__(self, pid: int):
-        self.pid, self.peak = pid, 0.0
+        self.pid, self.peak, self.peak_pss, self.processes = pid, 0.0, 0.0, 1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
             self.peak = max(self.peak, memory_mb(self.pid)[0])
+            pss, processes = pss_mb(self.pid)
+            self.peak_pss, self.processes = max(self.peak_pss, pss), max(self.processes, processes)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -277,6 +305,36 @@ def logins(core, count: int) -> tuple[list[float], list[list[float]], list[float
             [hashed[a] for a in sorted(wall) if a in hashed], cpu_per_login)
 
 
+def floor_times(core, count: int) -> list[float]:
+    """The server's duration_ms of ``count`` GETs of the floor view (a Django view answering 200 through the same
+    middleware and thread pool), each with the session cookie of a logged-in user like the executor's requests."""
+    agent = f"bench-floor-{time.monotonic_ns()}"
+    with httpx.Client(base_url=core.url, timeout=30.0) as http:
+        one_login(http, "bench-floor-login")  # the floor carries a session like the login's requests
+        for _ in range(count):
+            http.get(FLOOR_PATH, headers={"User-Agent": agent}).raise_for_status()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = server_times(core.log_path, agent).get(agent, [])
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise RuntimeError(f"the access log has {len(found)} of {count} floor requests")
+
+
+def breakdown(env: dict, client: dict) -> dict:
+    """bench/_breakdown.py in a Python with the server's environment (its data directory or database)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as spec:
+        json.dump(client, spec)
+        spec.flush()
+        out = subprocess.run([sys.executable, "-m", "bench._breakdown", spec.name], cwd=REPO,
+                             env={**env, "AUTHENTIK_LOG_LEVEL": "warning"}, capture_output=True, text=True,
+                             timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"the breakdown failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def hash_times(env: dict) -> dict:
     out = subprocess.run([sys.executable, "-c", HASH_SCRIPT, str(HASH_ROUNDS)], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
@@ -293,12 +351,15 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 """
 
 
-def rate_wrk(url: str, concurrency: int, seconds: int, body: str | None) -> dict:
+def rate_wrk(url: str, concurrency: int, seconds: int, body: str | None, bearer: str | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         args = ["wrk", f"-t{min(concurrency, 2)}", f"-c{concurrency}", f"-d{seconds}s", "--latency"]
-        if body is not None:
-            script = Path(tmp) / "post.lua"
-            script.write_text(WRK_LUA.format(method="POST", body=body))
+        if body is not None or bearer is not None:
+            script = Path(tmp) / "request.lua"
+            lua = WRK_LUA.format(method="GET" if body is None else "POST", body=body or "")
+            if bearer is not None:
+                lua += f'wrk.headers["Authorization"] = "Bearer {bearer}"\n'
+            script.write_text(lua)
             args += ["-s", str(script)]
         out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60)
     text = out.stdout
@@ -312,20 +373,22 @@ def rate_wrk(url: str, concurrency: int, seconds: int, body: str | None) -> dict
             "socket_errors": errors.group(0) if errors else "", "p50": p50.group(1) if p50 else "?"}
 
 
-def rate_aiohttp(url: str, concurrency: int, seconds: int, body: str | None) -> dict:
+def rate_aiohttp(url: str, concurrency: int, seconds: int, body: str | None, bearer: str | None = None) -> dict:
     import aiohttp
 
     async def run() -> dict:
         done, bad, latencies = 0, 0, []
         deadline = time.monotonic() + seconds
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
         async with aiohttp.ClientSession() as session:
             async def worker():
                 nonlocal done, bad
                 while time.monotonic() < deadline:
                     started = time.perf_counter()
                     if body is None:
-                        response = await session.get(url)
+                        response = await session.get(url, headers=headers)
                     else:
                         response = await session.post(url, data=body, headers=headers)
                     async with response:
@@ -343,9 +406,9 @@ def rate_aiohttp(url: str, concurrency: int, seconds: int, body: str | None) -> 
     return asyncio.run(run())
 
 
-def rate(url: str, concurrency: int, body: str | None = None) -> dict:
+def rate(url: str, concurrency: int, body: str | None = None, bearer: str | None = None) -> dict:
     tool = rate_wrk if shutil.which("wrk") else rate_aiohttp
-    return tool(url, concurrency, WRK_SECONDS, body)
+    return tool(url, concurrency, WRK_SECONDS, body, bearer)
 
 
 # --- one run ----------------------------------------------------------------------------------------------------
@@ -353,13 +416,15 @@ def rate(url: str, concurrency: int, body: str | None = None) -> dict:
 
 def run(label: str, env: dict | None) -> None:
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-login-") as tmp:
-        core = start_core(Path(tmp), env=env, bootstrap_token=ADMIN_TOKEN, bootstrap_password="bench-admin-1")
+        core = start_core(Path(tmp), env={**(env or {}), "DJANGO_SETTINGS_MODULE": FLOOR_SETTINGS},
+                          bootstrap_token=ADMIN_TOKEN, bootstrap_password="bench-admin-1")
         try:
             with httpx.Client(base_url=core.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                               timeout=30.0) as api:
                 client = set_up(api)
             time.sleep(2)  # let start-up settle before "idle"
             idle_rss, _ = memory_mb(core.pid)
+            idle_pss, idle_processes = pss_mb(core.pid)
 
             hashing = hash_times(core.env)
             verify_p50 = statistics.median(hashing["verify_ms"])
@@ -371,12 +436,22 @@ def run(label: str, env: dict | None) -> None:
                                headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
             if check.status_code != 200 or "access_token" not in check.json():
                 raise RuntimeError(f"client_credentials refused: {check.status_code} {check.text[:300]}")
-            token_rates, health_rates = {}, {}
+            floor = floor_times(core, FLOOR_REQUESTS)
+            found = breakdown(core.env, client)
+            parts, rs256 = found["requests"], found["rs256_client"]
+            token_rates, health_rates, floor_rates = {}, {}, {}
             with RssSampler(core.pid) as token_rss:
                 for c in CONCURRENCIES:
                     token_rates[c] = rate(core.url + "/application/o/token/", c, token_body)
+                rs256_body = urlencode({"grant_type": "client_credentials", "scope": "openid profile", **rs256})
+                rs256_rate = rate(core.url + "/application/o/token/", 1, rs256_body)
+                access = check.json()["access_token"]
+                userinfo_rate = rate(core.url + "/application/o/userinfo/", 1, bearer=access)
+                introspect_rate = rate(core.url + "/application/o/introspect/", 1,
+                                       urlencode({"token": access, **client}))
             for c in CONCURRENCIES:
                 health_rates[c] = rate(core.url + "/-/health/live/", c)
+                floor_rates[c] = rate(core.url + FLOOR_PATH, c, "")
             _, hwm = memory_mb(core.pid)
         finally:
             core.stop()
@@ -399,6 +474,12 @@ def run(label: str, env: dict | None) -> None:
         h = health_rates[c]
         print(f"[{label}] reference: GET /-/health/live/, concurrency {c}: {h['rps']:.0f} req/s "
               f"(p50 {h['p50']}, {tool}, {WRK_SECONDS} s)")
+    for c in CONCURRENCIES:
+        f = floor_rates[c]
+        print(f"[{label}] floor: POST /-/bench/floor/ (a Django view answering 200, same middleware and thread pool), "
+              f"concurrency {c}: {f['rps']:.0f} req/s (p50 {f['p50']}, {tool}, {WRK_SECONDS} s)")
+    print(f"[{label}] floor: GET /-/bench/floor/ with a logged-in session, server time p50 {statistics.median(floor):.2f} ms, "
+          f"p95 {pct(floor, 95):.2f} ms ({len(floor)} requests); x6 = {6 * statistics.median(floor):.1f} ms per login")
     print(f"[{label}] password login through the executor ({LOGINS} logins, 6 requests each): "
           f"server p50 {statistics.median(server):.1f} ms, p95 {pct(server, 95):.1f} ms; "
           f"client wall p50 {statistics.median(wall):.1f} ms, p95 {pct(wall, 95):.1f} ms")
@@ -418,14 +499,38 @@ def run(label: str, env: dict | None) -> None:
         extra += f", {t['socket_errors']}" if t["socket_errors"] else ""
         print(f"[{label}] token endpoint (client_credentials, confidential client), concurrency {c}: "
               f"{t['rps']:.0f} req/s (p50 {t['p50']}{extra}; {tool}, {WRK_SECONDS} s)")
+    print(f"[{label}] breakdown (bench/_breakdown.py: Django's test client in a second process, no HTTP; p50 ms "
+          f"without a profiler, and the thread's CPU time; parts are inclusive ms under cProfile, which about doubles them):")
+    for name, row in parts.items():
+        inner = ", ".join(f"{k} {v:.1f}" for k, v in row["parts_ms"].items())
+        print(f"[{label}]   {name}: {row['queries']:.0f} queries ({row['sql_ms']:.1f} ms in SQL), {row['ms']:.1f} ms "
+              f"(CPU {row['cpu_ms']:.1f} ms); "
+              f"profiled {row['profiled_ms']:.1f} ms: {inner}")
+    extra = f", {rs256_rate['non2xx']} non-2xx" if rs256_rate["non2xx"] else ""
+    print(f"[{label}] token endpoint, the same client signing RS256 (the managed RSA key), concurrency 1: "
+          f"{rs256_rate['rps']:.0f} req/s (p50 {rs256_rate['p50']}{extra}; {tool}, {WRK_SECONDS} s)")
+    for name, found in (("userinfo (GET, Bearer, openid profile)", userinfo_rate),
+                        ("introspection (POST, client_secret_post)", introspect_rate)):
+        extra = f", {found['non2xx']} non-2xx" if found["non2xx"] else ""
+        print(f"[{label}] {name}, concurrency 1: {found['rps']:.0f} req/s (p50 {found['p50']}{extra}; {tool}, "
+              f"{WRK_SECONDS} s)")
     peak = max(login_rss.peak, token_rss.peak)
     verdict = "within goal" if max(idle_rss, peak) <= RSS_GOAL_MB else "OVER goal"
     print(f"[{label}] core RSS: idle {idle_rss:.0f} MB, peak under logins {login_rss.peak:.0f} MB, under the "
           f"token load {token_rss.peak:.0f} MB, VmHWM {hwm:.0f} MB (goal <= {RSS_GOAL_MB:g} MB: {verdict})")
+    verdict = "within goal" if max(idle_pss, login_rss.peak_pss, token_rss.peak_pss) <= LOAD_GOAL_MB else "OVER goal"
+    print(f"[{label}] core PSS (shared pages counted once; the forked expression evaluators add what they changed): "
+          f"idle {idle_pss:.0f} MB ({idle_processes} processes), peak under logins {login_rss.peak_pss:.0f} MB, under "
+          f"the token load {token_rss.peak_pss:.0f} MB ({token_rss.processes} processes) (goal under load <= "
+          f"{LOAD_GOAL_MB:g} MB: {verdict})")
 
 
 def main() -> None:
-    run("sqlite", None)
+    only = os.environ.get("BENCH_CORE_DATABASES", "")  # "sqlite" or "postgresql": one of the two runs
+    if only != "postgresql":
+        run("sqlite", None)
+    if only == "sqlite":
+        return
     if reachable(5432, 6379):
         run("postgresql+redis", PG_ENV)
     else:

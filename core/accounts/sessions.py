@@ -24,6 +24,12 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
 
 LOGGER = logging.getLogger("gatehouse.sessions")
+CHECKED_ATTR = "_gatehouse_session_row"  # (session key, user id) this request's row was found for
+
+
+def row_checked(request, session_key, user_id) -> bool:
+    """Did RevokedSessionMiddleware find the row for this session key and user earlier in this request?"""
+    return getattr(request, CHECKED_ATTR, None) == (session_key, str(user_id))
 
 
 def session_store():
@@ -43,11 +49,14 @@ class RevokedSessionMiddleware:
     def __call__(self, request):
         session = getattr(request, "session", None)
         user_id = session.get(SESSION_KEY) if session is not None else None
-        if user_id is not None and not self._has_row(session.session_key, user_id):
-            LOGGER.info("session refused: it was revoked (no AuthenticatedSession row)",
-                        extra={"user_id": user_id, "path": request.path})
-            session.flush()
-            request.user = AnonymousUser()
+        if user_id is not None:
+            if self._has_row(session.session_key, user_id):
+                setattr(request, CHECKED_ATTR, (session.session_key, str(user_id)))
+            else:
+                LOGGER.info("session refused: it was revoked (no AuthenticatedSession row)",
+                            extra={"user_id": user_id, "path": request.path})
+                session.flush()
+                request.user = AnonymousUser()
         return self.get_response(request)
 
     @staticmethod

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -40,7 +41,7 @@ from core.flows.stages import view_for
 from core.flows.stages.base import Denied, Effects, Passed, Restart, Show, StageContext, flow_info
 from core.flows.stages.email import RESTORED_KEY
 from core.metrics import engine_metrics
-from core.policies.engine import evaluate
+from core.policies.engine import evaluate, load_bindings_of
 
 LOGGER = logging.getLogger("gatehouse.flows")
 MAX_AUTO_STEPS = 20  # stages that pass on GET without user input, chained in one answer at most
@@ -69,28 +70,95 @@ def flow_redirect(flow: Flow, to: str, context: dict | None = None) -> dict:
 
 
 @functools.cache
-def _kinds_query(vendor: str) -> tuple[str, tuple[type, ...]]:
-    """One UNION ALL over the Stage subclass tables: which of them hold a row for a stage pk. Built once per
+def _all_kinds(vendor: str) -> tuple[str, tuple[type, ...]]:
+    """One UNION ALL over the Stage subclass tables giving (kind index, stage pk) for every stage. Built once per
     database vendor from the models' metadata (no user input). Joining every subclass table into one SELECT
-    (select_related) instead costs PostgreSQL ~25 ms of planning per query; probing them one by one
-    (core.inheritance.concrete) costs a query per table tried."""
+    instead costs PostgreSQL ~25 ms of planning per query."""
     kinds = tuple(m for m in apps.get_models() if issubclass(m, Stage) and m is not Stage)
     quote = connection.ops.quote_name
-    parts = [f"SELECT {i} FROM {quote(m._meta.db_table)} WHERE {quote(m._meta.pk.column)} = %s"  # noqa: S608
-             for i, m in enumerate(kinds)]  # table and column names from the models, the pk as a parameter
+    parts = [f"SELECT {i}, {quote(m._meta.pk.column)} FROM {quote(m._meta.db_table)}"  # noqa: S608
+             for i, m in enumerate(kinds)]  # table and column names from the models
     return " UNION ALL ".join(parts), kinds
 
 
-def concrete_stage(stage: Stage) -> Stage:
-    """``stage`` as its most derived kind, in two queries whatever the number of stage kinds."""
-    sql, kinds = _kinds_query(connection.vendor)
-    value = Stage._meta.pk.get_db_prep_value(stage.pk, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value] * len(kinds))
-        found = [kinds[row[0]] for row in cursor.fetchall()]
-    if not found:
+def _uuid(entry: str):
+    try:
+        return uuid.UUID(entry)
+    except ValueError:
+        return None
+
+
+class KindCache:
+    """Which concrete model each stage and each binding's stage is, so that loading a plan entry takes one query.
+
+    Filled whole (two queries: every binding's stage pk, and every stage's table) the first time an entry is
+    asked for, and again whenever one is missing (a binding added since) or turns out to be of another kind than
+    remembered (an administrator pointed a binding at another stage): every load is then the same query whatever
+    came before, and the cache holds configuration only (stages and bindings, never users). One per process
+    (``KINDS``); a refresh replaces the dicts whole, so threads share it without a lock.
+    """
+
+    def __init__(self):
+        self.stages: dict = {}  # stage pk -> concrete model (Stage for a stage of no kind)
+        self.bindings: dict = {}  # str(binding pk) -> the concrete model of its stage
+
+    def refresh(self) -> None:
+        sql, kinds = _all_kinds(connection.vendor)
+        found: dict = {}
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            for index, raw in cursor.fetchall():
+                pk = Stage._meta.pk.to_python(raw)
+                model = kinds[index]
+                if pk not in found or len(model._meta.get_parent_list()) > len(found[pk]._meta.get_parent_list()):
+                    found[pk] = model  # the deepest subclass
+        bindings = {str(pk): found.get(stage_pk, Stage)
+                    for pk, stage_pk in FlowStageBinding.objects.order_by().values_list("pk", "stage_id")}
+        self.stages, self.bindings = found, bindings
+
+    def binding(self, pk: str):
+        if pk not in self.bindings:
+            self.refresh()
+        return self.bindings.get(pk)
+
+    def stage(self, pk):
+        if pk not in self.stages:
+            self.refresh()
+        return self.stages.get(pk, Stage)
+
+
+KINDS = KindCache()
+
+
+def _chain(model: type) -> list[type]:
+    """The Stage subclasses from Stage's child down to ``model`` (one item for the usual direct subclass)."""
+    parents = [m for m in model._meta.get_parent_list() if m is not Stage and issubclass(m, Stage)]
+    parents.sort(key=lambda m: len(m._meta.get_parent_list()))
+    return [*parents, model]
+
+
+def _descend(stage: Stage, model: type) -> Stage | None:
+    """The ``model`` instance select_related() attached below ``stage``, or None when the stage is of another kind."""
+    if model is Stage:
         return stage
-    model = max(found, key=lambda m: len(m._meta.get_parent_list()))  # the deepest subclass
+    for kind in _chain(model):
+        stage = getattr(stage, kind._meta.model_name, None)
+        if stage is None:
+            return None
+    return stage
+
+
+def _with_kind(queryset, model: type):
+    if model is Stage:
+        return queryset.select_related("stage")
+    return queryset.select_related("__".join(["stage", *(m._meta.model_name for m in _chain(model))]))
+
+
+def concrete_stage(stage: Stage) -> Stage:
+    """``stage`` as its most derived kind, in one query (the process knows every stage's kind: KINDS)."""
+    model = KINDS.stage(stage.pk)
+    if model is Stage:
+        return stage
     return model.objects.filter(pk=stage.pk).first() or stage
 
 
@@ -101,6 +169,7 @@ class Executor:
         self.effects = Effects()
         self.users: dict = {} if req.user is None else {req.user.pk: req.user}  # one load per request
         self.loaded: dict = {}  # plan entry -> (binding, concrete stage): one load per request
+        self.policy_bindings: dict | None = None  # binding pk -> its policy bindings, for re-evaluated entries
 
     def next_request(self, req: FlowRequest) -> None:
         """Serve the next request of an in-process run with this executor (core/flows/outpost_login.py answers a
@@ -183,8 +252,30 @@ class Executor:
         if entry.startswith(INJECTED_PREFIX):
             stage = Stage.objects.filter(pk=entry.removeprefix(INJECTED_PREFIX)).first()
             return (None, concrete_stage(stage)) if stage else None
-        binding = FlowStageBinding.objects.filter(pk=entry, target=self.flow).select_related("stage").first()
-        return (binding, concrete_stage(binding.stage)) if binding else None
+        bindings = FlowStageBinding.objects.filter(pk=entry, target=self.flow).order_by()
+        for attempt in (1, 2):
+            kind = KINDS.binding(entry)
+            if kind is None:
+                return None  # no such binding (any more)
+            binding = _with_kind(bindings, kind).first()  # one query: the binding, its stage, the stage's table
+            if binding is None:
+                return None
+            stage = _descend(binding.stage, kind)
+            if stage is not None:
+                return binding, stage
+            if attempt == 1:
+                KINDS.refresh()  # the binding now names a stage of another kind
+        return binding, concrete_stage(binding.stage)
+
+    def _policy_bindings(self, plan: FlowPlan, binding) -> list:
+        """The policy bindings of ``binding``: those of every entry still to be re-evaluated are loaded together,
+        in one query, the first time one is needed in this request (a request that passes several stages
+        re-evaluates several)."""
+        if self.policy_bindings is None or binding.pk not in self.policy_bindings:
+            pending = [e for e in plan.entries if e in plan.reevaluate and not e.startswith(INJECTED_PREFIX)]
+            pks = {pk for pk in (binding.pk, *(_uuid(e) for e in pending)) if pk is not None}
+            self.policy_bindings = {**(self.policy_bindings or {}), **load_bindings_of(pks)}
+        return self.policy_bindings[binding.pk]
 
     def _next(self, plan: FlowPlan):
         """The next runnable entry, dropping those whose policies now fail (re_evaluate_policies)."""
@@ -206,7 +297,8 @@ class Executor:
                     if key not in self.users:
                         self.users[key] = User.objects.filter(pk=key).first()
                     user = self.users[key] if pending is not None else user
-                result = evaluate(binding, user, policy_request(self.req, user, plan.context, binding))
+                result = evaluate(binding, user, policy_request(self.req, user, plan.context, binding),
+                                  bindings=self._policy_bindings(plan, binding), many=False)
                 plan.reevaluate.remove(entry)
                 if not result.passing:
                     LOGGER.debug("flow stage skipped: its policies no longer pass", extra={

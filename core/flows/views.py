@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from core.accounts.models import AuthenticatedSession, Token, TokenIntents, User, UserTypes
+from core.accounts.sessions import row_checked
 from core.accounts.signals import FLOW_LOGIN_ATTR
 from core.client_ip import client_ip, vouched_by
 from core.events.record import record
@@ -82,6 +83,8 @@ def current_user(request):
     if not user.is_authenticated:
         return None
     key = request.session.session_key
+    if row_checked(request, key, user.pk):  # RevokedSessionMiddleware found it in this request
+        return user
     if not key or not AuthenticatedSession.objects.filter(session_key=key, user=user).exists():
         logout(request)
         return None
@@ -202,7 +205,8 @@ def executor_api(request, flow_slug: str):
             result = execute(flow, req, request.session.get(SESSION_KEY_PLAN))
     except Exception as exc:  # noqa: BLE001 - an answer, an event, and a 500; never a pass
         return _flow_error(request, flow, req, exc)
-    apply(request, req, result)
+    with transaction.atomic():  # the login's writes (session, rows, event) commit once
+        apply(request, req, result)
     if result.kind == "stage_redirect":
         return server_timing(HttpResponseRedirect(request.get_full_path()), result)
     return server_timing(JsonResponse(result.challenge), result)
@@ -265,7 +269,8 @@ def flow_page(request, flow_slug: str):
     req = flow_request(request, request.GET, data)
     with transaction.atomic():
         result = execute(flow, req, request.session.get(SESSION_KEY_PLAN))
-    apply(request, req, result)
+    with transaction.atomic():  # the login's writes (session, rows, event) commit once
+        apply(request, req, result)
     if result.kind == "stage_redirect":
         return server_timing(HttpResponseRedirect(request.get_full_path()), result)
     challenge = result.challenge or {}

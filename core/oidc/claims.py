@@ -58,8 +58,31 @@ def subject(provider, user: User) -> str:
     return user.uid
 
 
-def mappings(provider) -> list[ScopeMapping]:
+MAPPINGS_ATTR = "_gatehouse_scope_mappings"
+
+
+def _load_mappings(provider) -> list[ScopeMapping]:
     return list(ScopeMapping.objects.filter(provider=provider).order_by("scope_name", "name"))
+
+
+_NOT_YET = ()  # "load on first use" (an empty tuple: one object, and it survives pickling into an evaluator)
+
+
+def remember_mappings(provider) -> None:
+    """Let ``provider``'s scope mappings be loaded once for this instance, when first needed; the instance must live
+    no longer than one request (the client lookup of the token endpoints: core/oidc/server.py). Other instances
+    read them afresh on every call."""
+    setattr(provider, MAPPINGS_ATTR, _NOT_YET)
+
+
+def mappings(provider) -> list[ScopeMapping]:
+    remembered = getattr(provider, MAPPINGS_ATTR, None)
+    if remembered is None:
+        return _load_mappings(provider)
+    if remembered is _NOT_YET:
+        remembered = _load_mappings(provider)
+        setattr(provider, MAPPINGS_ATTR, remembered)
+    return list(remembered)
 
 
 def offered_scopes(provider) -> set[str]:

@@ -11,6 +11,7 @@ a managed CertificateKeyPair, for administrators who want an asymmetric key with
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -88,7 +89,50 @@ def default_signing_key(kind: str = "rsa") -> CertificateKeyPair:
         return CertificateKeyPair.objects.get(managed=managed)
 
 
+class KeyCache:
+    """Private keys parsed once per process (reading a PEM RSA key checks it: milliseconds per token otherwise).
+
+    Keyed by the keypair's pk and a digest of its PEM, so a rotated key (new key_data) is parsed afresh and the
+    old entry is never used again; bounded by ``limit`` entries (cleared when full: configuration, not users).
+    A dict read or write is atomic, so threads share it without a lock."""
+
+    def __init__(self, limit: int = 64):
+        self.limit = limit
+        self.entries: dict = {}
+
+    @staticmethod
+    def key_of(pair: CertificateKeyPair) -> tuple:
+        return pair.pk, hashlib.sha256(pair.key_data.encode()).digest()
+
+    def get(self, pair: CertificateKeyPair):
+        return self.entries.get(self.key_of(pair))
+
+    def put(self, pair: CertificateKeyPair, value) -> None:
+        if len(self.entries) >= self.limit:
+            self.entries.clear()
+        self.entries[self.key_of(pair)] = value
+
+
+KEYS = KeyCache()
+
+
 def load_private_key(pair: CertificateKeyPair):
+    """The pair's private key object (parsed once per process and key: KEYS); SigningKeyError names the fix."""
+    if pair.key_data:
+        cached = KEYS.get(pair)
+        if cached is not None:
+            return cached[0]
+    key = _parse_private_key(pair)
+    KEYS.put(pair, (key, _jwk(key).thumbprint()))
+    return key
+
+
+def _kid(pair: CertificateKeyPair, private_key) -> str:
+    cached = KEYS.get(pair)
+    return cached[1] if cached is not None else _jwk(private_key).thumbprint()
+
+
+def _parse_private_key(pair: CertificateKeyPair):
     if not pair.key_data:
         raise SigningKeyError(f"certificate {pair.name!r} has no private key: upload its key, or pick another "
                         "signing key for the provider")
@@ -127,7 +171,7 @@ def signing_material(provider) -> SigningMaterial:
         return SigningMaterial(provider.client_secret, "HS256", None)
     private_key = load_private_key(provider.signing_key)
     alg = "RS256" if isinstance(private_key, rsa.RSAPrivateKey) else "ES256"
-    return SigningMaterial(private_key, alg, _jwk(private_key).thumbprint())
+    return SigningMaterial(private_key, alg, _kid(provider.signing_key, private_key))
 
 
 def jwks(provider) -> dict:

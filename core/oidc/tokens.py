@@ -81,15 +81,20 @@ def issue(*, provider, user, scopes: list[str], grant_type: str, issuer: str, se
             expires=now + parse(provider.refresh_token_validity), token_hash=hash_key(refresh_value),
             nonce=nonce or "", authorization_code=authorization_code)
         response["refresh_token"] = refresh_value
-    app = _application(provider)
+    app = application_of(provider)
     record("token_issued", user=user, client_ip=client_ip, app=app.slug if app else "", provider=provider.name,
            grant_type=grant_type, scope=" ".join(scopes), refresh_token=refresh is not None)
     return Issued(response, access, refresh)
 
 
-def _application(provider):
+def application_of(provider):
+    """The provider's application, or None: the one loaded with the provider when it was (core/oidc/server.py
+    query_client), else one query."""
     from core.accounts.models import Application
 
+    descriptor = getattr(type(provider), "application", None)
+    if descriptor is not None and descriptor.is_cached(provider):
+        return provider.application
     return Application.objects.filter(provider_id=provider.pk).first()
 
 

@@ -22,7 +22,7 @@ from outpost.logs import TRACE
 LOGGER = logging.getLogger("gatehouse.policies")
 
 __all__ = ["HttpContext", "PolicyRequest", "PolicyResult", "evaluate", "evaluate_policy", "load_bindings",
-           "user_has_access"]
+           "load_bindings_of", "user_has_access"]
 
 
 def _user(user):
@@ -109,23 +109,37 @@ def load_bindings(target) -> list[PolicyBinding]:
     return bindings
 
 
+def load_bindings_of(target_pks) -> dict:
+    """``load_bindings`` for several targets (by pk) in one query: target pk -> its bindings (empty list: none)."""
+    found: dict = {pk: [] for pk in target_pks}
+    if not found:
+        return found
+    for binding in (PolicyBinding.objects.filter(target_id__in=list(found), enabled=True)
+                    .select_related("policy").order_by("order", "pk")):
+        if binding.policy_id is not None:
+            binding.policy = concrete(binding.policy)
+        found[binding.target_id].append(binding)
+    return found
+
+
 def evaluate(target, user, request_context: PolicyRequest | dict | None = None, *,
-             bindings: list[PolicyBinding] | None = None) -> PolicyResult:
+             bindings: list[PolicyBinding] | None = None, many: bool | None = None) -> PolicyResult:
     """Evaluate every enabled binding of ``target`` for ``user``; ``bindings``: from ``load_bindings(target)``.
 
     Group bindings use ``user.all_groups()``, which is cached on the instance (pre-filled for many users by
-    core/api/outpost_config.py ``load_access_users``)."""
+    core/api/outpost_config.py ``load_access_users``). ``many``: one of many users against pre-loaded bindings
+    (log lines at trace); by default, whether ``bindings`` were passed."""
     started = time.perf_counter()
     try:
-        return _evaluate(target, user, request_context, bindings)
+        return _evaluate(target, user, request_context, bindings, bindings is not None if many is None else many)
     finally:
         engine_metrics().engine(target, time.perf_counter() - started)
 
 
-def _evaluate(target, user, request_context, bindings) -> PolicyResult:
+def _evaluate(target, user, request_context, bindings, many: bool) -> PolicyResult:
     # One user at a time: a login, a page, a check_access (debug); many users against pre-loaded bindings: an
     # outpost's access lists (trace, or a refresh would print a line per user and application).
-    level = TRACE if bindings is not None else logging.DEBUG
+    level = TRACE if many else logging.DEBUG
     if isinstance(request_context, PolicyRequest):
         request = request_context
         request.user = user
