@@ -25,7 +25,6 @@ class EventAction(models.TextChoices):
     MODEL_UPDATED = "model_updated"
     MODEL_DELETED = "model_deleted"
     EMAIL_SENT = "email_sent"
-    TOKEN_ISSUED = "token_issued"  # noqa: S105
     SYSTEM_EXCEPTION = "system_exception"
     CUSTOM = "custom_"
 

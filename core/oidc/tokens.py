@@ -47,6 +47,9 @@ def sign(provider, payload: dict) -> str:
     return jwt.encode(payload, material.key, algorithm=material.alg, headers=headers)
 
 
+TOKEN_LOGIN_GRANTS = frozenset({"client_credentials", "password"})
+
+
 def issue(*, provider, user, scopes: list[str], grant_type: str, issuer: str, session=None, auth_time=None,
           nonce: str | None = None, authorization_code: AuthorizationCode | None = None,
           include_refresh: bool = False, client_ip: str | None = None) -> Issued:
@@ -81,9 +84,12 @@ def issue(*, provider, user, scopes: list[str], grant_type: str, issuer: str, se
             expires=now + parse(provider.refresh_token_validity), token_hash=hash_key(refresh_value),
             nonce=nonce or "", authorization_code=authorization_code)
         response["refresh_token"] = refresh_value
-    app = application_of(provider)
-    record("token_issued", user=user, client_ip=client_ip, app=app.slug if app else "", provider=provider.name,
-           grant_type=grant_type, scope=" ".join(scopes), refresh_token=refresh is not None)
+    if grant_type in TOKEN_LOGIN_GRANTS:
+        # authentik records a machine's token request as a login by token (its TokenView); a code or refresh
+        # exchange continues an authorization already recorded (authorize_application) and records nothing.
+        app = application_of(provider)
+        record("login", user=user, client_ip=client_ip, app=app.slug if app else "", provider=provider.name,
+               method="token", grant_type=grant_type, scope=" ".join(scopes))
     return Issued(response, access, refresh)
 
 

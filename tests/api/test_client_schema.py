@@ -50,9 +50,6 @@ KNOWN = [
     (r"Token(Request)?\.intent: values \['radius'\] are not in the client's enum",
      "Gatehouse's network passwords (README 'RADIUS outpost'): the client cannot read a token list that holds "
      "one; list with intent=api or intent=app_password"),
-    (r"Event(Request)?\.action: values \['token_issued'\] are not in the client's enum",
-     "Gatehouse records OIDC token issuance (core/oidc/tokens.py); the client cannot read such an event (nor "
-     "any custom_* one, authentik's own included); list events with action=..."),
     # request fields the client may send and Gatehouse ignores (each listed in README 'Managing Gatehouse as code')
     (r"Request\.managed: the client may send it, we ignore it",
      "managed objects are Gatehouse's own (blueprints, outposts): read-only in our API"),

@@ -13,9 +13,9 @@ from tests.support import client_spec
 
 PREFIX = "/api/v3"
 # Our extensions (no operation in authentik's client): the one-call outpost authentication
-# (docs/DESIGN.md "Outpost authentication") and RADIUS accounting/CHAP.
+# (docs/DESIGN.md "Outpost authentication"), the LDAP unbind flow call and RADIUS accounting/CHAP.
 OURS_ONLY = {
-    "outposts_ldap_authenticate_create", "outposts_radius_authenticate_create",
+    "outposts_ldap_authenticate_create", "outposts_ldap_unbind_create", "outposts_radius_authenticate_create",
     "outposts_radius_authenticate_challenge_create", "outposts_radius_accounting_create",
 }
 # Query parameters the client sends that we accept but do not describe are still differences; these are
