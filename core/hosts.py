@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 BASE_URL_VARIABLE = "AUTHENTIK_WEB__BASE_URL"
 ALLOWED_HOSTS_VARIABLE = "AUTHENTIK_WEB__ALLOWED_HOSTS"
-BASE_URL_SETTING = "System settings -> Base URL (/if/admin/)"
+BASE_URL_SETTING = "System -> Settings -> Base URL (/if/admin/)"
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 WILDCARD_LISTEN = ("0.0.0.0", "::", "")  # noqa: S104 - listen addresses, compared, never bound here
 # A name (".example.com" also matches subdomains), an IPv4 address, an IPv6 address in brackets, or "*";

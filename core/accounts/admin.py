@@ -3,6 +3,7 @@ login goes through the authentication flow) is core/accounts/admin_site.py."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import Group as AuthGroup
 from django.shortcuts import redirect, render
 from django.urls import path
 
@@ -85,4 +86,7 @@ class AuthenticatedSessionAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Provider)
+# Django's own auth Group is not Gatehouse's (authentik_core Group is): one "Groups" in the admin, not two.
+if admin.site.is_registered(AuthGroup):
+    admin.site.unregister(AuthGroup)
 admin.site.register(PropertyMapping)

@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class AuthentikCoreConfig(AppConfig):
     name = "core.accounts"
     label = "authentik_core"
+    verbose_name = "Core"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):

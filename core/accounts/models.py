@@ -42,6 +42,8 @@ class Group(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = "Group"
+        verbose_name_plural = "Groups"
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -110,6 +112,8 @@ class User(AbstractBaseUser):
     REQUIRED_FIELDS = ["email"]
 
     class Meta:
+        verbose_name = "User"
+        verbose_name_plural = "Users"
         ordering = ["username"]
 
     def __str__(self) -> str:
@@ -204,6 +208,8 @@ class Provider(models.Model):
     property_mappings = models.ManyToManyField("PropertyMapping", blank=True)
 
     class Meta:
+        verbose_name = "Provider"
+        verbose_name_plural = "Providers"
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -225,6 +231,10 @@ class PropertyMapping(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    class Meta:
+        verbose_name = "Property Mapping"
+        verbose_name_plural = "Property Mappings"
+
 
 class Application(PolicyBindingModel):
     name = models.TextField()
@@ -240,6 +250,8 @@ class Application(PolicyBindingModel):
     open_in_new_tab = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = "Application"
+        verbose_name_plural = "Applications"
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -253,14 +265,14 @@ class Application(PolicyBindingModel):
 
 
 class TokenIntents(models.TextChoices):
-    INTENT_VERIFICATION = "verification"
-    INTENT_API = "api"
-    INTENT_RECOVERY = "recovery"
-    INTENT_APP_PASSWORD = "app_password"  # noqa: S105 - a name, not a secret
+    INTENT_VERIFICATION = "verification", "Intent Verification"  # authentik's labels
+    INTENT_API = "api", "Intent API"
+    INTENT_RECOVERY = "recovery", "Intent Recovery"
+    INTENT_APP_PASSWORD = "app_password", "Intent App Password"  # noqa: S105 - a name, not a secret
     # Gatehouse's own (authentik has no such intent): a "network password" for RADIUS CHAP / MS-CHAP(v2)
     # (core/providers/radius/challenge.py). Only the RADIUS core checks it: never an API token, never an app
     # password on a flow's password stage. Its key is shown once, at creation (view_key refuses it).
-    INTENT_RADIUS = "radius"
+    INTENT_RADIUS = "radius", "Network Password (RADIUS)"
 
 
 def hash_key(key: str) -> str:
@@ -310,6 +322,8 @@ class Token(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "Token"
+        verbose_name_plural = "Tokens"
         ordering = ["identifier"]
 
     def __str__(self) -> str:
@@ -387,6 +401,8 @@ class AuthenticatedSession(models.Model):
     expires = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "Authenticated Session"
+        verbose_name_plural = "Authenticated Sessions"
         ordering = ["-last_used"]
 
     @staticmethod

@@ -44,6 +44,8 @@ class Event(models.Model):
     expires = models.DateTimeField(default=default_event_expiry)
 
     class Meta:
+        verbose_name = "Event"
+        verbose_name_plural = "Events"
         ordering = ["-created"]
         indexes = [models.Index(fields=["action"]), models.Index(fields=["app"])]
 

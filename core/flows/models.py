@@ -59,6 +59,8 @@ class Flow(PolicyBindingModel):
     stages = models.ManyToManyField("Stage", through="FlowStageBinding", blank=True)
 
     class Meta:
+        verbose_name = "Flow"
+        verbose_name_plural = "Flows"
         ordering = ["slug"]
 
     def __str__(self) -> str:
@@ -113,12 +115,20 @@ class IdentificationStage(Stage):
     show_source_labels = models.BooleanField(default=False)
     enable_remember_me = models.BooleanField(default=False)
 
+    class Meta:
+        verbose_name = "Identification Stage"
+        verbose_name_plural = "Identification Stages"
+
 
 class PasswordStage(Stage):
     backends = models.JSONField(default=list, blank=True)
     configure_flow = models.ForeignKey(Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     failed_attempts_before_cancel = models.IntegerField(default=5)
     allow_show_password = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "Password Stage"
+        verbose_name_plural = "Password Stages"
 
 
 class AuthenticatorValidateStage(Stage):
@@ -128,11 +138,19 @@ class AuthenticatorValidateStage(Stage):
     last_auth_threshold = models.TextField(default="seconds=0")
     webauthn_user_verification = models.TextField(default="preferred")
 
+    class Meta:
+        verbose_name = "Authenticator Validation Stage"
+        verbose_name_plural = "Authenticator Validation Stages"
+
 
 class AuthenticatorTOTPStage(Stage):
     digits = models.IntegerField(default=6)
     friendly_name = models.TextField(blank=True, default="")
     configure_flow = models.ForeignKey(Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = "TOTP Authenticator Setup Stage"
+        verbose_name_plural = "TOTP Authenticator Setup Stages"
 
 
 class AuthenticatorStaticStage(Stage):
@@ -141,6 +159,10 @@ class AuthenticatorStaticStage(Stage):
     friendly_name = models.TextField(blank=True, default="")
     configure_flow = models.ForeignKey(Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
+    class Meta:
+        verbose_name = "Static Authenticator Setup Stage"
+        verbose_name_plural = "Static Authenticator Setup Stages"
+
 
 class AuthenticatorWebAuthnStage(Stage):
     user_verification = models.TextField(default="preferred")
@@ -148,6 +170,10 @@ class AuthenticatorWebAuthnStage(Stage):
     authenticator_attachment = models.TextField(null=True, blank=True)
     friendly_name = models.TextField(blank=True, default="")
     configure_flow = models.ForeignKey(Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = "WebAuthn Authenticator Setup Stage"
+        verbose_name_plural = "WebAuthn Authenticator Setup Stages"
 
 
 class Prompt(models.Model):
@@ -165,12 +191,18 @@ class Prompt(models.Model):
     initial_value_expression = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = "Prompt"
+        verbose_name_plural = "Prompts"
         ordering = ["order"]
 
 
 class PromptStage(Stage):
     fields = models.ManyToManyField(Prompt, blank=True)
     validation_policies = models.ManyToManyField("authentik_policies.Policy", blank=True)
+
+    class Meta:
+        verbose_name = "Prompt Stage"
+        verbose_name_plural = "Prompt Stages"
 
 
 class UserWriteStage(Stage):
@@ -181,24 +213,44 @@ class UserWriteStage(Stage):
     user_type = models.TextField(default="external")
     user_path_template = models.TextField(blank=True, default="")
 
+    class Meta:
+        verbose_name = "User Write Stage"
+        verbose_name_plural = "User Write Stages"
+
 
 class UserLoginStage(Stage):
     session_duration = models.TextField(default="seconds=0", help_text="0: the configured session lifetime")
     remember_me_offset = models.TextField(default="seconds=0")
     terminate_other_sessions = models.BooleanField(default=False)
 
+    class Meta:
+        verbose_name = "User Login Stage"
+        verbose_name_plural = "User Login Stages"
+
 
 class UserLogoutStage(Stage):
     pass
+
+    class Meta:
+        verbose_name = "User Logout Stage"
+        verbose_name_plural = "User Logout Stages"
 
 
 class ConsentStage(Stage):
     mode = models.TextField(default="always_require", help_text="always_require, permanent, expiring")
     consent_expire_in = models.TextField(default="weeks=4")
 
+    class Meta:
+        verbose_name = "Consent Stage"
+        verbose_name_plural = "Consent Stages"
+
 
 class DenyStage(Stage):
     deny_message = models.TextField(blank=True, default="")
+
+    class Meta:
+        verbose_name = "Deny Stage"
+        verbose_name_plural = "Deny Stages"
 
 
 class EmailStage(Stage):
@@ -207,6 +259,10 @@ class EmailStage(Stage):
     template = models.TextField(default="email/password_reset.html")
     token_expiry = models.TextField(default="minutes=30")
     activate_user_on_success = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "Email Stage"
+        verbose_name_plural = "Email Stages"
 
 
 # --- per-user state that stages keep --------------------------------------------------------------
@@ -223,6 +279,10 @@ class TOTPDevice(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = "TOTP Device"
+        verbose_name_plural = "TOTP Devices"
+
 
 class StaticDevice(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="static_devices")
@@ -230,6 +290,10 @@ class StaticDevice(models.Model):
     confirmed = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Static Device"
+        verbose_name_plural = "Static Devices"
 
 
 class StaticToken(models.Model):
@@ -247,6 +311,10 @@ class WebAuthnDevice(models.Model):
     confirmed = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "WebAuthn Device"
+        verbose_name_plural = "WebAuthn Devices"
 
 
 class UserConsent(models.Model):

@@ -50,6 +50,10 @@ class ScopeMapping(PropertyMapping):
     scope_name = models.TextField()
     description = models.TextField(blank=True, default="")
 
+    class Meta:
+        verbose_name = "Scope Mapping"
+        verbose_name_plural = "Scope Mappings"
+
 
 class OAuth2Provider(Provider):
     client_type = models.CharField(max_length=30, choices=ClientTypes.choices, default=ClientTypes.CONFIDENTIAL)
@@ -65,6 +69,10 @@ class OAuth2Provider(Provider):
     issuer_mode = models.TextField(choices=IssuerMode.choices, default=IssuerMode.PER_PROVIDER)
     signing_key = models.ForeignKey("authentik_crypto.CertificateKeyPair", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = "OAuth2/OpenID Provider"
+        verbose_name_plural = "OAuth2/OpenID Providers"
 
 
 # --- grant state (RFC 6749 §4.1 codes, §1.4/§1.5 tokens, RFC 8628 device codes) --------------------

@@ -13,6 +13,7 @@ def _ensure_identity(sender, instance, raw=False, **kwargs):
 class AuthentikOutpostsConfig(AppConfig):
     name = "core.outposts"
     label = "authentik_outposts"
+    verbose_name = "Outposts"
     default_auto_field = "django.db.models.BigAutoField"
     # This process's sending end for outpost messages (core/outposts/hub.py), set by signals.connect().
     publisher = None

@@ -10,9 +10,9 @@ EMBEDDED_OUTPOST_MANAGED = "goauthentik.io/outposts/embedded"
 
 
 class OutpostType(models.TextChoices):
-    PROXY = "proxy"
-    LDAP = "ldap"
-    RADIUS = "radius"
+    PROXY = "proxy", "Proxy"
+    LDAP = "ldap", "LDAP"
+    RADIUS = "radius", "RADIUS"
 
 
 def default_outpost_config() -> dict:
@@ -30,6 +30,8 @@ class Outpost(models.Model):
     managed = models.TextField(null=True, blank=True, unique=True, default=None)
 
     class Meta:
+        verbose_name = "Outpost"
+        verbose_name_plural = "Outposts"
         ordering = ["name"]
 
     def __str__(self) -> str:

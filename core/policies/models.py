@@ -52,6 +52,8 @@ class PolicyBinding(models.Model):
     order = models.IntegerField(default=0)
 
     class Meta:
+        verbose_name = "Policy Binding"
+        verbose_name_plural = "Policy Bindings"
         ordering = ["order", "pk"]
         constraints = [
             models.CheckConstraint(
@@ -74,6 +76,10 @@ class ExpressionPolicy(Policy):
 
     expression = models.TextField()
 
+    class Meta:
+        verbose_name = "Expression Policy"
+        verbose_name_plural = "Expression Policies"
+
 
 class PasswordPolicy(Policy):
     password_field = models.TextField(default="password")
@@ -86,11 +92,19 @@ class PasswordPolicy(Policy):
     error_message = models.TextField(blank=True, default="")
     check_static_rules = models.BooleanField(default=True)
 
+    class Meta:
+        verbose_name = "Password Policy"
+        verbose_name_plural = "Password Policies"
+
 
 class ReputationPolicy(Policy):
     check_ip = models.BooleanField(default=True)
     check_username = models.BooleanField(default=True)
     threshold = models.IntegerField(default=-5)
+
+    class Meta:
+        verbose_name = "Reputation Policy"
+        verbose_name_plural = "Reputation Policies"
 
 
 class Reputation(models.Model):
@@ -104,6 +118,8 @@ class Reputation(models.Model):
     last_success = models.DateTimeField(null=True, blank=True)  # a login of this name from this address
 
     class Meta:
+        verbose_name = "Reputation Score"
+        verbose_name_plural = "Reputation Scores"
         unique_together = (("identifier", "ip"),)
 
 

@@ -25,11 +25,11 @@ class SystemSettings(models.Model):
                    f"{BASE_URL_VARIABLE} is used; without either, no mail with a link is sent."))
 
     class Meta:
-        verbose_name = "system settings"
-        verbose_name_plural = "system settings"
+        verbose_name = "Settings"
+        verbose_name_plural = "Settings"
 
     def __str__(self) -> str:
-        return "System settings"
+        return "Settings"
 
     def save(self, *args, **kwargs):
         self.pk = SINGLETON_PK

@@ -155,7 +155,7 @@ def test_invalid_choice_and_missing_reference_are_errors():
         # A foreign key given a !Find that matched nothing is an explicit null; in a list it is an error.
         apply_text("version: 1\nentries:\n  - {model: authentik_core.user, identifiers: {username: u}, "
                    "attrs: {groups: [!Find [authentik_core.group, [name, none]]]}}\n")
-    with pytest.raises(BlueprintError, match=r"entry 0 .*field 'parent': group instance with group_uuid .* is not a valid choice"):
+    with pytest.raises(BlueprintError, match=r"entry 0 .*field 'parent': Group instance with group_uuid .* is not a valid choice"):
         apply_text("version: 1\nentries:\n  - {model: authentik_core.group, identifiers: {name: g}, "
                    "attrs: {parent: 00000000-0000-0000-0000-000000000001}}\n")
     with pytest.raises(BlueprintError, match=r"field 'parent': 'not-a-uuid' is not a primary key"):

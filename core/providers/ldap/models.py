@@ -17,3 +17,7 @@ class LDAPProvider(Provider):
     mfa_support = models.BooleanField(default=True)
     search_full_directory = models.BooleanField(default=False)
     require_tls = models.BooleanField(default=False, help_text="refuse a bind before StartTLS or on plain LDAP")
+
+    class Meta:
+        verbose_name = "LDAP Provider"
+        verbose_name_plural = "LDAP Providers"

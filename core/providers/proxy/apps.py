@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class AuthentikProvidersProxyConfig(AppConfig):
     name = "core.providers.proxy"
     label = "authentik_providers_proxy"
+    verbose_name = "Proxy Provider"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):

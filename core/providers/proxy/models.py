@@ -91,6 +91,10 @@ class ProxyProvider(OAuth2Provider):
         add_default_scope_mappings([self])
         return result
 
+    class Meta:
+        verbose_name = "Proxy Provider"
+        verbose_name_plural = "Proxy Providers"
+
 
 def _default_mappings():
     from core.oidc.models import ScopeMapping

@@ -20,6 +20,10 @@ class RadiusProvider(Provider):
     require_message_authenticator = models.BooleanField(
         default=True, help_text="BlastRADIUS (CVE-2024-3596): drop Access-Requests without a valid one")
 
+    class Meta:
+        verbose_name = "RADIUS Provider"
+        verbose_name_plural = "RADIUS Providers"
+
 
 class RadiusProviderPropertyMapping(PropertyMapping):
     """authentik's RADIUS property mapping: an expression that sets reply attributes on ``packet`` for an
@@ -27,3 +31,4 @@ class RadiusProviderPropertyMapping(PropertyMapping):
 
     class Meta:
         verbose_name = "RADIUS Provider Property Mapping"
+        verbose_name_plural = "RADIUS Provider Property Mappings"
