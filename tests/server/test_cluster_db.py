@@ -76,3 +76,47 @@ def test_ak_server_through_pgbouncer_transaction_pooling(tmp_path, pgbouncer):
         if core is not None:
             core.stop()
         drop_database(DIRECT, database)
+
+
+def statements(log: str, *needles: str) -> list[str]:
+    return [line for line in log.splitlines() if "statement:" in line and all(n in line for n in needles)]
+
+
+def test_reads_go_to_a_streaming_replica(tmp_path):
+    """A primary and a hot standby streaming from it (both made here: the machine's PostgreSQL does not allow
+    replication connections, pg_hba.conf has no ``replication`` line), each logging every statement."""
+    need(postgres.StreamingPair.available() is None, str(postgres.StreamingPair.available()))
+    pair = postgres.StreamingPair.start()
+    core = None
+    try:
+        with pair.connect(pair.primary_port) as conn:
+            conn.execute("CREATE DATABASE authentik")
+        env = {**DIRECT, "AUTHENTIK_POSTGRESQL__PORT": str(pair.primary_port), "AUTHENTIK_POSTGRESQL__NAME": "authentik",
+               "AUTHENTIK_POSTGRESQL__READ_REPLICAS__0__PORT": str(pair.replica_port)}
+        core = start_core(tmp_path / "core", env=env, bootstrap_password=ADMIN_PASSWORD, bootstrap_token=ADMIN_TOKEN)
+        api = httpx.Client(base_url=core.url + "/api/v3", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                           timeout=30)
+        probe = "replica-probe-7f3c"
+        created = api.post("/core/groups/", json={"name": probe})  # a write: the standby would refuse it
+        assert created.status_code == 201, created.text
+        pair.wait_replayed()
+        for _ in range(5):
+            assert api.get("/core/groups/", params={"search": probe}).json()["pagination"]["count"] == 1
+        # a login: its flow state and session are read from the primary, the user from either
+        browser = login(core.url)
+        assert browser.get("/api/v3/core/users/me/").json()["user"]["username"] == "akadmin"
+        primary_log, replica_log = pair.log("primary"), pair.log("replica")
+        assert len(statements(replica_log, "SELECT COUNT(*)", "LIKE", probe)) == 5, replica_log[-3000:]
+        assert statements(primary_log, "SELECT", "LIKE", probe) == []
+        assert statements(primary_log, "INSERT", probe)
+        for line in statements(replica_log):
+            assert not any(word in line for word in ("INSERT", "UPDATE", "DELETE")), line
+            assert "django_session" not in line and "authentik_core_token" not in line, line
+        reads = {"primary": len(statements(primary_log, "SELECT")), "replica": len(statements(replica_log, "SELECT"))}
+        assert reads["replica"] > 10, reads
+        print(f"SELECT statements: {reads}")
+        assert "Traceback" not in core.output(), core.tail()
+    finally:
+        if core is not None:
+            core.stop()
+        pair.stop()

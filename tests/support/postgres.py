@@ -129,3 +129,98 @@ class PgBouncer:
                 self.process.kill()
                 self.process.wait(10)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _run(argv: list[str], what: str) -> None:
+    result = subprocess.run(_as_postgres(argv), capture_output=True, text=True, timeout=START_TIMEOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+@dataclass
+class StreamingPair:
+    """A PostgreSQL primary (initdb) and a hot standby streaming from it (pg_basebackup -R), both logging every
+    statement to their own log (``log_statement = all``), so a test sees which server ran what."""
+
+    primary_port: int
+    replica_port: int
+    workdir: Path
+    running: list[Path] = field(default_factory=list)
+
+    @property
+    def primary_dir(self) -> Path:
+        return self.workdir / "primary"
+
+    @property
+    def replica_dir(self) -> Path:
+        return self.workdir / "replica"
+
+    @classmethod
+    def available(cls) -> str | None:
+        """None when one can be started here, else what is missing."""
+        missing = [name for name in ("initdb", "pg_ctl", "pg_basebackup") if not postgres_bin(name)]
+        if missing:
+            return "PostgreSQL server programs " + ", ".join(missing)
+        if os.geteuid() == 0 and not shutil.which("runuser"):
+            return "runuser (to run PostgreSQL as the postgres user)"
+        return None
+
+    @classmethod
+    def start(cls) -> StreamingPair:
+        pair = cls(primary_port=free_port(), replica_port=free_port(), workdir=_shared_dir("gh-pgpair-"))
+        try:
+            pair._start()
+        except BaseException:
+            pair.stop()
+            raise
+        return pair
+
+    def _start(self) -> None:
+        _run([postgres_bin("initdb"), "-D", str(self.primary_dir), "-U", "postgres", "--auth=trust",
+              "--no-sync", "-E", "UTF8", "--locale=C"], "initdb")
+        with open(self.primary_dir / "postgresql.conf", "a") as conf:
+            conf.write("listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nwal_level = replica\n"
+                       "max_wal_senders = 4\nfsync = off\nlog_statement = 'all'\n"
+                       "log_line_prefix = '%m [%p] %d '\n")
+        with open(self.primary_dir / "pg_hba.conf", "w") as hba:
+            hba.write("host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n")
+        self._pg_ctl(self.primary_dir, self.primary_port, "primary.log")
+        _run([postgres_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "postgres",
+              "-D", str(self.replica_dir), "-R", "-X", "stream", "--no-sync"], "pg_basebackup")
+        self._pg_ctl(self.replica_dir, self.replica_port, "replica.log")
+
+    def _pg_ctl(self, data: Path, port: int, log: str) -> None:
+        _run([postgres_bin("pg_ctl"), "-D", str(data), "-l", str(self.workdir / log), "-w", "-t",
+              str(int(START_TIMEOUT)), "-o", f"-p {port}", "start"], f"pg_ctl start {data.name}")
+        self.running.append(data)
+
+    def log(self, which: str) -> str:
+        path = self.workdir / f"{which}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def connect(self, port: int, dbname: str = "postgres"):
+        import psycopg
+
+        return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=dbname, autocommit=True,
+                               connect_timeout=10)
+
+    def wait_replayed(self, timeout: float = 30.0) -> None:
+        """Until the standby has replayed everything the primary has written so far."""
+        with self.connect(self.primary_port) as primary:
+            target = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        deadline = time.monotonic() + timeout
+        with self.connect(self.replica_port) as replica:
+            while True:
+                done = replica.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]).fetchone()[0]
+                if done:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the standby did not replay up to {target} within {timeout:.0f} s")
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        for data in reversed(self.running):
+            subprocess.run(_as_postgres([postgres_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+                           capture_output=True, timeout=START_TIMEOUT)
+        self.running.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
