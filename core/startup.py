@@ -10,48 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Iterator
 
 LOGGER = logging.getLogger("gatehouse.startup")
 MIGRATE_LOCK_ID = 0x6761_7465_6d69  # "gatemi": every replica's migrate takes it (blueprints: STARTUP_LOCK_ID)
-LOCK_POLL_S = 0.5
 
 
 @contextlib.contextmanager
 def migration_lock(alias: str = "default") -> Iterator[None]:
-    """Replicas starting at once migrate one after the other: on PostgreSQL, a transaction-scoped advisory lock
-    held by a connection of its own for as long as the migrations run (a session lock would not survive
-    PgBouncer's transaction pooling; the open transaction keeps that server connection). The ones that wait
-    then find nothing left to apply. A waiting replica tries again every half second rather than waiting inside a
-    transaction, so waiters hold no PgBouncer server connection the migrating replica may need. SQLite
-    serialises writers itself."""
-    from django.db import connections
+    """Replicas starting at once migrate one after the other (core/locks.py); the ones that waited then find
+    nothing left to apply."""
+    from core.locks import advisory
 
-    if connections[alias].vendor != "postgresql":
+    with advisory(MIGRATE_LOCK_ID, "migrations", alias=alias):
         yield
-        return
-    holder = connections.create_connection(alias)
-    try:
-        announced = False
-        while True:
-            holder.set_autocommit(False)
-            with holder.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [MIGRATE_LOCK_ID])
-                if cursor.fetchone()[0]:
-                    break
-            holder.rollback()
-            holder.set_autocommit(True)
-            if not announced:
-                LOGGER.info("waiting for another process's migrations to finish")
-                announced = True
-            time.sleep(LOCK_POLL_S)
-        yield
-    finally:
-        try:
-            holder.rollback()
-        finally:
-            holder.close()
 
 
 def prepare(migrate: bool = True) -> list[str]:
