@@ -38,9 +38,12 @@ test-embedded: $(TEST_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The core again on PostgreSQL + Redis. Not repeated there: what no backend changes and that costs a minute
-# and a half (the real proxies of e2e, the browser's pages, the log-level runs, building the wheel).
+# and a half (the real proxies of e2e, the browser's pages, the log-level runs, building the wheel), nor the
+# cluster tests, which bring their own PostgreSQL, PgBouncer and Redis set-ups, nor the offline manifest checks.
 SERVICES_SKIP := --ignore=tests/e2e --ignore=tests/browser --ignore=tests/server/test_debug_log.py \
-	--ignore=tests/core/test_packaging.py
+	--ignore=tests/core/test_packaging.py --ignore=tests/server/test_cluster_db.py \
+	--ignore=tests/server/test_cluster_redis.py --ignore=tests/server/test_cluster_replicas.py \
+	--ignore=tests/core/test_cluster_migrate.py --ignore=tests/deploy
 test-services: $(TEST_STAMP)
 	@if $(BIN)/python -c "import socket; [socket.create_connection(('127.0.0.1', p), 2).close() for p in (5432, 6379)]" 2>/dev/null; then \
 		$(PG_ENV) $(BIN)/pytest $(SERVICES_SKIP) $(PYTEST_ARGS); \

@@ -10,8 +10,9 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from protocols import trust
 from protocols.trust import DEFAULT_TRUSTED_PROXY_CIDRS
@@ -42,6 +43,14 @@ class ListenAddress:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+REDIS_TLS_REQS = ("none", "optional", "required")  # redis-py's ssl_cert_reqs, as authentik's redis.tls_reqs
+# What one AUTHENTIK_POSTGRESQL__READ_REPLICAS__<n>__<SETTING> may set; the rest come from the primary's.
+REPLICA_SETTINGS = ("HOST", "PORT", "NAME", "USER", "PASSWORD", "SSLMODE", "SSLROOTCERT", "SSLCERT", "SSLKEY",
+                    "CONN_MAX_AGE", "CONN_HEALTH_CHECKS")
+REPLICA_PREFIX = "AUTHENTIK_POSTGRESQL__READ_REPLICAS__"
+
+
 @dataclass(frozen=True)
 class PostgresConfig:
     host: str
@@ -50,6 +59,15 @@ class PostgresConfig:
     name: str
     password: str = field(repr=False)
     sslmode: str
+    sslrootcert: str = ""
+    sslcert: str = ""
+    sslkey: str = ""
+    conn_max_age: int | None = 60  # seconds a connection is kept; None: for ever (authentik's null)
+    conn_health_checks: bool = True
+    use_pgbouncer: bool = False  # transaction pooling: no server-side cursors, no prepared statements
+    disable_server_side_cursors: bool = False
+    # AUTHENTIK_POSTGRESQL__READ_REPLICAS__<n>__*: each the primary's settings with its own overrides
+    read_replicas: tuple[PostgresConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,11 +76,25 @@ class RedisConfig:
     port: int
     password: str = field(repr=False)
     db: int
+    username: str = ""
+    tls: bool = False
+    tls_reqs: str = "required"
+    tls_ca_cert: str = ""
 
     @property
     def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}{self.host}:{self.port}/{self.db}"
+        """A redis-py URL (``rediss://`` with TLS), as authentik builds it (authentik/lib/config.py redis_url)."""
+        auth = ""
+        if self.username or self.password:
+            auth = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        url = f"{'rediss' if self.tls else 'redis'}://{auth}{host}:{self.port}/{self.db}"
+        if self.tls:
+            query = {"ssl_cert_reqs": self.tls_reqs}
+            if self.tls_ca_cert:
+                query["ssl_ca_certs"] = self.tls_ca_cert
+            url += "?" + urlencode(query)
+        return url
 
 
 @dataclass(frozen=True)
@@ -196,6 +228,27 @@ class _Reader:
             return default
         return value
 
+    def max_age(self, name: str, default: int | None) -> int | None:
+        """Seconds, or ``null``/``none`` for no limit (authentik's ``conn_max_age: null``)."""
+        raw = self.env.get(name)
+        if raw is not None and raw.strip().lower() in ("null", "none"):
+            return None
+        if raw is None or raw.strip() == "":
+            return default
+        if not raw.strip().isdigit():
+            self.problems.append(f"{name}={raw!r}: expected seconds (0: a new connection per request) "
+                                 f"or null (kept for ever), e.g. {name}=60")
+            return default
+        return self.int(name, 60, 0, 10 * 365 * 86400)
+
+    def file(self, name: str) -> str:
+        """A path that must name a readable file, when set."""
+        raw = self.env.get(name, "").strip()
+        if raw and not (Path(raw).is_file() and os.access(raw, os.R_OK)):
+            self.problems.append(f"{name}={raw!r}: no readable file there; give the path of the PEM file "
+                                 f"(mounted into the container), or unset {name}")
+        return raw
+
     def bool(self, name: str, default: bool = False) -> bool:
         raw = self.env.get(name)
         if raw is None:
@@ -283,6 +336,79 @@ def _secret_key(reader: _Reader, data_dir: Path) -> str:
         return "unusable-" + secrets.token_urlsafe(20)
 
 
+def _postgres_connection(r: _Reader, prefix: str, base: PostgresConfig | None, max_age: int | None = 60) -> dict:
+    """The connection settings under ``prefix`` (``AUTHENTIK_POSTGRESQL__`` or a replica's), defaulting to
+    ``base``'s (the primary's, for a replica) or to authentik's defaults."""
+    def given(setting: str) -> bool:
+        return r.env.get(prefix + setting, "").strip() != ""  # unset or empty: the primary's
+    values = {}
+    if base is None or given("HOST"):
+        values["host"] = r.str(prefix + "HOST").strip()
+    if base is None or given("PORT"):
+        values["port"] = r.int(prefix + "PORT", 5432, 1, 65535)
+    if base is None or given("USER"):
+        values["user"] = r.str(prefix + "USER", "authentik")
+    if base is None or given("NAME"):
+        values["name"] = r.str(prefix + "NAME", "authentik")
+    if base is None or given("PASSWORD"):
+        values["password"] = r.str(prefix + "PASSWORD")
+    if base is None or given("SSLMODE"):
+        values["sslmode"] = r.choice(prefix + "SSLMODE", "prefer", SSLMODES)
+    for setting in ("SSLROOTCERT", "SSLCERT", "SSLKEY"):
+        if base is None or given(setting):
+            values[setting.lower()] = r.file(prefix + setting)
+    if base is None or given("CONN_HEALTH_CHECKS"):
+        values["conn_health_checks"] = r.bool(prefix + "CONN_HEALTH_CHECKS", True)
+    if base is None or given("CONN_MAX_AGE"):
+        values["conn_max_age"] = r.max_age(prefix + "CONN_MAX_AGE", max_age if base is None else base.conn_max_age)
+    return values
+
+
+def _client_cert_problem(pg: PostgresConfig, prefix: str) -> str | None:
+    if bool(pg.sslcert) == bool(pg.sslkey):
+        return None
+    missing = "SSLKEY" if pg.sslcert else "SSLCERT"
+    return (f"{prefix}{missing} is not set but {prefix}{'SSLCERT' if pg.sslcert else 'SSLKEY'} is: a client "
+            f"certificate needs both the certificate and its key; set {prefix}{missing} too")
+
+
+def _postgresql(r: _Reader) -> PostgresConfig | None:
+    replica_vars = sorted(name for name in r.env if name.startswith(REPLICA_PREFIX))
+    if not r.str("AUTHENTIK_POSTGRESQL__HOST").strip():
+        if replica_vars:
+            r.problems.append(f"{replica_vars[0]}: read replicas need a primary; set AUTHENTIK_POSTGRESQL__HOST "
+                              "(the read replicas are used beside it, never alone)")
+        return None
+    use_pgbouncer = r.bool("AUTHENTIK_POSTGRESQL__USE_PGBOUNCER")
+    primary = PostgresConfig(
+        # PgBouncer keeps the server connections: the client ones stay open (authentik: conn_max_age null).
+        **_postgres_connection(r, "AUTHENTIK_POSTGRESQL__", None, None if use_pgbouncer else 60),
+        use_pgbouncer=use_pgbouncer,
+        # PgBouncer's transaction pooling cannot hold a cursor between transactions (Django's docs).
+        disable_server_side_cursors=r.bool("AUTHENTIK_POSTGRESQL__DISABLE_SERVER_SIDE_CURSORS", use_pgbouncer),
+    )
+    problems = [_client_cert_problem(primary, "AUTHENTIK_POSTGRESQL__")]
+    indexes: set[str] = set()
+    for name in replica_vars:
+        index, _, setting = name.removeprefix(REPLICA_PREFIX).partition("__")
+        if not index.isdigit() or not setting:
+            problems.append(f"{name}: expected {REPLICA_PREFIX}<n>__<SETTING> with n a number (0, 1, ...), "
+                            f"e.g. {REPLICA_PREFIX}0__HOST")
+        elif setting not in REPLICA_SETTINGS:
+            problems.append(f"{name}: a read replica has no setting {setting!r}; "
+                            f"expected one of {', '.join(REPLICA_SETTINGS)}")
+        else:
+            indexes.add(index)
+    replicas = []
+    for index in sorted(indexes, key=int):
+        prefix = f"{REPLICA_PREFIX}{index}__"
+        replica = replace(primary, **_postgres_connection(r, prefix, primary))
+        problems.append(_client_cert_problem(replica, prefix))
+        replicas.append(replica)
+    r.problems += [p for p in problems if p]
+    return replace(primary, read_replicas=tuple(replicas))
+
+
 def load(env: Mapping[str, str] | None = None) -> CoreConfig:
     """Build the configuration from ``env`` (default: the process environment).
 
@@ -293,25 +419,23 @@ def load(env: Mapping[str, str] | None = None) -> CoreConfig:
     where = resolve_data_dir(env)
     data_dir = where.path
 
-    postgresql = None
-    if r.str("AUTHENTIK_POSTGRESQL__HOST").strip():
-        postgresql = PostgresConfig(
-            host=r.str("AUTHENTIK_POSTGRESQL__HOST").strip(),
-            port=r.int("AUTHENTIK_POSTGRESQL__PORT", 5432, 1, 65535),
-            user=r.str("AUTHENTIK_POSTGRESQL__USER", "authentik"),
-            name=r.str("AUTHENTIK_POSTGRESQL__NAME", "authentik"),
-            password=r.str("AUTHENTIK_POSTGRESQL__PASSWORD"),
-            sslmode=r.choice("AUTHENTIK_POSTGRESQL__SSLMODE", "prefer",
-                             ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
-        )
+    postgresql = _postgresql(r)
     redis = None
     if r.str("AUTHENTIK_REDIS__HOST").strip():
+        tls = r.bool("AUTHENTIK_REDIS__TLS")
         redis = RedisConfig(
             host=r.str("AUTHENTIK_REDIS__HOST").strip(),
             port=r.int("AUTHENTIK_REDIS__PORT", 6379, 1, 65535),
             password=r.str("AUTHENTIK_REDIS__PASSWORD"),
             db=r.int("AUTHENTIK_REDIS__DB", 0, 0, 15),
+            username=r.str("AUTHENTIK_REDIS__USERNAME"),
+            tls=tls,
+            tls_reqs=r.choice("AUTHENTIK_REDIS__TLS_REQS", "required", REDIS_TLS_REQS),
+            tls_ca_cert=r.file("AUTHENTIK_REDIS__TLS_CA_CERT"),
         )
+        if not tls and r.str("AUTHENTIK_REDIS__TLS_CA_CERT").strip():
+            r.problems.append("AUTHENTIK_REDIS__TLS_CA_CERT is set but AUTHENTIK_REDIS__TLS is not: "
+                              "set AUTHENTIK_REDIS__TLS=true to connect with TLS, or unset the CA")
     email = None
     if r.str("AUTHENTIK_EMAIL__HOST").strip():
         email = EmailConfig(

@@ -83,21 +83,13 @@ TEMPLATES = [
 ]
 
 if CONFIG.postgresql:
-    _pg = CONFIG.postgresql
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": _pg.host,
-            "PORT": _pg.port,
-            "USER": _pg.user,
-            "NAME": _pg.name,
-            "PASSWORD": _pg.password,
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {"sslmode": _pg.sslmode, "connect_timeout": 10},  # an unanswering host: not the TCP timeout (2 min)
-            "TEST": {"NAME": f"test_{_pg.name}"},
-        }
-    }
+    from core import dbrouter as _dbrouter
+
+    # the primary as "default", each AUTHENTIK_POSTGRESQL__READ_REPLICAS__<n>__* as "replica_<n>"
+    DATABASES = _dbrouter.databases(CONFIG.postgresql)
+    if CONFIG.postgresql.read_replicas:
+        DATABASE_ROUTERS = ["core.dbrouter.ReplicaRouter"]
+        MIDDLEWARE.insert(0, "core.dbrouter.PinMiddleware")
 else:
     DATABASES = {
         "default": {

@@ -8,9 +8,22 @@ any blueprint runs: blueprints create outpost tokens, whose keys derive from it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 LOGGER = logging.getLogger("gatehouse.startup")
+MIGRATE_LOCK_ID = 0x6761_7465_6d69  # "gatemi": every replica's migrate takes it (blueprints: STARTUP_LOCK_ID)
+
+
+@contextlib.contextmanager
+def migration_lock(alias: str = "default") -> Iterator[None]:
+    """Replicas starting at once migrate one after the other (core/locks.py); the ones that waited then find
+    nothing left to apply."""
+    from core.locks import advisory
+
+    with advisory(MIGRATE_LOCK_ID, "migrations", alias=alias):
+        yield
 
 
 def prepare(migrate: bool = True) -> list[str]:

@@ -2,7 +2,8 @@
 
 Each pass is idempotent and bounded, so several workers (or none, for a while) are harmless. Queued mail
 (core/mail) is sent every few seconds; expiry runs every ``interval``. ``ak server`` sends queued mail
-too (a deployment without a worker still mails); a message is claimed by exactly one sender.
+too (a deployment without a worker still mails); a message is claimed by exactly one sender. The expiry pass
+runs in one worker at a time (core/locks.py): another worker that finds it running skips its turn.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 LOGGER = logging.getLogger("gatehouse.worker")
+EXPIRY_LOCK_ID = 0x6761_7465_6578  # "gateex"
+
+
+def expire_exclusively() -> dict[str, int]:
+    """``expire_once`` unless another worker is running it right now (then: ``{"skipped": 1}``)."""
+    from core.locks import advisory
+
+    with advisory(EXPIRY_LOCK_ID, "expiry pass", wait=False) as held:
+        return expire_once() if held else {"skipped": 1}
 
 
 def expire_once() -> dict[str, int]:
@@ -81,7 +91,7 @@ def run(interval: float = 60.0, once: bool = False) -> None:
         while not stop.is_set():
             _pass("mail", send_mail_once, failing)
             if time.monotonic() >= next_expiry:
-                _pass("expiry", expire_once, failing)
+                _pass("expiry", expire_exclusively, failing)
                 next_expiry = time.monotonic() + interval
             if once:
                 break

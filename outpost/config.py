@@ -12,7 +12,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from protocols import trust
 
@@ -151,10 +151,26 @@ class _Reader:
             self.problems.append(f"AUTHENTIK_REDIS__PORT={port!r}: expected a port number, e.g. 6379")
         if not db.isdigit() or not 0 <= int(db) <= 15:
             self.problems.append(f"AUTHENTIK_REDIS__DB={db!r}: expected a number from 0 to 15")
-        password = self.env.get("AUTHENTIK_REDIS__PASSWORD", "")
-        auth = f":{password}@" if password else ""
+        username, password = self.env.get("AUTHENTIK_REDIS__USERNAME", ""), self.env.get("AUTHENTIK_REDIS__PASSWORD", "")
+        auth = f"{quote(username, safe='')}:{quote(password, safe='')}@" if username or password else ""
         host = f"[{host}]" if ":" in host else host
-        return f"redis://{auth}{host}:{port}/{db}"
+        tls_raw = self.env.get("AUTHENTIK_REDIS__TLS", "false").strip().lower()
+        if tls_raw not in ("true", "1", "yes", "on", "false", "0", "no", "off", ""):
+            self.problems.append(f"AUTHENTIK_REDIS__TLS={tls_raw!r}: expected true or false")
+        if tls_raw not in ("true", "1", "yes", "on"):
+            return f"redis://{auth}{host}:{port}/{db}"
+        # as the core's (core/config.py RedisConfig.url): redis-py's ssl_cert_reqs and ssl_ca_certs
+        reqs = self.env.get("AUTHENTIK_REDIS__TLS_REQS", "required").strip().lower()
+        if reqs not in ("none", "optional", "required"):
+            self.problems.append(f"AUTHENTIK_REDIS__TLS_REQS={reqs!r}: expected one of none, optional, required")
+        query = {"ssl_cert_reqs": reqs}
+        ca = self.env.get("AUTHENTIK_REDIS__TLS_CA_CERT", "").strip()
+        if ca:
+            if not os.path.isfile(ca):
+                self.problems.append(f"AUTHENTIK_REDIS__TLS_CA_CERT={ca!r}: no file there; give the path of the "
+                                     "CA's PEM file, or unset it to use the system's CAs")
+            query["ssl_ca_certs"] = ca
+        return f"rediss://{auth}{host}:{port}/{db}?{urlencode(query)}"
 
 
 def load(env: Mapping[str, str] | None = None) -> OutpostConfig:

@@ -12,7 +12,8 @@ from tests.e2e.support.render import CONFIGS, RenderError, placeholders, render_
 from tests.e2e.support.stub_auth import IDENTITY
 
 FILES = ["traefik/dynamic.yml", "traefik/traefik.yml", "traefik/docker-labels.yml", "caddy/Caddyfile",
-         "nginx/outpost-location.conf", "nginx/auth-request.conf", "nginx/app.conf"]
+         "nginx/outpost-location.conf", "nginx/auth-request.conf", "nginx/app.conf",
+         "nginx/core-load-balancer.conf"]
 # The seed's Traefik labels (authResponseHeaders), which must keep working unchanged.
 SEED_TRAEFIK_HEADERS = ("authorization,X-authentik-username,X-authentik-groups,X-authentik-email,X-authentik-name,"
                         "X-authentik-uid,X-authentik-jwt,X-authentik-meta-jwks,X-authentik-meta-outpost,"

@@ -120,3 +120,17 @@ def test_ak_outpost_dispatches_to_the_outpost_cli():
     result = subprocess.run([sys.executable, "-m", "core.cli", "outpost", "proxy"], cwd=REPO, capture_output=True,
                             text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 2 and "AUTHENTIK_HOST is not set" in result.stderr
+
+
+def test_redis_tls_as_the_core(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    config = load({**BASE, "AUTHENTIK_REDIS__HOST": "redis", "AUTHENTIK_REDIS__USERNAME": "default",
+                   "AUTHENTIK_REDIS__PASSWORD": "p@ss", "AUTHENTIK_REDIS__TLS": "true",
+                   "AUTHENTIK_REDIS__TLS_CA_CERT": str(ca)})
+    assert config.redis_url == (f"rediss://default:p%40ss@redis:6379/0?ssl_cert_reqs=required&ssl_ca_certs="
+                                f"{str(ca).replace('/', '%2F')}")
+    with pytest.raises(OutpostConfigError) as err:
+        load({**BASE, "AUTHENTIK_REDIS__HOST": "redis", "AUTHENTIK_REDIS__TLS": "true",
+              "AUTHENTIK_REDIS__TLS_REQS": "strict", "AUTHENTIK_REDIS__TLS_CA_CERT": "/nonexistent.pem"})
+    assert "AUTHENTIK_REDIS__TLS_REQS" in str(err.value) and "AUTHENTIK_REDIS__TLS_CA_CERT" in str(err.value)

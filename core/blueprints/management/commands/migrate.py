@@ -33,7 +33,10 @@ class Command(DjangoMigrate):
                                         announce=lambda line: self.stderr.write(line))
             if problem:
                 raise CommandError(problem)
-        super().handle(*args, **options)
+        from core.startup import migration_lock
+
+        with migration_lock(options["database"]):
+            super().handle(*args, **options)
         complete_run = not (options["app_label"] or options["plan"] or options["fake"] or options["check_unapplied"]
                             or options["prune"] or options["schema_only"])
         if from_cli and complete_run and options["database"] == "default":
