@@ -2,20 +2,18 @@
 same answers as computing them, stays bounded, and follows a change of the trusted networks."""
 
 import hashlib
-import importlib
 from types import SimpleNamespace
 
 import pytest
 
 from outpost.proxy import apps as apps_module
+from outpost.proxy import state
 from outpost.proxy.apps import Apps, UnknownHost
 from outpost.proxy.forward_auth import ProxyOutpost
 from outpost.proxy.session import MemoryStore
 from protocols.trust import TrustedNetworks
 
 from .conftest import provider_json
-
-forward_auth = importlib.import_module("outpost.proxy.forward_auth")  # the package re-exports a function so named
 
 
 def test_lookup_repeats_the_same_answers():
@@ -42,7 +40,7 @@ def test_lookup_cache_is_bounded(monkeypatch):
 
 
 def test_peer_trusted_follows_the_trusted_networks(monkeypatch):
-    monkeypatch.setattr(forward_auth, "PEER_CACHE", 4)
+    monkeypatch.setattr(state, "PEER_CACHE", 4)
     outpost = ProxyOutpost(store=MemoryStore(), trusted=TrustedNetworks.parse("10.0.0.0/8"))
 
     def asks(remote):
