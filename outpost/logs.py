@@ -99,26 +99,32 @@ ACCESS_LOGGER = "aiohttp.access"  # one line per request (outpost/app.py AccessL
 
 
 class BatchHandler(logging.Handler):
-    """The access log off the request's path: ``emit`` only keeps the record; the lines are formatted and
-    written together, one write for up to CAPACITY lines, when CAPACITY are kept or every INTERVAL seconds (a
-    daemon thread), and at exit (logging.shutdown flushes every handler). Each line keeps its own timestamp;
+    """The access log off the request's path: ``emit`` only keeps the record; a daemon thread formats and
+    writes the lines together, one write for up to CAPACITY lines, when CAPACITY are kept or every INTERVAL
+    seconds, and at exit (logging.shutdown flushes every handler). Past LIMIT kept lines the emitting thread
+    writes them itself (bounded memory when the thread falls behind). Each line keeps its own timestamp;
     an access line may appear up to INTERVAL after other lines logged later."""
 
     CAPACITY = 256
+    LIMIT = 8 * CAPACITY
     INTERVAL = 0.2
 
     def __init__(self, stream=None):
         super().__init__()
         self.stream = stream if stream is not None else sys.stderr
         self._records: list[logging.LogRecord] = []
-        self._closed = threading.Event()
+        self._stopped = threading.Event()
+        self._full = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="access-log", daemon=True)
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
         self._records.append(record)  # list.append is atomic under the GIL
-        if len(self._records) >= self.CAPACITY:
-            self.flush()
+        kept = len(self._records)
+        if kept == self.CAPACITY:
+            self._full.set()  # the thread writes them
+        elif kept >= self.LIMIT:
+            self.flush()  # the thread is not keeping up: write them here rather than hold more
 
     def flush(self) -> None:
         with self.lock:
@@ -138,10 +144,13 @@ class BatchHandler(logging.Handler):
                 self.handleError(records[-1])
 
     def _tick(self) -> None:
-        while not self._closed.wait(self.INTERVAL):
+        while not self._stopped.is_set():
+            self._full.wait(self.INTERVAL)
+            self._full.clear()
             self.flush()
 
     def close(self) -> None:
-        self._closed.set()
+        self._stopped.set()
+        self._full.set()
         self.flush()
         super().close()

@@ -5,12 +5,14 @@ import hashlib
 from types import SimpleNamespace
 
 import pytest
+from multidict import CIMultiDict
 
 from outpost.proxy import apps as apps_module
+from outpost.proxy import headers as hdr
 from outpost.proxy import state
 from outpost.proxy.apps import Apps, UnknownHost
 from outpost.proxy.forward_auth import ProxyOutpost
-from outpost.proxy.session import MemoryStore
+from outpost.proxy.session import MemoryStore, Session
 from protocols.trust import TrustedNetworks
 
 from .conftest import provider_json
@@ -58,3 +60,26 @@ def test_peer_trusted_follows_the_trusted_networks(monkeypatch):
 def test_cookie_name_unchanged(app_config):
     expected = "authentik_proxy_" + hashlib.sha256(app_config.client_id.encode()).hexdigest()[:8]
     assert app_config.cookie_name == expected == app_config.cookie_name
+
+
+def test_identity_answer_is_built_once_per_session_and_application(monkeypatch):
+    monkeypatch.setattr(state, "ANSWER_CACHE", 4)
+    outpost = ProxyOutpost(store=MemoryStore())
+    outpost.update([provider_json()])
+    app = outpost.apps.configs[0]
+    claims = {"sub": "u1", "preferred_username": "alice", "groups": ["a", "b"]}
+    session = Session("s" * 43, app.client_id, claims, "token", expires_at=2e9)
+    first = outpost.identity_answer(app, session, stored=True)
+    assert first == CIMultiDict(hdr.identity_headers(app, claims, "token", outpost.version))
+    assert outpost.identity_answer(app, session, stored=True) is first
+    header_session = Session("", app.client_id, claims, "token", expires_at=2e9)  # header auth: never kept
+    assert outpost.identity_answer(app, header_session, stored=False) is not outpost.identity_answer(
+        app, header_session, stored=False)
+    for i in range(20):
+        outpost.identity_answer(app, Session(f"{i:043d}", app.client_id, claims, "t", expires_at=2e9), stored=True)
+        assert len(outpost._answers) <= 4
+    outpost.identity_answer(app, session, stored=True)
+    outpost.update([provider_json(name="renamed")])  # a refresh: a new AppConfig, and the cache is emptied
+    assert not outpost._answers
+    renamed = outpost.identity_answer(outpost.apps.configs[0], session, stored=True)
+    assert renamed["X-Authentik-Meta-Provider"] == "renamed" and renamed is not first
