@@ -34,7 +34,7 @@ from multidict import CIMultiDict
 from outpost.proxy import header_auth, login, upstream
 from outpost.proxy import headers as hdr
 from outpost.proxy.apps import AppConfig, Apps, UnknownHost, no_app_body
-from outpost.proxy.session import Session, unsign_cookie
+from outpost.proxy.session import Session
 from outpost.proxy.state import Authentication, ProxyOutpost
 from protocols import forward as fw
 from protocols.forward import (
@@ -176,8 +176,7 @@ async def authenticate(outpost: ProxyOutpost, app: AppConfig, request: web.Reque
     """The application's session for this request: the signed cookie first, then (when the provider intercepts
     header auth and ``use_header``) ``Authorization`` Bearer/Basic. An identity provider that cannot be asked
     is logged and kept in ``idp_error`` (then no identity and no credentials count)."""
-    cookie_id = unsign_cookie(request.cookies.get(app.cookie_name), cookie_secret=app.cookie_secret,
-                              client_id=app.client_id)
+    cookie_id = outpost.cookie_id(app, request.cookies.get(app.cookie_name))
     session = await outpost.store.get(cookie_id) if cookie_id else None
     if session is not None and session.client_id != app.client_id:
         session = None  # THREATS 8: a session of another application is no session here

@@ -16,12 +16,13 @@ from multidict import CIMultiDict
 from outpost.proxy import header_auth, oauth
 from outpost.proxy import headers as hdr
 from outpost.proxy.apps import AppConfig, Apps
-from outpost.proxy.session import Session, SessionStore
+from outpost.proxy.session import Session, SessionStore, unsign_cookie
 from protocols import trust
 from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.proxy")
 PEER_CACHE = 1024  # peer addresses whose trust is remembered (parsing one costs more than the rest of a lookup)
+COOKIE_CACHE = 4096  # cookie values whose signature was verified (an HMAC each otherwise)
 ANSWER_CACHE = 1024  # (session, application) pairs whose identity headers are kept built (a few KB each)
 
 
@@ -45,6 +46,8 @@ class ProxyOutpost:
     _verified: ssl.SSLContext | None = field(default=None, init=False, repr=False)
     _peers: dict[str | None, bool] = field(default_factory=dict, init=False, repr=False)  # peer_trusted's
     _peers_of: trust.TrustedNetworks | None = field(default=None, init=False, repr=False)
+    _cookies: dict[tuple[str, int], tuple[AppConfig, str]] = field(default_factory=dict, init=False,
+                                                                   repr=False)  # cookie_id's
     _answers: dict[tuple[str, int], tuple[AppConfig, CIMultiDict]] = field(default_factory=dict, init=False,
                                                                           repr=False)  # identity_answer's
 
@@ -63,7 +66,25 @@ class ProxyOutpost:
         self.jwks = oauth.JWKSCache()
         self.header_cache.clear()  # secrets or endpoints may have changed; identities are re-checked
         self._answers.clear()
+        self._cookies.clear()
         return apps
+
+    def cookie_id(self, app: AppConfig, value: str | None) -> str | None:
+        """``session.unsign_cookie`` of ``app``'s cookie ``value``, remembered for values that verified (the same
+        string always verifies the same way for the same application; a refresh, which may change the secret,
+        makes a new AppConfig and empties this). At most COOKIE_CACHE values, then forgotten all at once."""
+        if value is None:
+            return None
+        key = (value, id(app))
+        known = self._cookies.get(key)
+        if known is not None and known[0] is app:
+            return known[1]
+        verified = unsign_cookie(value, cookie_secret=app.cookie_secret, client_id=app.client_id)
+        if verified is not None:
+            if len(self._cookies) >= COOKIE_CACHE:
+                self._cookies.clear()
+            self._cookies[key] = (app, verified)
+        return verified
 
     def identity_answer(self, app: AppConfig, session: Session, *, stored: bool) -> CIMultiDict:
         """The identity headers of an ALLOW for ``session`` at ``app`` (headers.identity_headers), built once

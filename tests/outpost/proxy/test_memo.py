@@ -12,7 +12,7 @@ from outpost.proxy import headers as hdr
 from outpost.proxy import state
 from outpost.proxy.apps import Apps, UnknownHost
 from outpost.proxy.forward_auth import ProxyOutpost
-from outpost.proxy.session import MemoryStore, Session
+from outpost.proxy.session import MemoryStore, Session, sign_cookie, unsign_cookie
 from protocols.trust import TrustedNetworks
 
 from .conftest import provider_json
@@ -83,3 +83,21 @@ def test_identity_answer_is_built_once_per_session_and_application(monkeypatch):
     assert not outpost._answers
     renamed = outpost.identity_answer(outpost.apps.configs[0], session, stored=True)
     assert renamed["X-Authentik-Meta-Provider"] == "renamed" and renamed is not first
+
+
+def test_cookie_id_answers_as_unsign_cookie(monkeypatch):
+    monkeypatch.setattr(state, "COOKIE_CACHE", 4)
+    outpost = ProxyOutpost(store=MemoryStore())
+    outpost.update([provider_json()])
+    app = outpost.apps.configs[0]
+    good = sign_cookie("s" * 43, cookie_secret=app.cookie_secret, client_id=app.client_id)
+    other = sign_cookie("s" * 43, cookie_secret=app.cookie_secret, client_id="another-client")
+    for value in (good, good, other, other, None, "", "garbage", good[:-1] + "x", good + "x"):
+        expected = unsign_cookie(value, cookie_secret=app.cookie_secret, client_id=app.client_id)
+        assert outpost.cookie_id(app, value) == expected
+    assert outpost.cookie_id(app, good) == "s" * 43
+    for i in range(20):
+        outpost.cookie_id(app, sign_cookie(f"{i:043d}", cookie_secret=app.cookie_secret, client_id=app.client_id))
+        assert len(outpost._cookies) <= 4
+    outpost.update([provider_json(cookie_secret="D" * 32)])  # a new secret: the old cookie no longer verifies
+    assert outpost.cookie_id(outpost.apps.configs[0], good) is None
