@@ -17,6 +17,8 @@ nginx is configs/nginx/*.conf rendered unchanged inside bench/forward_auth_nginx
 * ``ak outpost proxy --workers 1`` and ``--workers 2`` (Redis store).
 * VmRSS / VmHWM of the outpost process(es) from /proc, idle and after the load.
 
+``GATEHOUSE_BENCH_FA_REDIS=0`` skips the Redis cases (the 1,000,000-session fill takes minutes).
+
 No thresholds: figures are printed next to the issue's goals for people to read. The machine's cores are
 shared by wrk, nginx, the outpost (and anything else running): the output says how many there are.
 """
@@ -474,7 +476,9 @@ class Bench:
             self.via_nginx = f"http://127.0.0.1:{nginx_port}/"
             self.direct = f"http://127.0.0.1:{self.port}/outpost.goauthentik.io/auth/nginx"
             self.memory_store()
-            if redis_available():
+            if os.environ.get("GATEHOUSE_BENCH_FA_REDIS", "1") == "0":
+                self.notes.append("Redis cases skipped: GATEHOUSE_BENCH_FA_REDIS=0")
+            elif redis_available():
                 self.redis_store()
             else:
                 self.notes.append("Redis cases skipped: no Redis at 127.0.0.1:6379")

@@ -1,6 +1,6 @@
 """The Django ASGI application, and the bridge that lets the aiohttp front serve it.
 
-Why a hand-written bridge and not ``aiohttp_asgi.ASGIResource`` (installed): that adapter
+Why a hand-written bridge and not ``aiohttp_asgi.ASGIResource`` (no longer a dependency): that adapter
 (0.7) answers ``receive()`` after the body with another empty ``http.request`` instead of waiting for
 ``http.disconnect``, which makes Django 5's disconnect listener fail its assertion and cancel the
 view; and it stores response headers in a dict, so a second ``Set-Cookie`` (session + CSRF)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -81,6 +82,75 @@ def configure(level: str = "info") -> None:
     handler.setFormatter(StructuredFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    access = logging.getLogger(ACCESS_LOGGER)
+    for old in access.handlers:
+        if isinstance(old, BatchHandler):
+            old.close()
+    batch = BatchHandler()
+    batch.setFormatter(StructuredFormatter())
+    access.handlers[:] = [batch]
+    access.propagate = False
     root.setLevel(levels(level)[0])
     for name, value in logger_levels(level).items():
         logging.getLogger(name).setLevel(value)
+
+
+ACCESS_LOGGER = "aiohttp.access"  # one line per request (outpost/app.py AccessLog)
+
+
+class BatchHandler(logging.Handler):
+    """The access log off the request's path: ``emit`` only keeps the record; a daemon thread formats and
+    writes the lines together, one write for up to CAPACITY lines, when CAPACITY are kept or every INTERVAL
+    seconds, and at exit (logging.shutdown flushes every handler). Past LIMIT kept lines the emitting thread
+    writes them itself (bounded memory when the thread falls behind). Each line keeps its own timestamp;
+    an access line may appear up to INTERVAL after other lines logged later."""
+
+    CAPACITY = 256
+    LIMIT = 8 * CAPACITY
+    INTERVAL = 0.2
+
+    def __init__(self, stream=None):
+        super().__init__()
+        self.stream = stream if stream is not None else sys.stderr
+        self._records: list[logging.LogRecord] = []
+        self._stopped = threading.Event()
+        self._full = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="access-log", daemon=True)
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._records.append(record)  # list.append is atomic under the GIL
+        kept = len(self._records)
+        if kept == self.CAPACITY:
+            self._full.set()  # the thread writes them
+        elif kept >= self.LIMIT:
+            self.flush()  # the thread is not keeping up: write them here rather than hold more
+
+    def flush(self) -> None:
+        with self.lock:
+            records, self._records = self._records, []
+            if not records:
+                return
+            lines = []
+            for record in records:
+                try:
+                    lines.append(self.format(record))
+                except Exception:  # noqa: BLE001 - as logging's handlers: a bad record never stops the others
+                    self.handleError(record)
+            try:
+                self.stream.write("\n".join(lines) + "\n")
+                self.stream.flush()
+            except Exception:  # noqa: BLE001
+                self.handleError(records[-1])
+
+    def _tick(self) -> None:
+        while not self._stopped.is_set():
+            self._full.wait(self.INTERVAL)
+            self._full.clear()
+            self.flush()
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._full.set()
+        self.flush()
+        super().close()

@@ -195,7 +195,7 @@ def upstream_trace(metrics: ProxyMetrics, outpost: Callable[[], Any]) -> TraceCo
     upstream's response headers, as ``authentik_outpost_proxy_upstream_response_duration_seconds``.
 
     The outpost's HTTP client also calls the core (token, JWKS); only requests carrying the X-Forwarded-Host
-    that proxy mode sets (outpost/proxy/reverse.py) of a configured application are upstream requests."""
+    that proxy mode sets (outpost/proxy/upstream.py) of a configured application are upstream requests."""
     trace = TraceConfig()
 
     async def start(session, ctx, params) -> None:

@@ -4,7 +4,7 @@ callback the outpost listens on (the provider's redirect URIs), and Gatehouse's 
 
 Both ends import these: the core's model, serializer and access computation (core/providers/proxy/,
 core/api/outpost_config.py), the outpost's application configuration and decision (outpost/proxy/apps.py,
-policy.py). Pure: standard library only.
+pipeline.py). Pure: standard library only.
 
 The ``access`` field (a Gatehouse addition; authentik's core does not send it, and authentik's outpost only
 relies on the core's check at /authorize)::

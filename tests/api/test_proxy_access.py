@@ -1,4 +1,4 @@
-"""The ``access`` field of GET /api/v3/outposts/proxy/ (shape: outpost/proxy/policy.py), computed with the
+"""The ``access`` field of GET /api/v3/outposts/proxy/ (shape: protocols/proxy_provider.py), computed with the
 policy engine over every user, keyed by the OIDC ``sub`` the provider issues. THREATS 8, 12."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """outpost/logs.py: what AUTHENTIK_LOG_LEVEL sets, and redaction (issue 8 item 16)."""
 
 import logging
+import time
 
 import pytest
 
@@ -31,8 +32,13 @@ def restore_logging():
     root = logging.getLogger()
     names = ["", *logs.logger_levels("info")]
     saved = root.handlers[:], {name: logging.getLogger(name).level for name in names}
+    access = logging.getLogger(logs.ACCESS_LOGGER)
+    access_saved = access.handlers[:], access.propagate
     yield
     root.handlers[:] = saved[0]
+    for handler in access.handlers:
+        handler.close()
+    access.handlers[:], access.propagate = access_saved
     for name, level in saved[1].items():
         logging.getLogger(name).setLevel(level)
 
@@ -53,3 +59,39 @@ def test_redact_hides_values_of_secret_keys():
                         "identifier": "tok-1"}) == {
         "slug": "x", "name": "n", "client_secret": logs.REDACTED, "key": logs.REDACTED,
         "password": logs.REDACTED, "identifier": "tok-1"}
+
+
+def test_access_lines_are_written_in_batches(tmp_path):
+    """BatchHandler: every line, in order, once; written by its thread when CAPACITY are kept, by the emitting
+    thread past LIMIT, and at close."""
+    out = (tmp_path / "access.log").open("w+")
+    handler = logs.BatchHandler(out)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.CAPACITY, handler.LIMIT, handler.INTERVAL = 4, 8, 60.0
+
+    def record(i):
+        return logging.LogRecord(logs.ACCESS_LOGGER, logging.INFO, "", 0, f"line {i}", None, None)
+
+    def written():
+        out.seek(0)
+        return out.read().splitlines()
+
+    for i in range(3):
+        handler.emit(record(i))
+    assert written() == []  # kept, not yet written
+    handler.emit(record(3))  # CAPACITY: the thread writes them
+    deadline = time.monotonic() + 10
+    while len(written()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert written() == [f"line {i}" for i in range(4)]
+    handler.close()
+    assert not handler._thread.is_alive() or handler._thread.join(5) is None
+    handler = logs.BatchHandler(out)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.CAPACITY, handler.LIMIT, handler.INTERVAL = 1000, 3, 60.0
+    for i in range(4, 7):
+        handler.emit(record(i))  # the third reaches LIMIT: written here
+    assert written()[-3:] == ["line 4", "line 5", "line 6"]
+    handler.emit(record(7))
+    handler.close()
+    assert written() == [f"line {i}" for i in range(8)]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from outpost.proxy.policy import Identity, Request, Verdict, decide
+from outpost.proxy.pipeline import Identity, Request, Verdict, decide
 from outpost.proxy.session import Session, new_session_id, sign_cookie
 from protocols import forward as fw
 from protocols.forward import RequestClass

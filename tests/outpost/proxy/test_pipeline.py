@@ -1,8 +1,8 @@
-"""outpost/proxy/policy.py: decide() on every path, access descriptions, cross-application sessions."""
+"""outpost/proxy/pipeline.py: decide() on every path, access descriptions, cross-application sessions."""
 
 import pytest
 
-from outpost.proxy.policy import Access, AccessError, Identity, Request, Verdict, decide
+from outpost.proxy.pipeline import Access, AccessError, Identity, Request, Verdict, decide
 from protocols import forward as fw
 from protocols.forward import RequestClass
 
@@ -100,3 +100,26 @@ def test_access_shape():
                 {"groups": ["admins"]}):
         with pytest.raises(AccessError):
             Access.from_json(bad)
+
+
+def test_every_flavour_answers_every_verdict():
+    from outpost.proxy.pipeline import FLAVOURS, RESPONSES
+
+    assert set(FLAVOURS) == {"traefik", "caddy", "nginx", "envoy", "proxy"}
+    assert {(f, v) for f in FLAVOURS for v in Verdict} == set(RESPONSES)
+
+
+@pytest.mark.parametrize("flavour", ["traefik", "caddy", "nginx", "envoy", "proxy"])
+def test_credentials_sent_are_refused_not_redirected(flavour):
+    sent = Request(flavour, tgt(), RequestClass.NAVIGATION, False, None, NOW, credentials_sent=True)
+    assert decide(sent, client_id=CLIENT, access=None) is Verdict.CREDENTIALS_REFUSED_401
+    skipped = Request(flavour, tgt(), RequestClass.NAVIGATION, True, None, NOW, credentials_sent=True)
+    assert decide(skipped, client_id=CLIENT, access=None) is Verdict.ALLOW_UNAUTHENTICATED_PATH
+
+
+def test_identity_provider_failure_is_an_input():
+    failed = Request("traefik", tgt("/", "X-authentik-logout=true"), RequestClass.NAVIGATION, False, None, NOW,
+                     idp_failed=True)
+    assert decide(failed, client_id=CLIENT, access=None) is Verdict.IDP_ERROR
+    on_skip = Request("traefik", tgt(), RequestClass.NAVIGATION, True, None, NOW, idp_failed=True)
+    assert decide(on_skip, client_id=CLIENT, access=None) is Verdict.ALLOW_UNAUTHENTICATED_PATH
