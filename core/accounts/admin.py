@@ -1,11 +1,14 @@
 """The admin interface at /if/admin/ (Django admin), with the seeds' CSV user import. The site itself (its
 login goes through the authentication flow) is core/accounts/admin_site.py."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group as AuthGroup
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 
 from core.accounts.csv_import import import_users
 from core.accounts.models import (
@@ -17,10 +20,45 @@ from core.accounts.models import (
     Token,
     User,
 )
+from core.accounts.recovery_links import RECOVERY_PATH, recovery_key
+from core.events.record import record
+from core.flows.models import StaticDevice, TOTPDevice, WebAuthnDevice
+from core.system import base_url
+
+RECOVERY_LINK_LIFETIME = timedelta(minutes=30)  # the API's default (RECOVERY_LINK_DURATION)
 
 
 class CSVImportForm(forms.Form):
     file = forms.FileField(help_text="CSV with a header: username,email,name[,password][,groups][,is_active]")
+
+
+class SetPasswordForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    repeat = forms.CharField(widget=forms.PasswordInput, strip=False, label="Password (again)")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") != data.get("repeat"):
+            raise forms.ValidationError("the two passwords differ; type the same password twice")
+        return data
+
+
+def _device_inline(device_model):
+    """The user's MFA devices of one kind, listed with their last use and removable (authentik: Directory ->
+    Users -> a user -> MFA Authenticators); a device is enrolled by its user, through a setup flow."""
+
+    class DeviceInline(admin.TabularInline):
+        model = device_model
+        fields = ("name", "confirmed", "last_used")
+        readonly_fields = fields
+        extra = 0
+        can_delete = True
+
+        def has_add_permission(self, request, obj=None):
+            return False
+
+    DeviceInline.__name__ = f"{device_model.__name__}Inline"
+    return DeviceInline
 
 
 @admin.register(User)
@@ -32,10 +70,68 @@ class UserAdmin(admin.ModelAdmin):
     exclude = ("password",)
     readonly_fields = ("uuid", "date_joined", "password_change_date", "last_login")
     change_list_template = "admin/accounts/user_changelist.html"
+    change_form_template = "admin/accounts/user_change_form.html"
+    actions = ("deactivate", "activate")
+    inlines = [_device_inline(model) for model in (TOTPDevice, StaticDevice, WebAuthnDevice)]
+
+    @admin.action(description="Deactivate selected users (their sessions end)")
+    def deactivate(self, request, queryset):
+        users = list(queryset.exclude(pk=request.user.pk))
+        for user in users:  # one save each: the outposts hear of each change (core/outposts/signals.py)
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+            AuthenticatedSession.objects.filter(user=user).delete()  # SESSION_END to outposts
+        if queryset.filter(pk=request.user.pk).exists():
+            messages.warning(request, "You cannot deactivate yourself; the others were deactivated.")
+        messages.success(request, f"Deactivated {len(users)} user(s).")
+
+    @admin.action(description="Activate selected users")
+    def activate(self, request, queryset):
+        users = list(queryset.filter(is_active=False))
+        for user in users:
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+        messages.success(request, f"Activated {len(users)} user(s).")
 
     def get_urls(self):
-        return [path("import/", self.admin_site.admin_view(self.import_csv), name="authentik_core_user_import"),
+        view = self.admin_site.admin_view
+        return [path("import/", view(self.import_csv), name="authentik_core_user_import"),
+                path("<int:pk>/password/", view(self.set_password), name="authentik_core_user_set_password"),
+                path("<int:pk>/recovery/", view(self.recovery_link), name="authentik_core_user_recovery"),
                 *super().get_urls()]
+
+    def _user_or_404(self, pk) -> User:
+        user = User.objects.filter(pk=pk).first()
+        if user is None:
+            raise Http404(f"no user with pk {pk}")
+        return user
+
+    def set_password(self, request, pk):
+        user = self._user_or_404(pk)
+        form = SetPasswordForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            user.set_password(form.cleaned_data["password"])
+            user.save()
+            record("password_set", user=request.user, target=user.username, message="password set in the admin")
+            messages.success(request, f"The password of {user.username} is set.")
+            return redirect(reverse("admin:authentik_core_user_change", args=[user.pk]))
+        return render(request, "admin/accounts/user_action.html",
+                      {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                       "title": f"Set the password of {user.username}", "target": user, "submit": "Set password"})
+
+    def recovery_link(self, request, pk):
+        """A one-time recovery link, shown once (as the API's users/<pk>/recovery/ and ak create_recovery_key)."""
+        user = self._user_or_404(pk)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "target": user,
+                   "title": f"Recovery link for {user.username}", "submit": "Create a recovery link"}
+        if request.method != "POST":
+            return render(request, "admin/accounts/user_action.html", context)
+        key = recovery_key(user, RECOVERY_LINK_LIFETIME, f"Recovery link created in the admin by {request.user.username}")
+        record("secret_rotate", user=request.user, target=user.username, message="recovery link created in the admin")
+        context["link"] = f"{base_url.current()}{RECOVERY_PATH}{key}"  # relative without a base URL, as the API
+        response = render(request, "admin/accounts/user_action.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def import_csv(self, request):
         form = CSVImportForm(request.POST or None, request.FILES or None)

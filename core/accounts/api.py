@@ -7,7 +7,6 @@ import logging
 
 from django.db import transaction
 from django.db.models import Prefetch
-from django.utils import timezone
 from django.utils.text import slugify
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -34,6 +33,7 @@ from core.accounts.models import (
     User,
     UserTypes,
 )
+from core.accounts.recovery_links import RECOVERY_PATH, recovery_key
 from core.accounts.usernames import validate_new
 from core.api.fields import (
     NeutralList,
@@ -382,15 +382,11 @@ class UserViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         user = self.get_object()
         body = RecoveryLinkRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        token = Token(identifier=f"ak-recovery-{user.pk}-{timezone.now():%Y%m%d%H%M%S%f}",
-                      intent=TokenIntents.INTENT_RECOVERY, user=user, expiring=True,
-                      expires=timezone.now() + durations.parse(body.validated_data["token_duration"]),
-                      description=f"Recovery link created through the API by {request.user.username}")
-        key = token.set_key()
-        token.save()
+        key = recovery_key(user, durations.parse(body.validated_data["token_duration"]),
+                           f"Recovery link created through the API by {request.user.username}")
         record("secret_rotate", user=request.user, target=user.username,
                message="recovery link created through the API")
-        return Response({"link": f"{base_url.current()}/recovery/use-token/?token={key}"})
+        return Response({"link": f"{base_url.current()}{RECOVERY_PATH}{key}"})
 
 
 class ParentsField(serializers.ListField):

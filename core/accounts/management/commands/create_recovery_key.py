@@ -1,9 +1,9 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from core.accounts.models import Token, TokenIntents, User
+from core.accounts.models import User
+from core.accounts.recovery_links import RECOVERY_PATH, recovery_key
 from core.events.record import record
 
 
@@ -21,12 +21,8 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}; list users with the admin or GET /api/v3/core/users/")
-        token = Token(identifier=f"ak-recovery-{user.pk}-{timezone.now():%Y%m%d%H%M%S%f}",
-                      intent=TokenIntents.INTENT_RECOVERY, user=user, expiring=True,
-                      expires=timezone.now() + timedelta(days=365 * years),
-                      description=f"Recovery link created by ak create_recovery_key for {username}")
-        key = token.set_key()
-        token.save()
+        key = recovery_key(user, timedelta(days=365 * years),
+                           f"Recovery link created by ak create_recovery_key for {username}")
         record("secret_rotate", user=user, message="recovery key created from the command line")
         self.stdout.write(f"Store this link safely, as it will allow anyone to access Gatehouse as {username}.")
-        self.stdout.write(f"/recovery/use-token/?token={key}")
+        self.stdout.write(f"{RECOVERY_PATH}{key}")
