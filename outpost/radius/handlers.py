@@ -33,6 +33,7 @@ password or a secret.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import OrderedDict
@@ -65,19 +66,32 @@ class ReplyCache:
         self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
 
     def _prune(self, now: float) -> None:
-        while self._entries:
+        while self._entries:  # expired entries, oldest first
             key, entry = next(iter(self._entries.items()))
-            if entry.expires > now and len(self._entries) <= self.size:
+            if entry.expires > now:
                 break
             del self._entries[key]
 
+    def _make_room(self) -> bool:
+        """While full, the oldest answered entries go. An entry still being decided is never evicted: its
+        retransmit would be authenticated a second time (RFC 5080 §2.2.2). False: every entry is still pending."""
+        excess = len(self._entries) - self.size + 1
+        if excess > 0:
+            answered = (k for k, e in self._entries.items() if e.reply is not None)
+            for key in list(itertools.islice(answered, excess)):
+                del self._entries[key]
+        return len(self._entries) < self.size
+
     def begin(self, key: tuple) -> tuple[bool, bytes | None]:
-        """(True, None): new, decide it; (False, reply-or-None): a duplicate (answer it, or drop it)."""
+        """(True, None): new, decide it; (False, reply-or-None): a duplicate (answer it, or drop it). When ``size``
+        requests are all still being decided, a new one is dropped like a duplicate (the NAS resends it later)."""
         now = self.clock()
         self._prune(now)
         entry = self._entries.get(key)
         if entry is not None and entry.expires > now:
             return False, entry.reply
+        if not self._make_room():
+            return False, None
         self._entries[key] = _Entry(expires=now + self.ttl)
         return True, None
 

@@ -355,7 +355,21 @@ def test_reply_cache_expires_and_is_bounded():
     assert cache.begin("a") == (True, None)
     for key in "bcdef":
         cache.begin(key)
-    assert len(cache) <= 4
+    assert len(cache) <= 3
+
+
+def test_reply_cache_never_evicts_a_request_still_being_decided():
+    """RFC 5080 §2.2.2: a retransmit of a request being decided is dropped, never decided again, however full."""
+    now = [0.0]
+    cache = ReplyCache(ttl=5, size=2, clock=lambda: now[0])
+    assert cache.begin("slow") == (True, None)  # being decided
+    assert cache.begin("a") == (True, None)
+    cache.finish("a", b"ra")
+    assert cache.begin("b") == (True, None)  # full: the answered "a" goes, "slow" stays
+    assert cache.begin("slow") == (False, None)
+    assert cache.begin("c") == (False, None)  # every entry still being decided: the new request waits for a resend
+    cache.finish("slow", b"rs")
+    assert cache.begin("slow") == (False, b"rs")
 
 
 async def test_udp_listener_end_to_end(handler):
