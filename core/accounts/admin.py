@@ -163,6 +163,7 @@ class GroupAdmin(admin.ModelAdmin):
 
 @admin.register(Application)
 class ApplicationAdmin(admin.ModelAdmin):
+    change_list_template = "admin/accounts/application_changelist.html"  # "Create with wizard"
     list_display = ("name", "slug", "provider", "meta_launch_url")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}

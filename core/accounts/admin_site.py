@@ -48,6 +48,14 @@ class GatehouseAdminSite(AdminSite):
     site_title = "Gatehouse"
     index_title = "Admin"
 
+    def get_urls(self):
+        from django.urls import path
+
+        from core.accounts.admin_wizard import wizard_view
+
+        return [path("wizard/application/", self.admin_view(lambda request: wizard_view(self, request)),
+                     name="application_wizard"), *super().get_urls()]
+
     def get_app_list(self, request, app_label=None):
         """The index and the sidebar in authentik's menus; an app's own page (``app_label``) as Django lists it.
         A registered model missing from SECTIONS still shows, under "Other" (tests/web/test_admin_names.py fails
