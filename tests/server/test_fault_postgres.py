@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import need
 from tests.e2e.support.browser import Browser
-from tests.e2e.support.stack import login, start_stack
+from tests.e2e.support.stack import BOOTSTRAP_TOKEN, login, start_stack
 from tests.e2e.support.upstream import start_upstream
 from tests.support import postgres
 
@@ -30,9 +30,9 @@ def private_pg():
     server.stop()
 
 
-def status(url: str) -> int | str:
+def status(url: str, token: str = "") -> int | str:
     try:
-        return httpx.get(url, timeout=5).status_code
+        return httpx.get(url, timeout=5, headers={"Authorization": f"Bearer {token}"} if token else {}).status_code
     except httpx.HTTPError as exc:
         return type(exc).__name__
 
@@ -69,7 +69,8 @@ def test_postgresql_restart(tmp_path, private_pg):
                 time.sleep(0.05)
             not_ready_after = time.monotonic() - stopped
             assert status(live) == 200
-            assert status(core.url + "/api/v3/core/users/") != 200  # nothing to answer from
+            api_down = status(core.url + "/api/v3/core/users/", BOOTSTRAP_TOKEN)
+            assert api_down != 200  # nothing to answer from
             # the outpost, from what it holds: the session, the anonymous redirect, the proxied page
             served = [forward_auth(cookie) for _ in range(20)] + [forward_auth({})]
             assert served == [200] * 20 + [302], served
@@ -91,7 +92,7 @@ def test_postgresql_restart(tmp_path, private_pg):
             with Browser(names=("app.test",)) as again:
                 assert login(again, app.external_url + "/page", "petra", PASSWORD).response.status_code == 200
         print(f"\nPostgreSQL restart: ready 503 {not_ready_after * 1000:.0f} ms after the stop; outpost answered "
-              f"21/21 forward auth while down; PostgreSQL up {pg_up * 1000:.0f} ms after pg_ctl start, core "
+              f"21/21 forward auth while down; the core's API answered {api_down}; PostgreSQL up {pg_up * 1000:.0f} ms after pg_ctl start, core "
               f"ready {recovered * 1000:.0f} ms after pg_ctl start (same process)")
         assert "Traceback" not in outpost.tail(400), outpost.tail()
     finally:
