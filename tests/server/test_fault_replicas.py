@@ -49,6 +49,15 @@ def websocket_ended_on(access_log, port: int) -> bool:
     return bool(re.search(rf"^GET /ws/outpost/\S* 101 127\.0\.0\.1:{port}$", access_log.read_text(), re.MULTILINE))
 
 
+def ended_within(access_log, port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not websocket_ended_on(access_log, port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def connections(outpost: OutpostProcess) -> int:
     """How many times the outpost has connected its websocket (its log says so each time)."""
     return outpost.log.read_text(errors="replace").count('"event": "connected to the core"')
@@ -99,19 +108,24 @@ def test_kill_one_core_replica_under_load(cluster, tmp_path):  # noqa: F811
         load.start()
         time.sleep(0.5)
         # kill -9 the replica holding the outpost's websocket: nginx logs the websocket when it ends, so kill
-        # A; if the websocket was on B, start A again and kill B
+        # A; if the websocket was on B, start A again and, once nginx uses it again, kill B
         victim, survivor = cores
         before = connections(outpost)
         killed = time.monotonic()
         victim.kill()
-        time.sleep(0.3)
-        if not websocket_ended_on(access_log, victim.http_port):
+        if not ended_within(access_log, victim.http_port, 2.0):
             victim.launch()
             victim.wait(timeout=BOUND)
+            # nginx skips a replica for fail_timeout (10 s) after it failed: until it takes the load again
+            served = len(access_log.read_text())
+            deadline = time.monotonic() + BOUND
+            while f" 200 127.0.0.1:{victim.http_port}\n" not in access_log.read_text()[served:]:
+                assert time.monotonic() < deadline, "nginx did not send requests to the restarted replica"
+                time.sleep(0.1)
             victim, survivor = survivor, victim
             killed = time.monotonic()
             victim.kill()
-        assert websocket_ended_on(access_log, victim.http_port)
+        assert ended_within(access_log, victim.http_port, BOUND)
         # the outpost: forward auth answered throughout, and connected again (through nginx, to the survivor)
         answers, reconnected = Counter(), None
         while time.monotonic() < killed + 5 or reconnected is None:
