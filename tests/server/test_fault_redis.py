@@ -113,3 +113,51 @@ def test_redis_restart(tmp_path, private_redis):
     finally:
         upstream.stop()
         stack.stop()
+
+
+def test_outpost_killed_and_restarted_keeps_its_redis_sessions(tmp_path, private_redis):
+    """``kill -9`` of a standalone proxy outpost whose sessions are in Redis, started again: the user is still
+    logged in (no new login)."""
+    redis_env = {"AUTHENTIK_REDIS__HOST": "127.0.0.1", "AUTHENTIK_REDIS__PORT": str(private_redis.port),
+                 "AUTHENTIK_REDIS__DB": "0"}
+    stack = start_stack(tmp_path / "stack", standalone=True, browser_host="127.0.0.1", env=redis_env)
+    upstream = start_upstream()
+    try:
+        outpost = stack.standalone
+        outpost.env.update(redis_env)
+        outpost.restart()
+        app = stack.add_app("outpostfault", f"http://app.test:{outpost.port}", mode="proxy",
+                            internal_host=upstream.url)
+        stack.user("otto", PASSWORD)
+        with Browser(names=("app.test",)) as browser:
+            assert login(browser, app.external_url + "/page", "otto", PASSWORD).response.status_code == 200
+            cookie = {app.cookie_name: browser.cookie(app.cookie_name)}
+
+            def forward_auth() -> int | str:
+                try:
+                    return httpx.get(outpost.url + "/outpost.goauthentik.io/auth/traefik", timeout=5, cookies=cookie,
+                                     headers={"X-Forwarded-Proto": "http",
+                                              "X-Forwarded-Host": f"app.test:{outpost.port}",
+                                              "X-Forwarded-Uri": "/page", "X-Forwarded-Method": "GET"}).status_code
+                except httpx.HTTPError as exc:
+                    return type(exc).__name__
+
+            assert forward_auth() == 200
+            killed = time.monotonic()
+            outpost.process.kill()
+            outpost.process.wait(10)
+            outpost.start()  # same ports, same Redis
+            answers = []
+            while (answer := forward_auth()) != 200:
+                answers.append(answer)
+                assert answer != 302, "the session was lost: the user would log in again"
+                assert time.monotonic() < killed + BOUND, f"{answers[-5:]}\n{outpost.tail()}"
+                time.sleep(0.05)
+            back = time.monotonic() - killed
+            assert browser.get(app.external_url + "/page").status_code == 200  # the page, no login
+        print(f"\nproxy outpost kill -9 and start (sessions in Redis): forward auth 200 again for the same session "
+              f"{back * 1000:.0f} ms after the kill, no new login; meanwhile {len(answers)} failed probes "
+              f"({sorted(set(map(str, answers)))})")
+    finally:
+        upstream.stop()
+        stack.stop()
