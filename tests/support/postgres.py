@@ -224,3 +224,57 @@ class StreamingPair:
                            capture_output=True, timeout=START_TIMEOUT)
         self.running.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb, trust, fsync off) on a free 127.0.0.1 port, which the
+    test may stop and start again (fault tests); never the machine's shared server."""
+
+    port: int
+    workdir: Path
+    running: bool = False
+
+    @property
+    def data(self) -> Path:
+        return self.workdir / "data"
+
+    @classmethod
+    def start(cls) -> PrivatePostgres:
+        problem = StreamingPair.available()
+        if problem:
+            raise RuntimeError(problem)
+        server = cls(port=free_port(), workdir=_shared_dir("gh-pg-"))
+        try:
+            _run([postgres_bin("initdb"), "-D", str(server.data), "-U", "postgres", "--auth=trust", "--no-sync",
+                  "-E", "UTF8", "--locale=C"], "initdb")
+            with open(server.data / "postgresql.conf", "a") as conf:
+                conf.write("listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nfsync = off\n")
+            server.resume()
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def resume(self) -> None:
+        _run([postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.workdir / "server.log"), "-w", "-t",
+              str(int(START_TIMEOUT)), "-o", f"-p {self.port}", "start"], "pg_ctl start")
+        self.running = True
+
+    def halt(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m fast``: clients are disconnected, as in a restart or a failover."""
+        _run([postgres_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"], "pg_ctl stop")
+        self.running = False
+
+    def connect(self, dbname: str = "postgres"):
+        import psycopg
+
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, autocommit=True,
+                               connect_timeout=10)
+
+    def stop(self) -> None:
+        if self.running:
+            subprocess.run(_as_postgres([postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
+                                         "stop"]), capture_output=True, timeout=START_TIMEOUT)
+            self.running = False
+        shutil.rmtree(self.workdir, ignore_errors=True)
