@@ -28,6 +28,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -638,6 +640,17 @@ def still_valid(session: Session, found: dict | None) -> bool:
     bind: the application's policies run in the core)."""
     if found is None or not found.get("is_active", False):
         return False
-    changed = directory.generalized_time(found.get("password_change_date"))
-    bound = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(session.bound_at))
-    return changed is None or changed < bound
+    changed = _timestamp(found.get("password_change_date"))
+    # to the microsecond the core gives: at whole seconds, a password set in the second of the bind (a set-up
+    # script, a user who binds right after changing it) read as changed after the bind and refused the search
+    return changed is None or changed <= session.bound_at
+
+
+def _timestamp(value: Any) -> float | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()

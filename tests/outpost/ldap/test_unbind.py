@@ -32,3 +32,19 @@ async def test_unbind_asks_the_core_only_when_it_should():
     handlers.unbind(first)
     await settle()
     assert link.unbinds == [(with_flow["pk"], "sid-1", "192.0.2.1")]
+
+
+def test_a_password_set_in_the_second_of_the_bind_still_holds():
+    """Compared to the microsecond: a password set just before the bind, in the same second, is not a change
+    after it (the search was refused at whole seconds); one set after the bind is."""
+    from datetime import UTC, datetime
+
+    from outpost.ldap.handlers import still_valid
+
+    bound_at = datetime(2026, 11, 29, 12, 0, 0, 600000, tzinfo=UTC).timestamp()
+    session = Session(remote_ip="192.0.2.1", bound_at=bound_at)
+    before = {"is_active": True, "password_change_date": "2026-11-29T12:00:00.200000Z"}
+    after = {"is_active": True, "password_change_date": "2026-11-29T12:00:00.900000+00:00"}
+    assert still_valid(session, before) and not still_valid(session, after)
+    assert still_valid(session, {"is_active": True, "password_change_date": None})
+    assert not still_valid(session, {"is_active": False}) and not still_valid(session, None)
