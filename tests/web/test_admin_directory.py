@@ -6,22 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 
-from core.accounts.models import AuthenticatedSession, Group, Token, TokenIntents, User
+from core.accounts.models import AuthenticatedSession, Token, TokenIntents, User
 from core.events.models import Event
 from core.flows.models import TOTPDevice
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def admin_client(default_flows) -> Client:
-    user = User.objects.create_user("root", "root@example.com", "admin-pass-1")
-    user.groups.add(Group.objects.get_or_create(name="authentik Admins", defaults={"is_superuser": True})[0])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_deactivate_ends_sessions_and_activate(admin_client):

@@ -7,11 +7,9 @@ import re
 
 import pytest
 from django.contrib import admin
-from django.test import Client
 from django.urls import reverse
 
 from core.accounts.admin_site import SECTIONS
-from core.accounts.models import Group, User
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +21,6 @@ GENERATED = re.compile(r"[Pp]olicys|POLICYS|\b[Oo] auth2|\bLdap\b|\bRadius\b|\b[
                        rf"\bauthentik_{APPS}\b|\bAuthentik_|\bAUTHENTIK_(?:CORE|FLOWS|EVENTS|POLICIES|OUTPOSTS|ADMIN|CRYPTO|"
                        r"BLUEPRINTS|PROVIDERS_\w+)\b|\b[Ss]ystem settings\b")
 
-
-@pytest.fixture
-def admin_client(default_flows) -> Client:
-    user = User.objects.create_user("root", "root@example.com", "admin-pass-1")
-    user.groups.add(Group.objects.get_or_create(name="authentik Admins", defaults={"is_superuser": True})[0])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def visible_text(html: str) -> str:

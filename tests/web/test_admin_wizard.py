@@ -6,10 +6,9 @@ from __future__ import annotations
 import html
 
 import pytest
-from django.test import Client
 
 from core.accounts.admin_wizard import OIDC_SCOPES
-from core.accounts.models import Application, Group, User
+from core.accounts.models import Application, Group
 from core.oidc.models import OAuth2Provider, ScopeMapping
 from core.outposts.models import EMBEDDED_OUTPOST_MANAGED, Outpost
 from core.policies.models import PolicyBinding
@@ -19,14 +18,6 @@ from core.providers.radius.models import RadiusProvider
 pytestmark = pytest.mark.django_db
 URL = "/if/admin/wizard/application/"
 
-
-@pytest.fixture
-def admin_client(default_flows) -> Client:
-    user = User.objects.create_user("root", "root@example.com", "admin-pass-1")
-    user.groups.add(Group.objects.get_or_create(name="authentik Admins", defaults={"is_superuser": True})[0])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

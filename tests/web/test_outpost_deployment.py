@@ -8,20 +8,12 @@ import re
 import pytest
 from django.test import Client
 
-from core.accounts.models import Group, Token, User
+from core.accounts.models import Token, User
 from core.events.models import Event
 from core.outposts.models import Outpost
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def admin_client(default_flows) -> Client:
-    user = User.objects.create_user("root", "root@example.com", "admin-pass-1")
-    user.groups.add(Group.objects.get_or_create(name="authentik Admins", defaults={"is_superuser": True})[0])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_deployment_info_shows_host_then_token_on_demand(admin_client):
