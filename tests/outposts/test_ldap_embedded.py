@@ -3,6 +3,7 @@ AUTHENTIK_LISTEN__LDAP / __LDAPS once bound (nothing listens before), by the rea
 
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from tests.conftest import need
 from tests.outposts.test_ldap_e2e import run
-from tests.support.server import free_port, start_core
+from tests.support.server import api_call, free_port, start_core
 
 pytestmark = pytest.mark.e2e
 
@@ -37,10 +38,7 @@ def test_embedded_outpost_serves_ldap(tmp_path):
     try:
         with httpx.Client(base_url=core.url + "/api/v3", headers={"Authorization": f"Bearer {TOKEN}"},
                           timeout=30) as api:
-            def call(method, path, **kwargs):
-                response = api.request(method, path, **kwargs)
-                assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:300]}"
-                return response.json() if response.content else {}
+            call = functools.partial(api_call, api)
 
             user = call("POST", "/core/users/", json={"username": "erin", "name": "Erin", "email": "e@example.test"})
             call("POST", f"/core/users/{user['pk']}/set_password/", json={"password": PASSWORD})

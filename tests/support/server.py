@@ -234,3 +234,11 @@ def start_core(tmp_path: Path, env: dict | None = None, bootstrap_token: str | N
             core.stop()
             raise
     return core
+
+
+def api_call(api, method: str, path: str, **kwargs):
+    """One request through ``api`` (an httpx.Client on /api/v3) that must succeed: its JSON ({} when empty);
+    a failure asserts with the status and the start of the answer."""
+    response = api.request(method, path, **kwargs)
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:300]}"
+    return response.json() if response.content else {}

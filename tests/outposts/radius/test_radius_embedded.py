@@ -3,6 +3,7 @@ AUTHENTIK_LISTEN__RADIUS / __RADIUS_ACCOUNTING once bound (nothing listens befor
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -14,7 +15,7 @@ from pyrad.packet import AccessAccept, AccessReject, AccessRequest
 
 from protocols.radius.codec import Code, dictionary, encode_request
 from tests.outposts.radius.test_radius_e2e import free_udp_port
-from tests.support.server import start_core
+from tests.support.server import api_call, start_core
 
 pytestmark = pytest.mark.e2e
 
@@ -53,10 +54,7 @@ def test_embedded_outpost_serves_radius(tmp_path):
     try:
         with httpx.Client(base_url=core.url + "/api/v3", headers={"Authorization": f"Bearer {TOKEN}"},
                           timeout=30) as api:
-            def call(method, path, **kwargs):
-                response = api.request(method, path, **kwargs)
-                assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:300]}"
-                return response.json() if response.content else {}
+            call = functools.partial(api_call, api)
 
             user = call("POST", "/core/users/", json={"username": "erin", "name": "Erin", "email": "e@example.test"})
             call("POST", f"/core/users/{user['pk']}/set_password/", json={"password": PASSWORD})
