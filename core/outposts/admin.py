@@ -4,6 +4,8 @@ with a ``secret_view`` event, and a docker compose service as seed 004 writes it
 
 from __future__ import annotations
 
+import yaml
+from django import forms
 from django.contrib import admin
 from django.http import Http404
 from django.shortcuts import render
@@ -31,6 +33,20 @@ def compose_snippet(outpost: Outpost, host: str, token: str) -> str:
             f"      AUTHENTIK_TOKEN: {token}\n")
 
 
+def health(outpost: Outpost) -> dict:
+    """What the admin shows of an outpost's health: the websockets this process's hubs hold, and the version and
+    last hello of each instance the cache knows (core/outposts/state.py, kept 15 s after the last hello)."""
+    from datetime import datetime
+
+    from core.outposts.hub import publisher
+    from core.outposts.state import list_states
+
+    states = list_states(outpost)
+    seen = [datetime.fromisoformat(s["last_seen"]) for s in states if s.get("last_seen")]
+    return {"connected": sum(hub.connected(outpost.pk) for hub in publisher().hubs), "instances": len(states),
+            "versions": sorted({str(s.get("version") or "?") for s in states}), "last_seen": max(seen, default=None)}
+
+
 def core_url(request, outpost: Outpost) -> str:
     """What the outpost should set as AUTHENTIK_HOST: its own ``authentik_host`` setting, else the base URL, else
     the address this page was reached at."""
@@ -43,16 +59,78 @@ def core_url(request, outpost: Outpost) -> str:
     return (base or f"{request.scheme}://{request.get_host()}").rstrip("/") + "/"
 
 
+class YAMLConfigField(forms.CharField):
+    """authentik's "Advanced settings": the ``config`` mapping, edited as YAML."""
+
+    widget = forms.Textarea(attrs={"rows": 14, "cols": 80, "class": "vLargeTextField", "spellcheck": "false",
+                                   "aria-label": "Advanced settings (YAML)"})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        try:
+            loaded = yaml.safe_load(text) if text.strip() else {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise forms.ValidationError(f"YAML syntax error at {where}{getattr(exc, 'problem', None) or exc}; "
+                                        "write one key: value per line") from None
+        return {} if loaded is None else loaded
+
+
+class OutpostForm(forms.ModelForm):
+    config = YAMLConfigField(required=False, label="Advanced settings", help_text=(
+        "YAML, as authentik's Advanced settings: log_level, authentik_host (the address the outpost reaches the "
+        "core at), authentik_host_insecure, authentik_host_browser, refresh_interval (e.g. minutes=5). Keys left "
+        "out take their defaults."))
+
+    class Meta:
+        model = Outpost
+        fields = ("name", "type", "providers", "config")
+
+    def clean_config(self):
+        from core.outposts.config import clean_config
+
+        merged, problems = clean_config(self.cleaned_data["config"], unknown_keys=True)
+        if problems:
+            raise forms.ValidationError([f"{key}: {problem}" for key, problem in problems.items()])
+        return merged
+
+    def clean(self):
+        from core.outposts.api import providers_problem
+
+        data = super().clean()
+        if "type" in data and "providers" in data:
+            problem = providers_problem(data["type"], self.instance.managed, data["providers"])
+            if problem:
+                self.add_error("providers", problem)
+        return data
+
+
 @admin.register(Outpost)
 class OutpostAdmin(admin.ModelAdmin):
-    list_display = ("name", "type", "connected", "deployment_info")
+    """Saving goes through the model: post_save tells the outpost to refetch (core/outposts/signals.py) and the
+    audit middleware writes model_created/model_updated (core/events/audit.py), as the API's saves do."""
+
+    form = OutpostForm
+    list_display = ("name", "type", "connected", "version", "last_seen", "deployment_info")
     filter_horizontal = ("providers",)
 
     @admin.display(description="Connected instances")
     def connected(self, outpost: Outpost) -> int:
-        from core.outposts.hub import publisher
+        return health(outpost)["connected"]
 
-        return sum(hub.connected(outpost.pk) for hub in publisher().hubs)
+    @admin.display(description="Version")
+    def version(self, outpost: Outpost) -> str:
+        return ", ".join(health(outpost)["versions"]) or "-"
+
+    @admin.display(description="Last seen")
+    def last_seen(self, outpost: Outpost):
+        return health(outpost)["last_seen"] or "-"
 
     @admin.display(description="Deployment")
     def deployment_info(self, outpost: Outpost) -> str:

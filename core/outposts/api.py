@@ -19,12 +19,12 @@ from core.accounts.models import Provider
 from core.api.fields import JSONObjectField
 from core.api.permissions import ScopedQuerysetMixin, ViewAccess
 from core.inheritance import concrete
-from core.outposts.models import EMBEDDED_OUTPOST_MANAGED, Outpost, OutpostType, default_outpost_config
+from core.outposts.config import clean_config
+from core.outposts.models import EMBEDDED_OUTPOST_MANAGED, Outpost, OutpostType
 from core.outposts.state import list_states
 
 DEFAULT_REFRESH_S = 300
 MIN_REFRESH_S = 30
-LOG_LEVELS = {"trace", "debug", "info", "warning", "error"}
 
 # Which provider model each outpost type serves (authentik OutpostSerializer.validate_providers).
 PROVIDER_MODELS = {OutpostType.PROXY: "proxyprovider", OutpostType.LDAP: "ldapprovider",
@@ -101,23 +101,9 @@ class OutpostSerializer(serializers.ModelSerializer):
         return None
 
     def validate_config(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("config must be a JSON object (see the outpost configuration docs)")
-        merged = {**default_outpost_config(), **value}
-        try:
-            durations.parse(str(merged["refresh_interval"]))
-        except ValueError as exc:
-            raise serializers.ValidationError(f"refresh_interval: {exc}") from None
-        if str(merged.get("log_level", "info")).lower() not in LOG_LEVELS:
-            raise serializers.ValidationError(f"log_level {merged['log_level']!r} must be one of "
-                                              f"{', '.join(sorted(LOG_LEVELS))}")
-        for key in ("authentik_host", "authentik_host_browser"):
-            url = merged.get(key) or ""
-            if not isinstance(url, str) or (url and not url.startswith(("http://", "https://", "unix://"))):
-                raise serializers.ValidationError(f"{key} {url!r} must be an http(s) URL such as "
-                                                  "https://auth.example.com/")
-        if not isinstance(merged.get("authentik_host_insecure", False), bool):
-            raise serializers.ValidationError("authentik_host_insecure must be true or false")
+        merged, problems = clean_config(value)  # the admin's YAML form checks with the same function
+        if problems:
+            raise serializers.ValidationError([f"{key}: {problem}" for key, problem in problems.items()])
         return merged
 
     def validate(self, attrs):
@@ -125,18 +111,24 @@ class OutpostSerializer(serializers.ModelSerializer):
         providers = attrs.get("providers")
         if providers is None and self.instance is not None and "type" in attrs:
             providers = list(self.instance.providers.all())
-        wanted = {PROVIDER_MODELS.get(kind)}
-        managed = attrs.get("managed", getattr(self.instance, "managed", None))
-        if kind == OutpostType.PROXY and managed == EMBEDDED_OUTPOST_MANAGED:
-            wanted.update((PROVIDER_MODELS[OutpostType.RADIUS],  # ak server runs the RADIUS and LDAP outposts too
-                           PROVIDER_MODELS[OutpostType.LDAP]))
-        for provider in providers or []:
-            got = type(concrete(provider))._meta.model_name
-            if got not in wanted:
-                raise serializers.ValidationError({"providers": [
-                    f"provider {provider.name!r} is a {got}; a {kind} outpost serves only "
-                    f"{' and '.join(sorted(wanted))} providers"]})
+        problem = providers_problem(kind, attrs.get("managed", getattr(self.instance, "managed", None)), providers)
+        if problem:
+            raise serializers.ValidationError({"providers": [problem]})
         return attrs
+
+
+def providers_problem(kind: str, managed: str | None, providers) -> str | None:
+    """Why an outpost of ``kind`` cannot serve one of ``providers`` (the API and the admin's form), or None."""
+    wanted = {PROVIDER_MODELS.get(kind)}
+    if kind == OutpostType.PROXY and managed == EMBEDDED_OUTPOST_MANAGED:
+        wanted.update((PROVIDER_MODELS[OutpostType.RADIUS],  # ak server runs the RADIUS and LDAP outposts too
+                       PROVIDER_MODELS[OutpostType.LDAP]))
+    for provider in providers or []:
+        got = type(concrete(provider))._meta.model_name
+        if got not in wanted:
+            return (f"provider {provider.name!r} is a {got}; a {kind} outpost serves only "
+                    f"{' and '.join(sorted(wanted))} providers")
+    return None
 
 
 class OutpostFilter(filters.FilterSet):
