@@ -32,14 +32,14 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("authentik_flows", "AuthenticatorStaticStage"), ("authentik_flows", "AuthenticatorWebAuthnStage"),
         ("authentik_flows", "PromptStage"), ("authentik_flows", "UserWriteStage"), ("authentik_flows", "UserLoginStage"),
         ("authentik_flows", "UserLogoutStage"), ("authentik_flows", "ConsentStage"), ("authentik_flows", "DenyStage"),
-        ("authentik_flows", "EmailStage"),
+        ("authentik_flows", "EmailStage"), ("authentik_blueprints", "BlueprintInstance"),
     )),
     ("Directory", (
         ("authentik_core", "User"), ("authentik_core", "Group"), ("authentik_core", "Token"),
         ("authentik_core", "AuthenticatedSession"), ("authentik_flows", "TOTPDevice"),
         ("authentik_flows", "StaticDevice"), ("authentik_flows", "WebAuthnDevice"),
     )),
-    ("System", (("authentik_admin", "SystemSettings"),)),
+    ("System", (("authentik_admin", "SystemSettings"), ("authentik_crypto", "CertificateKeyPair"))),
 )
 
 
@@ -47,6 +47,12 @@ class GatehouseAdminSite(AdminSite):
     site_header = "Gatehouse administration"
     site_title = "Gatehouse"
     index_title = "Admin"
+    index_template = "admin/accounts/index.html"  # the Overview (core/accounts/admin_dashboard.py) above the menus
+
+    def index(self, request, extra_context=None):
+        from core.accounts.admin_dashboard import context
+
+        return super().index(request, {**context(), **(extra_context or {})})
 
     def get_urls(self):
         from django.urls import path

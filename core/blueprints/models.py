@@ -17,4 +17,6 @@ class BlueprintInstance(models.Model):
     managed_models = models.JSONField(default=list, blank=True)
 
     class Meta:
+        verbose_name = "Blueprint Instance"  # authentik's names
+        verbose_name_plural = "Blueprint Instances"
         ordering = ["name"]

@@ -41,6 +41,14 @@ def load_certificate(pem: str) -> x509.Certificate:
                                                     "-----BEGIN CERTIFICATE----- block"]}) from None
 
 
+def parse_certificate(pair) -> x509.Certificate | None:
+    """The pair's certificate, or None when its PEM does not parse (the API answers nulls, the admin says so)."""
+    try:
+        return x509.load_pem_x509_certificate(pair.certificate_data.encode())
+    except ValueError:
+        return None
+
+
 def load_key(pem: str):
     try:
         return serialization.load_pem_private_key(pem.encode(), password=None)
@@ -74,10 +82,7 @@ class CertificateKeyPairSerializer(serializers.ModelSerializer):
         read_only_fields = ["managed"]
 
     def _cert(self, pair) -> x509.Certificate | None:
-        try:
-            return x509.load_pem_x509_certificate(pair.certificate_data.encode())
-        except ValueError:
-            return None
+        return parse_certificate(pair)
 
     def get_fingerprint_sha256(self, pair) -> str | None:
         cert = self._cert(pair)

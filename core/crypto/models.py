@@ -14,6 +14,8 @@ class CertificateKeyPair(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "Certificate-Key Pair"  # authentik's names
+        verbose_name_plural = "Certificate-Key Pairs"
         ordering = ["name"]
 
     def __str__(self) -> str:
