@@ -5,10 +5,12 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.models import Group as AuthGroup
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from core.accounts.csv_import import import_users
 from core.accounts.models import (
@@ -18,6 +20,8 @@ from core.accounts.models import (
     PropertyMapping,
     Provider,
     Token,
+    TokenIntents,
+    TokenKeyUnreadable,
     User,
 )
 from core.accounts.recovery_links import RECOVERY_PATH, recovery_key
@@ -61,10 +65,33 @@ def _device_inline(device_model):
     return DeviceInline
 
 
+def superuser_groups() -> set:
+    """The pks of the groups that make their members superusers: is_superuser on the group or a parent."""
+    groups = list(Group.objects.select_related("parent"))
+    return {g.pk for g in groups if any(a.is_superuser for a in g.ancestors())}
+
+
+class SuperuserFilter(admin.SimpleListFilter):
+    """User.is_superuser is a group's (or a parent group's) flag, not a column."""
+
+    title = "superuser"
+    parameter_name = "superuser"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(groups__in=superuser_groups()).distinct()
+        if self.value() == "no":
+            return queryset.exclude(groups__in=superuser_groups())
+        return queryset
+
+
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
     list_display = ("username", "name", "email", "is_active", "type", "date_joined")
-    list_filter = ("is_active", "type", "groups")
+    list_filter = ("is_active", SuperuserFilter, "type", "groups")
     search_fields = ("username", "name", "email")
     filter_horizontal = ("groups",)
     exclude = ("password",)
@@ -155,10 +182,47 @@ class UserAdmin(admin.ModelAdmin):
                        "opts": self.model._meta})
 
 
+class GroupForm(forms.ModelForm):
+    """A group with its members (User.groups seen from the group) in the two-column picker, and its parent."""
+
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("username"), required=False, label="Members",
+        widget=FilteredSelectMultiple("users", is_stacked=False))
+
+    class Meta:
+        model = Group
+        fields = ("name", "is_superuser", "parent", "members", "attributes")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            self.initial.setdefault("members", list(self.instance.users.values_list("pk", flat=True)))
+            # a group cannot be its own parent
+            self.fields["parent"].queryset = Group.objects.exclude(pk=self.instance.pk)
+
+    def clean_parent(self):
+        parent = self.cleaned_data.get("parent")
+        if parent is not None and not self.instance._state.adding and any(g.pk == self.instance.pk for g in parent.ancestors()):
+            raise forms.ValidationError(f"{parent.name!r} is inside {self.instance.name!r} already: a group cannot "
+                                        "be a parent of its own parent; choose another group or none")
+        return parent
+
+
 @admin.register(Group)
 class GroupAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_superuser", "parent")
+    form = GroupForm
+    list_display = ("name", "is_superuser", "parent", "member_count")
+    list_filter = ("is_superuser",)
     search_fields = ("name",)
+
+    @admin.display(description="Members")
+    def member_count(self, group) -> int:
+        return group.users.count()
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # one m2m change: the outposts refetch and the audit records it on the group (relation "users")
+        form.instance.users.set(form.cleaned_data.get("members") or [])
 
 
 @admin.register(Application)
@@ -169,11 +233,96 @@ class ApplicationAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
+def reveal_key(request, token: Token, what: str) -> str:
+    """A token's key, shown on demand (a POST) and recorded as a ``secret_view`` event, as authentik's view_key;
+    the caller answers with Cache-Control: no-store. Raises TokenKeyUnreadable."""
+    key = token.read_key()
+    record("secret_view", user=request.user, token=token.identifier, what=what)
+    return key
+
+
+class TokenForm(forms.ModelForm):
+    class Meta:
+        model = Token
+        fields = ("identifier", "intent", "user", "description", "expiring", "expires")
+        help_texts = {"expires": "When the token stops working (with Expiring on); empty with Expiring off: never."}
+
+    def clean(self):
+        data = super().clean()
+        if data.get("expiring") and not data.get("expires"):
+            self.add_error("expires", "an expiring token needs a date; set one, or turn Expiring off")
+        if not data.get("expiring"):
+            data["expires"] = None
+        if not self.instance._state.adding and "intent" in data and data["intent"] != self.instance.intent \
+                and TokenIntents.INTENT_RADIUS in (data["intent"], self.instance.intent):
+            self.add_error("intent", "a network password (RADIUS) cannot become another kind of token, nor another "
+                                     "token a network password; create a new token with the intent you need")
+        return data
+
+
 @admin.register(Token)
 class TokenAdmin(admin.ModelAdmin):
-    list_display = ("identifier", "intent", "user", "expires", "expiring")
-    list_filter = ("intent",)
-    readonly_fields = ("key_hash", "key_salt", "key_sealed")
+    """Tokens and app passwords: expiry shown and editable; "Copy key" shows a key on demand (POST) with a
+    ``secret_view`` event and Cache-Control: no-store, as the outposts' deployment info does. A new token gets a
+    random key; a network password (RADIUS) shows its key once, right after it is created, and never again."""
+
+    form = TokenForm
+    list_display = ("identifier", "intent", "user", "expires", "expiring", "copy_key")
+    list_filter = ("intent", "expiring")
+    search_fields = ("identifier", "description", "user__username")
+    change_form_template = "admin/accounts/token_change_form.html"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # a managed token (an outpost's) is Gatehouse's: deleting it has it re-created, editing it is refused
+        return super().has_change_permission(request, obj) and not (obj is not None and obj.managed)
+
+    @admin.display(description="Key")
+    def copy_key(self, token: Token) -> str:
+        if token.intent == TokenIntents.INTENT_RADIUS:
+            return "shown once, at creation"
+        url = reverse("admin:authentik_core_token_key", args=[token.pk])
+        return format_html('<a href="{}">Copy key</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj._plain_key = obj.set_key()
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.intent != TokenIntents.INTENT_RADIUS:
+            return super().response_add(request, obj, post_url_continue)
+        return self._key_page(request, obj, obj._plain_key, once=True)
+
+    def get_urls(self):
+        return [path("<uuid:pk>/key/", self.admin_site.admin_view(self.key_view), name="authentik_core_token_key"),
+                *super().get_urls()]
+
+    def _key_page(self, request, token, key, once=False, error=""):
+        response = render(request, "admin/accounts/token_key.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "token": token, "key": key,
+            "once": once, "error": error, "title": f"Key of {token.identifier}"})
+        if key:
+            response["Cache-Control"] = "no-store"
+        return response
+
+    def key_view(self, request, pk):
+        from core.accounts.api_tokens import UNREADABLE_KEY
+
+        token = Token.objects.filter(pk=pk).first()
+        if token is None:
+            raise Http404(f"no token {pk}")
+        if token.intent == TokenIntents.INTENT_RADIUS:
+            return self._key_page(request, token, "", error=f"{token.identifier} is a network password (RADIUS): "
+                                  "its key was shown once, when it was created; if it is lost, delete this token "
+                                  "and create a new one")
+        if request.method != "POST":
+            return self._key_page(request, token, "")
+        try:
+            key = reveal_key(request, token, "token key (admin)")
+        except TokenKeyUnreadable as exc:
+            return self._key_page(request, token, "", error=UNREADABLE_KEY[exc.reason].format(
+                identifier=token.identifier))
+        return self._key_page(request, token, key)
 
 
 @admin.register(AuthenticatedSession)

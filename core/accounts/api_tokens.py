@@ -154,7 +154,7 @@ class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         try:
             key = token.read_key()
         except TokenKeyUnreadable as exc:
-            return Response({"detail": _UNREADABLE[exc.reason].format(identifier=token.identifier)},
+            return Response({"detail": UNREADABLE_KEY[exc.reason].format(identifier=token.identifier)},
                             status=status.HTTP_410_GONE if exc.reason == exc.NOT_KEPT else status.HTTP_409_CONFLICT)
         record("secret_view", user=request.user, token=token.identifier, what="token key")
         return Response({"key": key})
@@ -179,7 +179,7 @@ class TokenViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-_UNREADABLE = {
+UNREADABLE_KEY = {
     TokenKeyUnreadable.NOT_KEPT: (
         "token {identifier!r} was created before Gatehouse kept token keys (only its hash is stored), so its "
         "key cannot be shown again; create a new token (POST /api/v3/core/tokens/), use its key, and delete "

@@ -144,8 +144,8 @@ class OutpostAdmin(admin.ModelAdmin):
                      name="authentik_outposts_outpost_deployment"), *super().get_urls()]
 
     def deployment_view(self, request, pk):
+        from core.accounts.admin import reveal_key
         from core.accounts.models import Token
-        from core.events.record import record
 
         outpost = Outpost.objects.filter(pk=pk).first()
         if outpost is None:
@@ -156,8 +156,7 @@ class OutpostAdmin(admin.ModelAdmin):
             row = Token.objects.filter(identifier=outpost.token_identifier).first()
             if row is None:
                 raise Http404(f"outpost {outpost.name!r} has no token yet: save it once to create one")
-            token, shown = row.read_key(), True
-            record("secret_view", user=request.user, token=row.identifier, what="outpost token (deployment info)")
+            token, shown = reveal_key(request, row, "outpost token (deployment info)"), True
         context = {**self.admin_site.each_context(request), "title": f"Deployment info: {outpost.name}",
                    "outpost": outpost, "host": host, "token": token, "shown": shown,
                    "embedded": outpost.managed == EMBEDDED_OUTPOST_MANAGED,
