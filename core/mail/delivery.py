@@ -117,6 +117,21 @@ def _deliver(row: FlowLinkMail, connection, now) -> str:
     return "sent"
 
 
+def send_test_mail(address: str) -> str:
+    """Send one test mail to ``address`` now, through the connection the outbox uses (the admin's "SMTP test
+    mail"). Returns where it went; raises OSError or smtplib.SMTPException as the server answered."""
+    where = f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}" if "smtp" in settings.EMAIL_BACKEND else \
+        "the server's log (no AUTHENTIK_EMAIL__HOST is set)"
+    body = (f"This is a test mail from Gatehouse ({base_url.current() or 'no base URL set'}).\n\n"
+            f"It was sent through {where} from {settings.DEFAULT_FROM_EMAIL}: mail delivery works.")
+    connection = get_connection(fail_silently=False)
+    try:
+        connection.send_messages([EmailMessage("Gatehouse test mail", body, settings.DEFAULT_FROM_EMAIL, [address])])
+    finally:
+        connection.close()
+    return where
+
+
 def drain_once(now=None) -> dict[str, int]:
     """Send what is due (at most BATCH messages); returns how many were sent, dropped, retried, failed."""
     now = now or timezone.now()
