@@ -91,6 +91,7 @@ class OutpostForm(forms.ModelForm):
     class Meta:
         model = Outpost
         fields = ("name", "type", "providers", "config")
+        widgets = {"name": forms.TextInput(attrs={"class": "vTextField"})}
 
     def clean_config(self):
         from core.outposts.config import clean_config

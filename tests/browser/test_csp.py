@@ -22,6 +22,12 @@ PAGES = {
     "admin change list": "/if/admin/authentik_core/user/",
     "admin form": "/if/admin/authentik_core/application/add/",
     "admin system settings": "/if/admin/authentik_admin/systemsettings/",
+    "admin outpost form (YAML settings, provider picker)": "/if/admin/authentik_outposts/outpost/add/",
+    "admin group form (members picker)": "/if/admin/authentik_core/group/add/",
+    "admin token form": "/if/admin/authentik_core/token/add/",
+    "admin logs": "/if/admin/authentik_events/event/",
+    "admin SMTP test mail": "/if/admin/authentik_admin/systemsettings/test-mail/",
+    "admin certificates": "/if/admin/authentik_crypto/certificatekeypair/",
     "REST API, browsable": "/api/v3/core/users/",
     "OIDC device page": "/device",
 }
