@@ -34,8 +34,9 @@ def compose_snippet(outpost: Outpost, host: str, token: str) -> str:
 
 
 def health(outpost: Outpost) -> dict:
-    """What the admin shows of an outpost's health: the websockets this process's hubs hold, and the version and
-    last hello of each instance the cache knows (core/outposts/state.py, kept 15 s after the last hello)."""
+    """What the admin shows of an outpost's health: its connected instances (the websockets this process's hubs
+    hold, or more when the cache knows more), and the version and last hello of each instance the cache knows
+    (core/outposts/state.py, kept 15 s after the last hello)."""
     from datetime import datetime
 
     from core.outposts.hub import publisher
@@ -43,7 +44,9 @@ def health(outpost: Outpost) -> dict:
 
     states = list_states(outpost)
     seen = [datetime.fromisoformat(s["last_seen"]) for s in states if s.get("last_seen")]
-    return {"connected": sum(hub.connected(outpost.pk) for hub in publisher().hubs), "instances": len(states),
+    # this process's websockets, or the instances other replicas hold (with Redis the cache is shared)
+    here = sum(hub.connected(outpost.pk) for hub in publisher().hubs)
+    return {"connected": max(here, len(states)), "instances": len(states),
             "versions": sorted({str(s.get("version") or "?") for s in states}), "last_seen": max(seen, default=None)}
 
 

@@ -140,3 +140,17 @@ def test_users_list_search_and_filters(admin_client):
     assert names("?superuser=yes") == {"root", "pat"}
     assert names("?superuser=no") == {"sam"}
     assert names(f"?groups__group_uuid__exact={ops.pk}") == {"pat"}
+
+
+def test_an_outposts_managed_token_is_view_only(admin_client):
+    from core.outposts.models import Outpost
+
+    outpost = Outpost.objects.create(name="remote", type="proxy")
+    token = Token.objects.get(identifier=outpost.token_identifier)
+    page = admin_client.get(f"{TOKENS}{token.pk}/change/").content.decode()
+    assert 'name="_save"' not in page and "Copy key" in page
+    before = token.key_hash
+    assert admin_client.post(f"{TOKENS}{token.pk}/change/", {"identifier": "stolen", "intent": "api",
+                                                            "user": token.user_id}).status_code == 403
+    token.refresh_from_db()
+    assert token.identifier == outpost.token_identifier and token.key_hash == before

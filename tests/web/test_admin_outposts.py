@@ -51,11 +51,12 @@ def test_yaml_is_saved_as_the_config_and_the_save_is_audited_and_sent_to_the_out
 
 def test_a_yaml_syntax_error_is_reported_with_its_line(admin_client):
     response = admin_client.post(ADD, {"name": "edge", "type": "proxy",
-                                       "config": "log_level: info\nauthentik_host: [unclosed\n"})
+                                       "config": "log_level: info\nrefresh_interval: a: b\nx: 1\n"})
     assert response.status_code == 200
-    body = response.content.decode()
-    assert "YAML syntax error at line 3" in body or "YAML syntax error at line 2" in body
+    assert "YAML syntax error at line 2, column 20: mapping values are not allowed here" in response.content.decode()
     assert not Outpost.objects.filter(name="edge").exists()
+    kept = admin_client.post(ADD, {"name": "edge", "type": "proxy", "config": "log_level: [info\n"})
+    assert "log_level: [info" in kept.content.decode()  # the text comes back as typed, to be fixed
 
 
 @pytest.mark.parametrize(("text", "reported"), [
