@@ -267,7 +267,7 @@ class TokenAdmin(admin.ModelAdmin):
     random key; a network password (RADIUS) shows its key once, right after it is created, and never again."""
 
     form = TokenForm
-    list_display = ("identifier", "intent", "user", "expires", "expiring", "copy_key")
+    list_display = ("identifier", "intent", "user", "expires", "expiring", "expired", "copy_key")
     list_filter = ("intent", "expiring")
     search_fields = ("identifier", "description", "user__username")
     change_form_template = "admin/accounts/token_change_form.html"
@@ -275,6 +275,10 @@ class TokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         # a managed token (an outpost's) is Gatehouse's: deleting it has it re-created, editing it is refused
         return super().has_change_permission(request, obj) and not (obj is not None and obj.managed)
+
+    @admin.display(description="Expired", boolean=True)
+    def expired(self, token: Token) -> bool:
+        return token.is_expired
 
     @admin.display(description="Key")
     def copy_key(self, token: Token) -> str:
