@@ -65,16 +65,19 @@ class SentinelSet:
         self.wait_replicated()
         return self
 
-    def master_address(self) -> tuple[str, int]:
-        """What the sentinels answer now."""
+    def master_addresses(self) -> set[tuple[str, int]]:
+        """What the sentinels answer now, each (they agree some moments after a failover: the leader first)."""
         import redis
 
-        client = redis.Redis(host="127.0.0.1", port=self.sentinel_ports[0], socket_timeout=2)
-        try:
-            host, port = client.sentinel_get_master_addr_by_name(MASTER_NAME)
-            return host, int(port)
-        finally:
-            client.close()
+        answers = set()
+        for port in self.sentinel_ports:
+            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+            try:
+                host, master = client.sentinel_get_master_addr_by_name(MASTER_NAME)
+                answers.add((host.decode() if isinstance(host, bytes) else host, int(master)))
+            finally:
+                client.close()
+        return answers
 
     def wait_replicated(self, bound: float = 30.0) -> None:
         """Until the replica is in sync and every sentinel knows it (a failover needs both)."""
