@@ -114,7 +114,7 @@ def redis_problem(url: str | None) -> str | None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        return f"redis unreachable: {exc}"
+        return f"redis unreachable: {redis_url.reason(exc, url)}"
     finally:
         client.close()
     return None

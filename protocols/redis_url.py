@@ -100,6 +100,15 @@ def _without_password(url: str) -> str:
     return re.sub(r"(sentinelpassword=)[^&]*", r"\1***", url)
 
 
+def reason(exc: Exception, url: str) -> str:
+    """A Redis error for people: redis-py's MasterNotFoundError names the whole client, with its settings."""
+    from redis.sentinel import MasterNotFoundError
+
+    if isinstance(exc, MasterNotFoundError) and is_sentinel(url):
+        return f"no sentinel named a master that answers ({parse(url).describe()})"
+    return str(exc)
+
+
 def _sentinel_args(url: SentinelURL, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """redis-py's Sentinel arguments: (for the sentinels, for the master)."""
     timeout = kwargs.get("socket_connect_timeout") or SENTINEL_TIMEOUT

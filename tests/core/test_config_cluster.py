@@ -210,3 +210,13 @@ def test_redis_sentinel_reaches_djangos_cache(tmp_path):
     cache = RedisCache([url], {"OPTIONS": {"pool_class": "protocols.redis_url.SentinelPool"}})
     pool = cache._cache._get_connection_pool(write=True)
     assert isinstance(pool, SentinelConnectionPool) and pool.service_name == "mymaster"
+
+
+def test_no_master_is_said_shortly():
+    from core import lifecycle
+    from tests.support.server import free_port
+
+    port = free_port()  # nothing listens there
+    problem = lifecycle.redis_problem(f"redis+sentinel://:pw@127.0.0.1:{port}/0?mastername=m")
+    assert problem == f"redis unreachable: no sentinel named a master that answers (Sentinel master 'm' via " \
+                      f"127.0.0.1:{port})"

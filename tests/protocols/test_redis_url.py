@@ -62,3 +62,4 @@ def test_django_cache_pool():
 
     pool = redis_url.SentinelPool.from_url(URL, parser_class=None)
     assert isinstance(pool, SentinelConnectionPool) and pool.connection_kwargs["db"] == 4
+
