@@ -125,3 +125,69 @@ def test_sentinel_failover_keeps_core_and_outpost_serving(tmp_path, sentinels):
     finally:
         upstream.stop()
         stack.stop()
+
+
+
+def test_sentinel_passwords_and_failover_in_both_clients(tmp_path):
+    """Master and replica with ``requirepass``, sentinels with their own: the URL's two passwords reach the right
+    servers, a wrong one is refused, and the blocking and asyncio clients (protocols/redis_url.py: the core's
+    and the outposts') both write to the promoted replica after the master is killed."""
+    import asyncio
+
+    from redis.exceptions import RedisError
+
+    from protocols import redis_url
+
+    need(redis_sentinel.available(), "redis-server (Debian package redis-server)")
+    group = SentinelSet(tmp_path / "sentinel", password="master-pw", sentinel_password="sentinel-pw").start()
+    try:
+        url = group.url(5)
+        for wrong in (url.replace("master-pw", "nope"), url.replace("sentinel-pw", "nope")):
+            with pytest.raises(RedisError):
+                redis_url.client(wrong, socket_timeout=2, socket_connect_timeout=2).get("x")
+
+        def until_written(write) -> tuple[float, int]:
+            started, failures = time.monotonic(), 0
+            while True:
+                try:
+                    write()
+                    return time.monotonic() - started, failures
+                except (RedisError, OSError):
+                    failures += 1
+                    assert time.monotonic() < started + BOUND
+                    time.sleep(0.05)
+
+        async def scenario() -> dict:
+            blocking = redis_url.client(url, socket_timeout=2, socket_connect_timeout=2)
+            aio = redis_url.async_client(url, socket_timeout=2, socket_connect_timeout=2)
+            blocking.set("before", "1")
+            await aio.set("async-before", "1")
+            assert group.client(group.master_port, db=5).mget("before", "async-before") == [b"1", b"1"]
+            replica = group.client(group.replica_port, db=5)
+            started = time.monotonic()
+            while replica.exists("before", "async-before") < 2:  # replicated before the kill
+                assert time.monotonic() < started + BOUND
+                time.sleep(0.05)
+            group.kill_master()
+            figures = {"blocking": until_written(lambda: blocking.set("after", "1"))}
+            started, failures = time.monotonic(), 0
+            while True:
+                try:
+                    await aio.set("async-after", "1")
+                    break
+                except (RedisError, OSError):
+                    failures += 1
+                    assert time.monotonic() < started + BOUND
+                    await asyncio.sleep(0.05)
+            figures["asyncio"] = (time.monotonic() - started, failures)
+            assert replica.mget("before", "async-before", "after", "async-after") == [b"1"] * 4  # the new master
+            await aio.aclose()
+            blocking.close()
+            return figures
+
+        figures = asyncio.run(scenario())
+        print("\nSentinel with passwords, master SIGKILL: " + "; ".join(
+            f"{name} client wrote again after {seconds * 1000:.0f} ms ({failures} failed tries)"
+            for name, (seconds, failures) in figures.items()))
+    finally:
+        group.stop()

@@ -28,6 +28,8 @@ def available() -> bool:
 class SentinelSet:
     workdir: Path
     sentinel_count: int = 3
+    password: str = ""  # the master's and the replica's requirepass (and masterauth)
+    sentinel_password: str = ""  # the sentinels' own requirepass
     master_port: int = field(default_factory=free_port)
     replica_port: int = field(default_factory=free_port)
     sentinel_ports: list[int] = field(default_factory=list)
@@ -36,12 +38,27 @@ class SentinelSet:
     def url(self, db: int = 0) -> str:
         """AUTHENTIK_REDIS__URL for this set."""
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
-        return f"redis+sentinel://{hosts}/{db}?mastername={MASTER_NAME}"
+        auth = f":{self.password}@" if self.password else ""
+        more = f"&sentinelpassword={self.sentinel_password}" if self.sentinel_password else ""
+        return f"redis+sentinel://{auth}{hosts}/{db}?mastername={MASTER_NAME}{more}"
+
+    def client(self, port: int, db: int = 0):
+        """A plain client of one server of the set (the master's or the replica's port)."""
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=port, db=db, password=self.password or None, socket_timeout=2)
+
+    def _sentinel_client(self, port: int):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=port, password=self.sentinel_password or None, socket_timeout=2)
 
     def _redis(self, name: str, port: int, *more: str) -> None:
         directory = self.workdir / name
         directory.mkdir(parents=True, exist_ok=True)
         log = directory / "log"
+        if self.password:
+            more = ("--requirepass", self.password, "--masterauth", self.password, *more)
         self.processes[name] = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(directory), "--logfile", str(log), *more])
@@ -58,7 +75,10 @@ class SentinelSet:
             conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {directory}\nlogfile {directory / 'log'}\n"
                             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master_port} {QUORUM}\n"
                             f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
-                            f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n")
+                            f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n"
+                            + (f"sentinel auth-pass {MASTER_NAME} {self.password}\n" if self.password else "")
+                            + (f"requirepass {self.sentinel_password}\nsentinel sentinel-pass {self.sentinel_password}\n"
+                               if self.sentinel_password else ""))
             self.processes[f"sentinel{index}"] = subprocess.Popen(["redis-server", str(conf), "--sentinel"])
             wait_port(port, "redis sentinel", self.processes[f"sentinel{index}"], directory / "log")
             self.sentinel_ports.append(port)
@@ -67,11 +87,9 @@ class SentinelSet:
 
     def master_addresses(self) -> set[tuple[str, int]]:
         """What the sentinels answer now, each (they agree some moments after a failover: the leader first)."""
-        import redis
-
         answers = set()
         for port in self.sentinel_ports:
-            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+            client = self._sentinel_client(port)
             try:
                 host, master = client.sentinel_get_master_addr_by_name(MASTER_NAME)
                 answers.add((host.decode() if isinstance(host, bytes) else host, int(master)))
@@ -81,16 +99,12 @@ class SentinelSet:
 
     def wait_replicated(self, bound: float = 30.0) -> None:
         """Until the replica is in sync and every sentinel knows it (a failover needs both)."""
-        import redis
-
         deadline = time.monotonic() + bound
-        replica = redis.Redis(host="127.0.0.1", port=self.replica_port, socket_timeout=2)
+        replica = self.client(self.replica_port)
         try:
             while True:
                 linked = replica.info("replication").get("master_link_status") == "up"
-                known = all(
-                    redis.Redis(host="127.0.0.1", port=p, socket_timeout=2).sentinel_slaves(MASTER_NAME)
-                    for p in self.sentinel_ports)
+                known = all(self._sentinel_client(p).sentinel_slaves(MASTER_NAME) for p in self.sentinel_ports)
                 if linked and known:
                     return
                 if time.monotonic() > deadline:
