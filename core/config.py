@@ -80,10 +80,24 @@ class RedisConfig:
     tls: bool = False
     tls_reqs: str = "required"
     tls_ca_cert: str = ""
+    # AUTHENTIK_REDIS__URL=redis+sentinel://…: the master is asked of the sentinels (protocols/redis_url.py)
+    sentinel_url: str = field(default="", repr=False)
+
+    @property
+    def target(self) -> str:
+        """Where Redis is, for people: the variables and their values (no password)."""
+        if self.sentinel_url:
+            from protocols import redis_url
+
+            return f"AUTHENTIK_REDIS__URL ({redis_url.parse(self.sentinel_url).describe()})"
+        return f"AUTHENTIK_REDIS__HOST:PORT={self.host}:{self.port}"
 
     @property
     def url(self) -> str:
-        """A redis-py URL (``rediss://`` with TLS), as authentik builds it (authentik/lib/config.py redis_url)."""
+        """A redis-py URL (``rediss://`` with TLS), as authentik builds it (authentik/lib/config.py redis_url);
+        the ``redis+sentinel://`` URL as given with Sentinel (open it with protocols.redis_url.client)."""
+        if self.sentinel_url:
+            return self.sentinel_url
         auth = ""
         if self.username or self.password:
             auth = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@"
@@ -310,6 +324,25 @@ class _Reader:
         return tuple(names)
 
 
+def _redis_sentinel(r: _Reader) -> RedisConfig | None:
+    """AUTHENTIK_REDIS__URL (a ``redis+sentinel://`` URL), which replaces AUTHENTIK_REDIS__HOST and the rest."""
+    from protocols import redis_url
+
+    raw = r.str("AUTHENTIK_REDIS__URL").strip()
+    if not raw:
+        return None
+    try:
+        parsed = redis_url.parse(raw)
+    except ValueError as exc:
+        r.problems.append(str(exc))
+        return None
+    both = [n for n in ("HOST", "PORT", "DB", "USERNAME", "PASSWORD", "TLS") if r.str(f"AUTHENTIK_REDIS__{n}").strip()]
+    if both:
+        r.problems.append(f"AUTHENTIK_REDIS__URL and AUTHENTIK_REDIS__{both[0]} are both set: the URL names the "
+                          f"sentinels, the master, the database and the password; unset AUTHENTIK_REDIS__{both[0]}")
+    return RedisConfig(host="", port=0, password="", db=parsed.db, sentinel_url=raw)
+
+
 def _secret_key(reader: _Reader, data_dir: Path) -> str:
     """AUTHENTIK_SECRET_KEY, or one generated once and kept in the data directory."""
     key = reader.str("AUTHENTIK_SECRET_KEY").strip()
@@ -420,8 +453,8 @@ def load(env: Mapping[str, str] | None = None) -> CoreConfig:
     data_dir = where.path
 
     postgresql = _postgresql(r)
-    redis = None
-    if r.str("AUTHENTIK_REDIS__HOST").strip():
+    redis = _redis_sentinel(r)
+    if redis is None and r.str("AUTHENTIK_REDIS__HOST").strip():
         tls = r.bool("AUTHENTIK_REDIS__TLS")
         redis = RedisConfig(
             host=r.str("AUTHENTIK_REDIS__HOST").strip(),

@@ -108,11 +108,13 @@ def redis_problem(url: str | None) -> str | None:
         return None
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    from protocols import redis_url
+
+    client = redis_url.client(url, socket_connect_timeout=3, socket_timeout=3)
     try:
         client.ping()
     except redis.RedisError as exc:
-        return f"redis unreachable: {exc}"
+        return f"redis unreachable: {redis_url.reason(exc, url)}"
     finally:
         client.close()
     return None
@@ -136,9 +138,9 @@ def database_target(config) -> str:
 def _unreachable(config, what: str, reason: str, waited: float) -> str:
     within = f"within {waited:g} s" if waited else "(no wait)"
     if what == "redis":
-        target = f"AUTHENTIK_REDIS__HOST:PORT={config.redis.host}:{config.redis.port}"
-        return (f"Redis at {target} did not answer {within}: {reason}; start Redis or fix AUTHENTIK_REDIS__HOST, "
-                "__PORT, __PASSWORD")
+        fix = ("AUTHENTIK_REDIS__URL" if config.redis.sentinel_url
+               else "AUTHENTIK_REDIS__HOST, __PORT, __PASSWORD")
+        return f"Redis at {config.redis.target} did not answer {within}: {reason}; start Redis or fix {fix}"
     return (f"the database, {database_target(config)}, did not answer {within}: {reason}; start PostgreSQL "
             "or fix AUTHENTIK_POSTGRESQL__HOST, __PORT, __USER, __PASSWORD, __NAME")
 

@@ -110,8 +110,10 @@ if CONFIG.redis:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": CONFIG.redis.url,
+            # a list: Django splits a string LOCATION at commas, which separate a Sentinel URL's sentinels
+            "LOCATION": [CONFIG.redis.url],
             "KEY_PREFIX": "gatehouse",
+            "OPTIONS": {"pool_class": "protocols.redis_url.SentinelPool"} if CONFIG.redis.sentinel_url else {},
         }
     }
 else:

@@ -110,13 +110,13 @@ def _health_routes(app: web.Application, with_ready: bool) -> None:
 
 
 def session_store(config: OutpostConfig):
-    """Redis when AUTHENTIK_REDIS__HOST is set (replicas share sessions), else memory with a file snapshot."""
+    """Redis when AUTHENTIK_REDIS__HOST or __URL is set (replicas share sessions), else memory with a file snapshot."""
     from outpost.proxy.session import MemoryStore, RedisStore
 
     if config.redis_url:
-        import redis.asyncio as aredis
+        from protocols.redis_url import async_client
 
-        return RedisStore(aredis.from_url(config.redis_url))
+        return RedisStore(async_client(config.redis_url))
     return MemoryStore(Path(config.state_dir) / "gatehouse-proxy-sessions.json")
 
 

@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("kind", choices=("proxy", "ldap", "radius"), help="which outpost to run")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="processes sharing the listeners (SO_REUSEPORT); more than 1 needs "
-                             "AUTHENTIK_REDIS__HOST so that they share proxy sessions (default 1)")
+                             "AUTHENTIK_REDIS__HOST or __URL so that they share proxy sessions (default 1)")
     return parser
 
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.workers <= MAX_WORKERS:
         problems.append(f"--workers {args.workers}: expected 1 to {MAX_WORKERS}")
     elif args.workers > 1 and args.kind == "proxy" and config is not None and not config.redis_url:
-        problems.append("--workers > 1 needs AUTHENTIK_REDIS__HOST: each process would otherwise keep its own "
+        problems.append("--workers > 1 needs AUTHENTIK_REDIS__HOST or __URL: each process would otherwise keep its own "
                         "proxy sessions")
     if problems:
         print(OutpostConfigError(problems), file=sys.stderr)

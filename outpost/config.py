@@ -144,6 +144,19 @@ class _Reader:
 
     def redis(self) -> str | None:
         host = self.env.get("AUTHENTIK_REDIS__HOST", "").strip()
+        url = self.env.get("AUTHENTIK_REDIS__URL", "").strip()
+        if url:  # Sentinel, as the core's (core/config.py _redis_sentinel)
+            from protocols import redis_url
+
+            try:
+                redis_url.parse(url)
+            except ValueError as exc:
+                self.problems.append(str(exc))
+                return None
+            if host:
+                self.problems.append("AUTHENTIK_REDIS__URL and AUTHENTIK_REDIS__HOST are both set: the URL names the "
+                                     "sentinels and the master; unset AUTHENTIK_REDIS__HOST")
+            return url
         if not host:
             return None
         port, db = self.env.get("AUTHENTIK_REDIS__PORT", "6379").strip(), self.env.get("AUTHENTIK_REDIS__DB", "0").strip()

@@ -47,9 +47,9 @@ def _store(config):
     from outpost.proxy.session import MemoryStore, RedisStore
 
     if config.redis:
-        import redis.asyncio as aredis
+        from protocols.redis_url import async_client
 
-        return RedisStore(aredis.from_url(config.redis.url))
+        return RedisStore(async_client(config.redis.url))
     return MemoryStore(config.data_dir / "proxy-sessions.json")
 
 

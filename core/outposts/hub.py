@@ -169,9 +169,9 @@ class Publisher:
     def _publish_redis(self, items: list[tuple[Target, Message]]) -> None:
         with self._lock:
             if self._redis is None:
-                import redis
+                from protocols.redis_url import client as redis_client
 
-                self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=5)
+                self._redis = redis_client(self.redis_url, socket_timeout=5, socket_connect_timeout=5)
             client = self._redis
         pipe = client.pipeline(transaction=False)
         for target, message in items:
@@ -367,12 +367,12 @@ class Hub:
     async def _redis_relay(self) -> None:
         """Subscribe to the channel; after a lost subscription, tell every outpost to refetch (a change may
         have been published while we were away)."""
-        import redis.asyncio as aredis
         from redis.exceptions import RedisError
 
         from outpost.core_link import reraise_if_cancelled
+        from protocols.redis_url import async_client
 
-        client = aredis.Redis.from_url(self.publisher.redis_url, socket_connect_timeout=5)
+        client = async_client(self.publisher.redis_url, socket_connect_timeout=5)
         attempt = 0
         try:
             while True:

@@ -184,3 +184,39 @@ def test_router_reads_replicas_until_the_request_writes(monkeypatch):
         dbrouter._pin.reset(token)
     assert router.allow_migrate("replica_0", "authentik_core") is False
     assert router.allow_migrate("default", "authentik_core") is True
+
+
+def test_redis_sentinel_url(tmp_path):
+    url = "redis+sentinel://:pw@s1:26379,s2:26379/3?mastername=mymaster"
+    config = cfg(tmp_path, AUTHENTIK_REDIS__URL=url).redis
+    assert config.url == url and config.db == 3 and "pw" not in repr(config)
+    assert config.target == "AUTHENTIK_REDIS__URL (Sentinel master 'mymaster' via s1:26379,s2:26379)"
+
+
+def test_redis_sentinel_url_refused_with_the_variable(tmp_path):
+    [problem] = problems(tmp_path, AUTHENTIK_REDIS__URL="redis+sentinel://s1:26379")
+    assert problem.startswith("AUTHENTIK_REDIS__URL=") and "mastername" in problem
+    [problem] = problems(tmp_path, AUTHENTIK_REDIS__URL="redis+sentinel://s1?mastername=m",
+                         AUTHENTIK_REDIS__HOST="redis")
+    assert "AUTHENTIK_REDIS__URL and AUTHENTIK_REDIS__HOST are both set" in problem
+
+
+def test_redis_sentinel_reaches_djangos_cache(tmp_path):
+    """Django's RedisCache splits a string LOCATION at commas (the sentinels' separator): a one-item list."""
+    from django.core.cache.backends.redis import RedisCache
+    from redis.sentinel import SentinelConnectionPool
+
+    url = "redis+sentinel://s1:26379,s2:26379/3?mastername=mymaster"
+    cache = RedisCache([url], {"OPTIONS": {"pool_class": "protocols.redis_url.SentinelPool"}})
+    pool = cache._cache._get_connection_pool(write=True)
+    assert isinstance(pool, SentinelConnectionPool) and pool.service_name == "mymaster"
+
+
+def test_no_master_is_said_shortly():
+    from core import lifecycle
+    from tests.support.server import free_port
+
+    port = free_port()  # nothing listens there
+    problem = lifecycle.redis_problem(f"redis+sentinel://:pw@127.0.0.1:{port}/0?mastername=m")
+    assert problem == f"redis unreachable: no sentinel named a master that answers (Sentinel master 'm' via " \
+                      f"127.0.0.1:{port})"

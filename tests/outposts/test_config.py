@@ -134,3 +134,12 @@ def test_redis_tls_as_the_core(tmp_path):
         load({**BASE, "AUTHENTIK_REDIS__HOST": "redis", "AUTHENTIK_REDIS__TLS": "true",
               "AUTHENTIK_REDIS__TLS_REQS": "strict", "AUTHENTIK_REDIS__TLS_CA_CERT": "/nonexistent.pem"})
     assert "AUTHENTIK_REDIS__TLS_REQS" in str(err.value) and "AUTHENTIK_REDIS__TLS_CA_CERT" in str(err.value)
+
+
+def test_redis_sentinel_url_as_the_core():
+    url = "redis+sentinel://s1:26379,s2:26379/1?mastername=mymaster"
+    assert load({**BASE, "AUTHENTIK_REDIS__URL": url}).redis_url == url
+    with pytest.raises(OutpostConfigError, match="AUTHENTIK_REDIS__URL=.*no mastername"):
+        load({**BASE, "AUTHENTIK_REDIS__URL": "redis+sentinel://s1"})
+    with pytest.raises(OutpostConfigError, match="both set"):
+        load({**BASE, "AUTHENTIK_REDIS__URL": url, "AUTHENTIK_REDIS__HOST": "redis"})
