@@ -4,7 +4,8 @@ The expiry pass (core/worker.py) runs in one worker at a time (a PostgreSQL advi
 worker A works through a backlog of expired sessions, worker B's passes (every 0.3 s) are skipped. A SIGKILL of A
 in the middle of its pass releases the lock with A's connection; B takes over and finishes: every expired session
 is gone, every live one is kept, and no session is half deleted (each row goes in its own transaction, with what
-hangs on it). Loopback only, every wait bounded; the figures are printed."""
+hangs on it). Queued mail, which every worker drains at once, is claimed message by message: each mail is sent
+once. Loopback only, every wait bounded; the figures are printed."""
 
 from __future__ import annotations
 
@@ -80,25 +81,34 @@ def until(predicate, what: str, detail=lambda: ""):
     return value
 
 
+def ak(env: dict, tmp_path: Path, *args: str) -> str:
+    """``ak <args>`` on the test's database; its output (asserting it succeeded)."""
+    done = subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          env=core_env(tmp_path / "data", env), timeout=BOUND * 2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 @pytest.fixture
-def database():
+def env(tmp_path):
+    """The environment of every ``ak`` process of the test: a migrated database of its own, the shared Redis."""
     need(postgres.machine_postgres_answers(), "PostgreSQL on 127.0.0.1:5432 (user postgres, trust)")
     need(redis_answers(), "Redis on 127.0.0.1:6379")
     name = create_database(DIRECT)
-    yield name
-    drop_database(DIRECT, name)
-
-
-def test_two_workers_one_expiry_pass_at_a_time_and_a_killed_one_is_taken_over(database, tmp_path):
-    import psycopg
-
-    env = {**DIRECT, "AUTHENTIK_POSTGRESQL__NAME": database, "AUTHENTIK_REDIS__HOST": "127.0.0.1",
+    env = {**DIRECT, "AUTHENTIK_POSTGRESQL__NAME": name, "AUTHENTIK_REDIS__HOST": "127.0.0.1",
            "AUTHENTIK_REDIS__PORT": "6379", "AUTHENTIK_REDIS__DB": REDIS_DB,
            "AUTHENTIK_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD}
-    migrated = subprocess.run([sys.executable, "-m", "core.cli", "migrate"], cwd=REPO, capture_output=True, text=True,
-                              env=core_env(tmp_path / "data", env), timeout=BOUND * 2)
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    conn = psycopg.connect(**postgres.MACHINE_PG, dbname=database, autocommit=True)
+    try:
+        ak(env, tmp_path, "migrate")
+        yield env
+    finally:
+        drop_database(DIRECT, name)
+
+
+def test_two_workers_one_expiry_pass_at_a_time_and_a_killed_one_is_taken_over(env, tmp_path):
+    import psycopg
+
+    conn = psycopg.connect(**postgres.MACHINE_PG, dbname=env["AUTHENTIK_POSTGRESQL__NAME"], autocommit=True)
     sessions = "authentik_core_authenticatedsession"
 
     def count(expired: bool) -> int:
@@ -152,3 +162,40 @@ def test_two_workers_one_expiry_pass_at_a_time_and_a_killed_one_is_taken_over(da
         a.stop()
         b.stop()
         conn.close()
+
+
+MAILS = 60  # queued mails, to as many users (the per-user limit is 3 in 30 minutes)
+
+
+def test_two_workers_send_each_queued_mail_once(env, tmp_path):
+    """Both workers drain one outbox at once (every 0.3 s, 20 a pass): each mail is claimed by one of them."""
+    from tests.support.smtp import SmtpSink
+
+    ak(env, tmp_path, "shell", "-c", (
+        "from core.accounts.models import User\n"
+        "from core.flows.models import Flow\n"
+        "from core.mail.models import FlowLinkMail\n"
+        "flow = Flow.objects.get(slug='default-authentication-flow')\n"
+        f"for n in range({MAILS}):\n"
+        "    user = User.objects.create(username=f'mail{n}', email=f'mail{n}@example.test')\n"
+        "    FlowLinkMail.objects.create(flow=flow, user=user, name_key=user.username)\n"))
+    with SmtpSink() as sink:
+        mail = {"AUTHENTIK_EMAIL__HOST": "127.0.0.1", "AUTHENTIK_EMAIL__PORT": str(sink.port),
+                "AUTHENTIK_WEB__BASE_URL": "https://auth.example.test"}
+        workers = [Worker(name, tmp_path / name, {**env, **mail}) for name in ("a", "b")]
+        try:
+            for worker in workers:
+                worker.start()
+            sink.wait_for(MAILS, timeout=BOUND)
+            time.sleep(1.0)  # a duplicate would arrive within the next passes (every 0.3 s)
+            received = list(sink.messages)
+            assert all(worker.alive() for worker in workers), [w.tail() for w in workers]
+            senders = [sum('"event": "flow link mail sent"' in line
+                           for line in worker.log.read_text(errors="replace").splitlines()) for worker in workers]
+        finally:
+            for worker in workers:
+                worker.stop()
+    recipients = sorted(str(message["To"]) for message in received)
+    assert recipients == sorted(f"mail{n}@example.test" for n in range(MAILS)), recipients  # each one, once
+    assert sum(senders) == MAILS, senders
+    print(f"\ntwo ak workers, {MAILS} queued mails: each sent once, {senders[0]} by A and {senders[1]} by B")
