@@ -100,7 +100,7 @@ def test_readiness_on_a_migrated_database():
 
 
 @pytest.mark.django_db
-def test_readiness_names_an_unreachable_redis_at_once():
+def test_readiness_names_an_unreachable_redis():
     from tests.support.server import free_port
 
     readiness = Readiness(redis_url=f"redis://127.0.0.1:{free_port()}/0")
