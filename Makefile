@@ -45,7 +45,8 @@ SERVICES_SKIP := --ignore=tests/e2e --ignore=tests/browser --ignore=tests/server
 	--ignore=tests/server/test_cluster_redis.py --ignore=tests/server/test_cluster_replicas.py \
 	--ignore=tests/core/test_cluster_migrate.py --ignore=tests/deploy \
 	--ignore=tests/server/test_fault_postgres.py --ignore=tests/server/test_fault_redis.py \
-	--ignore=tests/server/test_fault_replicas.py --ignore=tests/server/test_cluster_sentinel.py
+	--ignore=tests/server/test_fault_replicas.py --ignore=tests/server/test_cluster_sentinel.py \
+	--ignore=tests/server/test_cluster_workers.py
 test-services: $(TEST_STAMP)
 	@if $(BIN)/python -c "import socket; [socket.create_connection(('127.0.0.1', p), 2).close() for p in (5432, 6379)]" 2>/dev/null; then \
 		$(PG_ENV) $(BIN)/pytest $(SERVICES_SKIP) $(PYTEST_ARGS); \

@@ -102,21 +102,36 @@ def database_problem() -> str | None:
     return None
 
 
-def redis_problem(url: str | None) -> str | None:
-    """None when Redis is not configured or answers PING, else the reason."""
+def redis_client(url: str, timeout: float = 3.0):
+    """A client for health checks: one PING is one try (redis-py would otherwise retry with backoff, 10 times
+    by default, and a refused connection would take seconds to report)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from protocols import redis_url
+
+    return redis_url.client(url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
+
+
+def redis_problem(url: str | None, client=None) -> str | None:
+    """None when Redis is not configured or answers PING, else the reason. ``client`` (from ``redis_client``)
+    is kept by a caller that checks again and again (readiness): its connection is reused while Redis answers."""
     if not url:
         return None
     import redis
 
     from protocols import redis_url
 
-    client = redis_url.client(url, socket_connect_timeout=3, socket_timeout=3)
+    own = client is None
+    if own:
+        client = redis_client(url)
     try:
         client.ping()
     except redis.RedisError as exc:
         return f"redis unreachable: {redis_url.reason(exc, url)}"
     finally:
-        client.close()
+        if own:
+            client.close()
     return None
 
 

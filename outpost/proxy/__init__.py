@@ -67,15 +67,17 @@ def _wire(outpost: ProxyOutpost, link: Any) -> None:
     attributes); ``on_refresh`` / ``on_session_end`` as lists of callbacks or registration functions."""
 
     def providers_of(snapshot: Any) -> tuple[list, str]:
-        if snapshot is None:
-            return [], ""
         get = snapshot.get if isinstance(snapshot, dict) else lambda k, d=None: getattr(snapshot, k, d)
         outpost_info = get("outpost", None) or {}
         name = outpost_info.get("name", "") if isinstance(outpost_info, dict) else getattr(outpost_info, "name", "")
         return list(get("providers", None) or []), name
 
     def refresh(*_args: Any) -> None:
-        providers, name = providers_of(getattr(link, "snapshot", None))
+        snapshot = getattr(link, "snapshot", None)
+        if snapshot is None:  # nothing from the core yet: answered 503 until the first snapshot
+            outpost.configured = False
+            return
+        providers, name = providers_of(snapshot)
         outpost.update(providers, outpost_name=name)
 
     async def session_end(session_id: str, *_args: Any) -> None:

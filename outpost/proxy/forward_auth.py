@@ -31,6 +31,7 @@ def _direct_app(request: web.Request) -> AppConfig:
     """The application for a request made directly to /outpost.goauthentik.io/* (by its Host header). Raises
     pipeline.Refused."""
     outpost = request.app[OUTPOST_KEY]
+    pipeline.require_configuration(outpost)
     scheme = "https" if request.secure else "http"
     for candidate in (scheme, "https" if scheme == "http" else "http"):
         try:

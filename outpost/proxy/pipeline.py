@@ -75,6 +75,18 @@ class Refused(Exception):
         return login.text(self.status, self.text)
 
 
+NOT_CONFIGURED = ("outpost has no configuration from the core yet: it answers once it has fetched it from "
+                  "AUTHENTIK_HOST (its log says why it has not)")
+
+
+def require_configuration(outpost: ProxyOutpost) -> None:
+    """Before the first configuration from the core the outpost knows no application: 503, so that the reverse
+    proxy (and a person) sees a passing unavailability, not a 400 "no application for this host". Raises
+    Refused."""
+    if not outpost.configured:
+        raise Refused(503, NOT_CONFIGURED)
+
+
 @dataclass(frozen=True)
 class Parsed:
     flavour: str  # a key of fw.FLAVOURS, or PROXY
@@ -413,6 +425,7 @@ async def _run(outpost: ProxyOutpost, request: web.Request, parsed: Parsed) -> w
 async def forward_auth(outpost: ProxyOutpost, request: web.Request, route_flavour: str) -> web.StreamResponse:
     """A reverse proxy's auth request: ``/outpost.goauthentik.io/auth/<route_flavour>``."""
     try:
+        require_configuration(outpost)
         parsed = parse_forward(outpost.apps, route_flavour, headers=request.headers, raw_path=request.raw_path,
                                query=request.rel_url.raw_query_string, method=request.method, host=request.host,
                                peer_trusted=outpost.peer_trusted(request), remote=request.remote)
@@ -424,6 +437,7 @@ async def forward_auth(outpost: ProxyOutpost, request: web.Request, route_flavou
 async def proxy_mode(outpost: ProxyOutpost, request: web.Request) -> web.StreamResponse:
     """A request to a proxy-mode application, decided and (when allowed) streamed to its upstream."""
     try:
+        require_configuration(outpost)
         parsed = parse_proxy(outpost.apps, host=request.host, secure=request.secure, headers=request.headers,
                              peer_trusted=outpost.peer_trusted(request), raw_path=request.raw_path,
                              method=request.method)

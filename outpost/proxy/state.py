@@ -43,6 +43,9 @@ class ProxyOutpost:
     # AUTHENTIK_INSECURE: the HTTP client accepts any certificate from the core (token endpoint, JWKS,
     # introspection), so upstreams that must be verified get an explicit verifying context (upstream_ssl).
     insecure_core: bool = False
+    # False while a linked outpost waits for its first configuration from the core: every request is answered
+    # 503 (pipeline.require_configuration), not as if the core had given it no applications (400)
+    configured: bool = True
     _verified: ssl.SSLContext | None = field(default=None, init=False, repr=False)
     _peers: dict[str | None, bool] = field(default_factory=dict, init=False, repr=False)  # peer_trusted's
     _peers_of: trust.TrustedNetworks | None = field(default=None, init=False, repr=False)
@@ -63,6 +66,7 @@ class ProxyOutpost:
                 LOGGER.warning("provider %r does not request the %r scope: its logins will name no one and be "
                                "answered 500; give it the default scope mappings", config.name, hdr.USERNAME_SCOPE)
         self.apps = apps
+        self.configured = True
         self.jwks = oauth.JWKSCache()
         self.header_cache.clear()  # secrets or endpoints may have changed; identities are re-checked
         self._answers.clear()

@@ -143,3 +143,57 @@ def test_outpost_link_end_to_end(tmp_path, with_redis):
         if outpost is not None:
             outpost.stop()
         core.stop()
+
+
+def test_an_outpost_without_its_first_configuration_answers_503(tmp_path):
+    """A standalone outpost started while its core is unreachable knows no application yet: forward auth (every
+    flavour), proxy mode and its own /outpost.goauthentik.io/ pages answer 503 with a message saying so (not the
+    400 "no application for this host" of a configured outpost); once the core answers, it serves."""
+    core = start_core(tmp_path / "core", bootstrap_token=ADMIN_TOKEN)
+    outpost = None
+    try:
+        with admin_client(core) as api:
+            flow = api.get("/api/v3/flows/instances/", params={"designation": "authorization"}).json()["results"][0]
+            pk = make_app(api, flow["pk"], "later")
+            created = api.post("/api/v3/outposts/instances/", json={"name": "later", "type": "proxy",
+                                                                    "providers": [pk]})
+            assert created.status_code == 201, created.text
+            key = api.get(f"/api/v3/core/tokens/{created.json()['token_identifier']}/view_key/").json()["key"]
+        core.terminate()  # the core is away before the outpost ever reaches it
+        outpost = Outpost(tmp_path / "outpost", core.url, key)
+        outpost.start()
+
+        def listening() -> bool:
+            outpost.ready()  # raises if the outpost exited
+            try:
+                return httpx.get(outpost.url + "/outpost.goauthentik.io/ping", timeout=2).status_code == 204
+            except httpx.HTTPError:
+                return False
+
+        outpost.until(listening, 30, "the outpost listens")
+        assert outpost.ready() is None  # not ready: no configuration
+        answers = {
+            "traefik": httpx.get(outpost.url + "/outpost.goauthentik.io/auth/traefik", timeout=5, headers={
+                "X-Forwarded-Proto": "https", "X-Forwarded-Host": "later.example.com", "X-Forwarded-Uri": "/"}),
+            "nginx": httpx.get(outpost.url + "/outpost.goauthentik.io/auth/nginx", timeout=5,
+                               headers={"X-Original-URL": "https://later.example.com/"}),
+            "envoy": httpx.get(outpost.url + "/outpost.goauthentik.io/auth/envoy/", timeout=5,
+                               headers={"Host": "later.example.com"}),
+            "proxy mode": httpx.get(outpost.url + "/page", timeout=5, headers={"Host": "later.example.com"}),
+            "start": httpx.get(outpost.url + "/outpost.goauthentik.io/start?rd=https://later.example.com/",
+                               timeout=5, headers={"Host": "later.example.com"}),
+        }
+        for what, answer in answers.items():
+            assert answer.status_code == 503, (what, answer.status_code, answer.text)
+            assert answer.text.startswith("outpost has no configuration from the core yet"), (what, answer.text)
+            assert "AUTHENTIK_HOST" in answer.text
+
+        core.launch()  # the core comes: the outpost fetches its configuration and serves
+        core.wait()
+        outpost.until(outpost.ready, RECONNECT_WITHIN, "first configuration after the core came")
+        assert outpost.forward_auth("later.example.com") == 302
+        assert outpost.forward_auth("unknown.example.com") == 400  # configured: an unknown host is a 400 again
+    finally:
+        if outpost is not None:
+            outpost.stop()
+        core.stop()

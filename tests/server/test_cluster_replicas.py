@@ -149,3 +149,103 @@ def test_an_outpost_on_replica_a_gets_a_change_made_through_replica_b(cluster, t
     finally:
         outpost.stop()
         balanced_outpost.stop()
+
+
+SESSION_ENDS = ("logout", "delete_session", "deactivate")
+
+
+def end_session(kind: str, core, api, browser, user: dict) -> None:
+    """End ``user``'s login session through ``core`` alone (its URL, its API); returns when the call returned."""
+    if kind == "logout":  # the invalidation flow with the browser's core session, as the logout link
+        executor = core.url + "/api/v3/flows/executor/default-invalidation-flow/"
+        asked = browser.get(executor, headers={"Accept": "application/json"})
+        assert asked.json().get("component") == "xak-user-logout", asked.text[:300]
+        done = browser.post(executor, json={"component": "xak-user-logout"}, headers={"Accept": "application/json"})
+        assert done.status_code in (200, 302), done.text[:300]
+    elif kind == "delete_session":
+        sessions = api("GET", "/core/authenticated_sessions/", params={"user__username": user["username"]})
+        assert len(sessions["results"]) == 1, sessions
+        api("DELETE", f"/core/authenticated_sessions/{sessions['results'][0]['uuid']}/")
+    else:
+        api("PATCH", f"/core/users/{user['pk']}/", json={"is_active": False})
+
+
+def test_a_session_ended_on_replica_a_is_refused_by_every_outpost(cluster, tmp_path):
+    """Two replicas of one proxy outpost, each with its own (memory) session store, one connected to replica A
+    and one to replica B; a user logged in through both (one core session: the second login is single sign-on).
+    Ending the session through replica A (logout, the API deleting it, the user deactivated) makes both refuse
+    their cookie: the outpost on B hears it only through the Redis fan-out between the replicas."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.support.browser import Browser
+    from tests.e2e.support.live import refusal_delay
+    from tests.e2e.support.stack import AUTHORIZATION_FLOW, App, login
+    from tests.e2e.support.upstream import start_upstream
+    from tests.support.api import Api
+
+    (a, b), balanced, _ = cluster
+    api = Api(a.url, ADMIN_TOKEN)
+    upstream = start_upstream()
+    outposts: list[OutpostProcess] = []
+    try:
+        created = api("POST", "/outposts/instances/", json={
+            "name": "session-end", "type": "proxy", "providers": [], "config": {"authentik_host": balanced + "/"}})
+        key = api("GET", f"/core/tokens/{created['token_identifier']}/view_key/")["key"]
+        outposts = [OutpostProcess(tmp_path / f"outpost-{name}", core.url, key) for name, core in (("a", a), ("b", b))]
+        flow = api.first("/flows/instances/", slug=AUTHORIZATION_FLOW)["pk"]
+        apps = []
+        for name, outpost in zip("ab", outposts, strict=True):
+            external = f"http://{name}.app.test:{outpost.port}"
+            provider = api("POST", "/providers/proxy/", json={
+                "name": f"on-{name}", "external_host": external, "internal_host": upstream.url, "mode": "proxy",
+                "authorization_flow": flow})
+            api("POST", "/core/applications/", json={"name": f"on-{name}", "slug": f"on-{name}",
+                                                     "provider": provider["pk"]})
+            apps.append(App(f"on-{name}", f"on-{name}", provider["pk"], external, "proxy", provider["client_id"], None))
+        api("PATCH", f"/outposts/instances/{created['pk']}/", json={"providers": [app.provider_pk for app in apps]})
+        for outpost in outposts:
+            outpost.start()
+        for outpost in outposts:
+            outpost.wait_connected()
+        figures = {}
+        for kind in SESSION_ENDS:
+            user = api.user(f"ends-{kind}", ADMIN_PASSWORD)
+            with Browser() as browser:
+                deadline = time.monotonic() + DEADLINE
+                while (first := browser.get(apps[0].external_url + "/page").status_code) != 302:
+                    assert time.monotonic() < deadline, f"{first}: the outpost does not serve the application yet"
+                    time.sleep(0.05)
+                assert login(browser, apps[0].external_url + "/page", user["username"],
+                             ADMIN_PASSWORD).response.status_code == 200, browser.trail()
+                second = browser.follow(apps[1].external_url + "/page")  # single sign-on: no password
+                assert second.status_code == 200 and second.headers.get("x-upstream") == "echo", browser.trail()
+                cookies = [{app.cookie_name: browser.cookie(app.cookie_name)} for app in apps]
+
+                def page(index: int) -> httpx.Response:  # the application's page through outpost ``index``
+                    return httpx.get(f"{outposts[index].url}/page", timeout=5, cookies=cookies[index],
+                                     headers={"Host": apps[index].external_url.split("//")[1]})
+
+                assert [page(0).status_code, page(1).status_code] == [200, 200]
+                end_session(kind, a, api, browser, user)
+                started = time.monotonic()
+                with ThreadPoolExecutor(2) as pool:  # both outposts polled at once
+                    delays = list(pool.map(lambda i: refusal_delay(lambda: page(i), started), (0, 1)))
+            # an ended session: to the login (proxy mode, traefik) or 401 (nginx); a deactivated user keeps a session
+            # (as in authentik) that every application refuses: 403
+            expected = {"proxy": 403, "nginx": 403} if kind == "deactivate" else {"proxy": 302, "nginx": 401}
+            for (_, answer), app in zip(delays, apps, strict=True):
+                assert answer.status_code == expected["proxy"], (kind, answer.status_code, answer.text)
+                if answer.status_code == 302:
+                    assert answer.headers["location"].startswith(app.external_url + "/outpost.goauthentik.io/start")
+            for index, outpost in enumerate(outposts):
+                nginx = httpx.get(outpost.url + "/outpost.goauthentik.io/auth/nginx", timeout=5, cookies=cookies[index],
+                                  headers={"X-Original-URL": apps[index].external_url + "/page"})
+                assert nginx.status_code == expected["nginx"], (kind, nginx.status_code, nginx.text)
+            figures[kind] = [round(delay * 1000) for delay, _ in delays]
+        print("\nsession ended through replica A, refused by the outpost on A / on B after (ms): " +
+              ", ".join(f"{kind} {a_ms} / {b_ms}" for kind, (a_ms, b_ms) in figures.items()))
+    finally:
+        for outpost in outposts:
+            outpost.stop()
+        upstream.stop()
+        api.close()

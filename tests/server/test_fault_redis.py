@@ -1,6 +1,7 @@
 """Fault: Redis (no persistence) restarted under ``ak server`` and a standalone ``ak outpost proxy`` that keeps
 its sessions there. A private redis-server (a free port, ``--save '' --appendonly no``; never the machine's
-shared one) is stopped and started empty: no process crashes or hangs, the core's own sessions (kept in the
+shared one) is stopped and started empty: the core's readiness answers 503 while Redis is away and 200 again
+once it is back (the same process), no process crashes or hangs, the core's own sessions (kept in the
 database, Redis is only their cache) survive, the outpost's proxy sessions are lost (their users log in again,
 as with authentik), and logins work at once. The figures are printed."""
 
@@ -84,18 +85,23 @@ def test_redis_restart(tmp_path, private_redis):
 
             stopped = time.monotonic()
             private_redis.stop()
-            down = {"core ready": httpx.get(core.url + "/-/health/ready/", timeout=10).status_code,
-                    "forward auth": forward_auth(cookie)}
+            unready = httpx.get(core.url + "/-/health/ready/", timeout=10)
+            unready_after = time.monotonic() - stopped
+            down = {"core ready": unready.status_code, "forward auth": forward_auth(cookie)}
+            assert unready.status_code == 503, unready.text  # the Service stops sending it requests
+            assert unready.json()["reason"].startswith("redis unreachable"), unready.text
+            assert httpx.get(core.url + "/-/health/live/", timeout=10).status_code == 200  # no restart wanted
             private_redis.start()
             restarted = time.monotonic() - stopped
             assert client.dbsize() == 0  # no persistence: everything in Redis is gone
 
-            # no crash, no stuck process: both answer at once
+            # no crash, no stuck process: both answer at once; ready again without a restart
             assert core.process.poll() is None and outpost.process.poll() is None
             started = time.monotonic()
             while httpx.get(core.url + "/-/health/ready/", timeout=10).status_code != 200:
                 assert time.monotonic() < started + BOUND
                 time.sleep(0.05)
+            ready_again = time.monotonic() - started
             assert admin.get("/api/v3/core/users/me/").json()["user"]["username"] == "akadmin"  # kept
             lost = forward_auth(cookie)
             assert lost == 302, lost  # the proxy session was in Redis: to the login again
@@ -106,7 +112,8 @@ def test_redis_restart(tmp_path, private_redis):
             assert core_login(core.url).get("/api/v3/core/users/me/").status_code == 200
             recovered = time.monotonic() - started
             assert admin.post("/api/v3/flows/executor/default-authentication-flow/", json={}).status_code < 500
-        print(f"\nRedis restart (no persistence): down {restarted * 1000:.0f} ms; while down {down}; "
+        print(f"\nRedis restart (no persistence): down {restarted * 1000:.0f} ms; while down {down} (ready 503 "
+              f"{unready_after * 1000:.0f} ms after the stop, 200 again {ready_again * 1000:.0f} ms after the start); "
               f"{keys_before} keys lost; the core's session kept, the outpost's proxy session lost (302 to the "
               f"login); a new proxy login and a core login done {recovered * 1000:.0f} ms after Redis was back")
         assert "Traceback" not in core.output(), core.tail()

@@ -99,6 +99,19 @@ def test_readiness_on_a_migrated_database():
         readiness.close()  # closes the thread's DB connection (PostgreSQL drops the test DB after)
 
 
+@pytest.mark.django_db
+def test_readiness_names_an_unreachable_redis():
+    from tests.support.server import free_port
+
+    readiness = Readiness(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        reason = readiness.executor.submit(readiness.check_sync).result(30)
+        assert reason.startswith("redis unreachable: ") and "AUTHENTIK_REDIS__HOST" in reason, reason
+        assert readiness.executor.submit(readiness.check_sync).result(30) == reason  # the same, checked again
+    finally:
+        readiness.close()
+
+
 def test_initial_setup_url_names_a_reachable_host(settings):
     assert initial_setup_url(settings.CONFIG).endswith(f":{settings.CONFIG.listen_http.port}/if/flow/initial-setup/")
     assert "0.0.0.0" not in initial_setup_url(settings.CONFIG)
