@@ -120,7 +120,7 @@ def test_sentinel_failover_keeps_core_and_outpost_serving(tmp_path, sentinels):
                   for name, answers in seen.items() if answers}
         print(f"\nRedis Sentinel failover (master SIGKILL, down-after {redis_sentinel.DOWN_AFTER_MS} ms): "
               + ", ".join(f"{name} ok again after {at * 1000:.0f} ms" for name, at in sorted(first_ok.items()))
-              + f" (readiness checks the database only); failures meanwhile {errors}; {keys} keys, none lost "
+              + f"; failures meanwhile {errors}; {keys} keys, none lost "
               "(core session and proxy session kept)")
     finally:
         upstream.stop()
