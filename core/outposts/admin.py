@@ -10,6 +10,8 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.api.admin_checks import APIChecked
+from core.outposts.api import OutpostSerializer
 from core.outposts.models import EMBEDDED_OUTPOST_MANAGED, Outpost
 
 IMAGE = "gatehouse/outpost:latest"  # Dockerfile.outpost (README "Containers"); ENTRYPOINT ak outpost
@@ -44,7 +46,8 @@ def core_url(request, outpost: Outpost) -> str:
 
 
 @admin.register(Outpost)
-class OutpostAdmin(admin.ModelAdmin):
+class OutpostAdmin(APIChecked, admin.ModelAdmin):
+    api_serializer = OutpostSerializer
     list_display = ("name", "type", "connected", "deployment_info")
     filter_horizontal = ("providers",)
 
