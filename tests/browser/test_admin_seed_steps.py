@@ -163,8 +163,9 @@ def test_grafana_oauth2_provider_and_application(core, admin):
     application; Grafana's authorization code login then works with what was read off the page."""
     page, base = admin, core.url
     shot(page, "index")
-    menu(page, base, "Applications", "OAuth2/OpenID Providers")
-    click(page, "Add OAuth2/OpenID Provider")
+    menu(page, base, "Applications", "Providers")
+    click(page, "Add Provider")
+    click(page, "OAuth2/OpenID Provider")  # the kind
     page.fill("#id_name", "grafana-oauth")
     page.select_option("#id_authorization_flow", label=AUTHORIZATION_FLOW)
     page.select_option("#id_property_mappings", label=option_labels(page, "#id_property_mappings", SCOPES))
@@ -172,6 +173,7 @@ def test_grafana_oauth2_provider_and_application(core, admin):
     page.fill("#id_redirect_uris", json.dumps([{"matching_mode": "strict", "url": GRAFANA_REDIRECT}]))
     shot(page, "oauth2-provider-form")
     assert "grafana-oauth" in save(page)
+    menu(page, base, "Applications", "Providers")
     open_row(page, "grafana-oauth")
     client_id, client_secret = page.input_value("#id_client_id"), page.input_value("#id_client_secret")
     assert len(client_id) >= 20 and len(client_secret) >= 40, (client_id, client_secret)
