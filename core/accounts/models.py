@@ -400,6 +400,9 @@ class AuthenticatedSession(models.Model):
     last_used = models.DateTimeField(auto_now=True)
     expires = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.user} from {self.last_ip or 'an unknown address'}"
+
     class Meta:
         verbose_name = "Authenticated Session"
         verbose_name_plural = "Authenticated Sessions"

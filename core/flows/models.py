@@ -90,6 +90,9 @@ class FlowStageBinding(PolicyBindingModel):
     invalid_response_action = models.TextField(choices=InvalidResponseAction.choices,
                                                default=InvalidResponseAction.RETRY)
 
+    def __str__(self) -> str:
+        return f"{self.target} #{self.order}: {self.stage}"
+
     class Meta:
         ordering = ["target", "order"]
         unique_together = (("target", "stage", "order"),)
@@ -190,6 +193,9 @@ class Prompt(models.Model):
     placeholder_expression = models.BooleanField(default=False)
     initial_value_expression = models.BooleanField(default=False)
 
+    def __str__(self) -> str:
+        return self.name
+
     class Meta:
         verbose_name = "Prompt"
         verbose_name_plural = "Prompts"
@@ -279,6 +285,9 @@ class TOTPDevice(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
+
     class Meta:
         verbose_name = "TOTP Device"
         verbose_name_plural = "TOTP Devices"
@@ -290,6 +299,9 @@ class StaticDevice(models.Model):
     confirmed = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
 
     class Meta:
         verbose_name = "Static Device"
@@ -311,6 +323,9 @@ class WebAuthnDevice(models.Model):
     confirmed = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
 
     class Meta:
         verbose_name = "WebAuthn Device"

@@ -117,6 +117,9 @@ class Reputation(models.Model):
     updated = models.DateTimeField(auto_now=True)
     last_success = models.DateTimeField(null=True, blank=True)  # a login of this name from this address
 
+    def __str__(self) -> str:
+        return f"{self.identifier} from {self.ip}"
+
     class Meta:
         verbose_name = "Reputation Score"
         verbose_name_plural = "Reputation Scores"

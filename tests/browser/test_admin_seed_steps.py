@@ -65,25 +65,31 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(target / f"{name}.png"))
 
 
+def follow(page, link) -> None:
+    """Click a link and wait for the page it opens (a check right after must not see the old page)."""
+    with page.expect_navigation():
+        link.click()
+
+
 def menu(page, base: str, section: str, item: str) -> None:
     """Open the admin's index and click ``item`` in the ``section`` menu (e.g. Applications -> Providers)."""
     page.goto(base + ADMIN)
-    page.locator(f"#content-main .app-{section.lower()} tr").get_by_role("link", name=item, exact=True).click()
+    follow(page, page.locator(f"#content-main .app-{section.lower()} tr").get_by_role("link", name=item, exact=True))
 
 
 def click(page, text: str) -> None:
-    page.get_by_role("link", name=text, exact=True).click()
+    follow(page, page.get_by_role("link", name=text, exact=True))
 
 
 def open_row(page, text: str) -> None:
     """Open the object named ``text`` from a list (not the link in the "added successfully" message)."""
-    page.locator("#result_list").get_by_role("link", name=text, exact=True).click()
+    follow(page, page.locator("#result_list").get_by_role("link", name=text, exact=True))
 
 
 def save(page) -> str:
     """Press "Save"; the admin's confirmation (a form error fails the test with the errors shown)."""
-    page.click("input[name=_save]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("input[name=_save]")
     errors = page.locator(".errornote, .errorlist").all_inner_texts()
     assert not errors, f"the form was refused at {page.url}: {errors}"
     return page.inner_text("ul.messagelist li.success")
@@ -293,9 +299,10 @@ def test_standalone_outpost_token_from_deployment_info(core, admin, api, tmp_pat
     move_right(page, "providers", "remote-app")
     assert "remote-outpost" in save(page)
     row = page.locator("#result_list tr", has_text="remote-outpost")
-    row.get_by_role("link", name="View deployment info").click()
+    follow(page, row.get_by_role("link", name="View deployment info"))
     assert page.locator("#authentik-token").count() == 0  # shown on demand only
-    page.click("input[type=submit][value='Show token']")
+    with page.expect_navigation():
+        page.click("input[type=submit][value='Show token']")
     host, token = page.inner_text("#authentik-host"), page.inner_text("#authentik-token")
     assert token and token in page.inner_text("#compose") and "<token>" not in token
     if SHOTS:  # the README's picture must not carry a real token, even a test one
@@ -346,7 +353,8 @@ def test_directory_users_groups_import_password_policy(core, admin, api):
     click(page, "Import CSV")
     csv = "username,email,name,groups\nalice,alice@example.test,Alice Liddell,Media Admins\nbob,bob@example.test,Bob,\n"
     page.set_input_files("#id_file", files=[{"name": "users.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
-    page.click("input[type=submit][value=Import]")
+    with page.expect_navigation():
+        page.click("input[type=submit][value=Import]")
     assert "2 created" in page.inner_text("ul.messagelist li.success")
     listed = page.locator("#result_list th.field-username").all_inner_texts()
     assert {"alice", "bob", "jellyfin"} <= set(listed), listed
@@ -379,7 +387,8 @@ def test_user_enrolls_totp_and_the_admin_sees_the_device(core, admin, chromium):
     click(page, "Set password")
     page.fill("#id_password", ADMIN_PASSWORD)
     page.fill("#id_repeat", ADMIN_PASSWORD)
-    page.click("input[type=submit]")
+    with page.expect_navigation():
+        page.click("input[type=submit]")
     assert "mfa-user" in page.inner_text("ul.messagelist li.success")
 
     person = chromium.new_context(viewport=VIEWPORT)
@@ -402,6 +411,7 @@ def test_user_enrolls_totp_and_the_admin_sees_the_device(core, admin, chromium):
     open_row(page, "mfa-user")
     devices = page.locator("#totp_devices-group")
     assert devices.locator("tr.has_original").count() == 1, devices.inner_text()
+    assert "TOTP Device (mfa-user)" in devices.inner_text()  # the device, not "TOTPDevice object (1)"
 
 
 def test_settings_public_url_is_used(core, admin, api):
@@ -421,7 +431,8 @@ def test_settings_public_url_is_used(core, admin, api):
         menu(page, base, "Directory", "Users")
         open_row(page, "forgetful")
         click(page, "Create recovery link")
-        page.click("input[type=submit]")
+        with page.expect_navigation():
+            page.click("input[type=submit]")
         assert f"{public}/recovery/" in page.inner_text("#content"), page.inner_text("#content")
     finally:
         menu(page, base, "System", "Settings")

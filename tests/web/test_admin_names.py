@@ -61,3 +61,32 @@ def test_no_admin_page_shows_a_generated_name_or_a_raw_app_label(admin_client):
         if found:
             bad.append((url, sorted(set(found))))
     assert bad == []
+
+
+def test_no_row_is_named_by_its_class_and_number(admin_client):
+    """A row shows as what it is ("TOTP Device (root)"), never Django's "TOTPDevice object (1)": in lists,
+    titles, breadcrumbs and a user's inline devices. One row of every registered model that has none yet."""
+    from core.accounts.models import AuthenticatedSession, User
+    from core.flows.models import Prompt, StaticDevice, TOTPDevice, WebAuthnDevice
+    from core.policies.models import Reputation
+
+    root = User.objects.get(username="root")
+    TOTPDevice.objects.create(user=root, key="JBSWY3DPEHPK3PXP", confirmed=True)
+    StaticDevice.objects.create(user=root, confirmed=True)
+    WebAuthnDevice.objects.create(user=root, credential_id="cred", public_key="key", rp_id="localhost")
+    AuthenticatedSession.objects.get_or_create(user=root, defaults={"session_key": "k" * 32, "last_ip": "192.0.2.1"})
+    Prompt.objects.create(name="default-prompt-username", field_key="username")
+    Reputation.objects.create(identifier="root", ip="192.0.2.1", score=-1)
+    generated = re.compile(r"\b\w+ object \(")
+    bad = []
+    for model in admin.site._registry:
+        meta = model._meta
+        urls = [reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")]
+        urls += [reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
+                 for pk in model.objects.values_list("pk", flat=True)[:5]]
+        for url in urls:
+            response = admin_client.get(url, follow=True)
+            found = generated.findall(visible_text(response.content.decode()))
+            if found:
+                bad.append((url, found))
+    assert bad == []
