@@ -19,30 +19,31 @@ class FlowDesignation(models.TextChoices):
     AUTHORIZATION = "authorization"
     INVALIDATION = "invalidation"
     ENROLLMENT = "enrollment"
-    UNRENOLLMENT = "unenrollment"
+    UNRENOLLMENT = "unenrollment", "Unenrollment"  # authentik's member name, spelled so; not its label
     RECOVERY = "recovery"
     STAGE_CONFIGURATION = "stage_configuration"
 
 
-class FlowAuthenticationRequirement(models.TextChoices):
-    NONE = "none"
-    REQUIRE_AUTHENTICATED = "require_authenticated"
-    REQUIRE_UNAUTHENTICATED = "require_unauthenticated"
-    REQUIRE_SUPERUSER = "require_superuser"
-    REQUIRE_REDIRECT = "require_redirect"
-    REQUIRE_OUTPOST = "require_outpost"
+class FlowAuthenticationRequirement(models.TextChoices):  # the labels are authentik's flow form's
+    NONE = "none", "No requirement"
+    REQUIRE_AUTHENTICATED = "require_authenticated", "Require authentication"
+    REQUIRE_UNAUTHENTICATED = "require_unauthenticated", "Require no authentication"
+    REQUIRE_SUPERUSER = "require_superuser", "Require superuser"
+    REQUIRE_REDIRECT = "require_redirect", "Require being redirected from another flow"
+    REQUIRE_OUTPOST = "require_outpost", "Require Outpost (flow can only be executed from an outpost)"
 
 
 class FlowDeniedAction(models.TextChoices):
-    MESSAGE_CONTINUE = "message_continue"
-    MESSAGE = "message"
-    CONTINUE = "continue"
+    MESSAGE_CONTINUE = "message_continue", "MESSAGE_CONTINUE: will follow the ?next parameter if set, otherwise show a message"
+    MESSAGE = "message", "MESSAGE: will notify the user the flow isn't applicable"
+    CONTINUE = "continue", "CONTINUE: will either follow the ?next parameter or redirect to the default interface"
 
 
 class InvalidResponseAction(models.TextChoices):
-    RETRY = "retry"
-    RESTART = "restart"
-    RESTART_WITH_CONTEXT = "restart_with_context"
+    RETRY = "retry", "RETRY: returns the error message and a similar challenge to the executor"
+    RESTART = "restart", "RESTART: restarts the flow from the beginning"
+    RESTART_WITH_CONTEXT = "restart_with_context", ("RESTART_WITH_CONTEXT: restarts the flow from the beginning, "
+                                                    "while keeping the flow context")
 
 
 class Flow(PolicyBindingModel):

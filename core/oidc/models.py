@@ -19,18 +19,19 @@ class ClientTypes(models.TextChoices):
     PUBLIC = "public"
 
 
-class SubModes(models.TextChoices):
-    HASHED_USER_ID = "hashed_user_id"
-    USER_ID = "user_id"
-    USER_UUID = "user_uuid"
-    USER_USERNAME = "user_username"
-    USER_EMAIL = "user_email"
-    USER_UPN = "user_upn"
+class SubModes(models.TextChoices):  # the labels are authentik's
+    HASHED_USER_ID = "hashed_user_id", "Based on the Hashed User ID"
+    USER_ID = "user_id", "Based on user ID"
+    USER_UUID = "user_uuid", "Based on user UUID"
+    USER_USERNAME = "user_username", "Based on the username"
+    USER_EMAIL = "user_email", "Based on the User's Email. This is recommended over the UPN method."
+    USER_UPN = "user_upn", ("Based on the User's UPN, only works if user has a 'upn' attribute set. Use this method "
+                            "only if you have different UPN and Mail domains.")
 
 
 class IssuerMode(models.TextChoices):
-    GLOBAL = "global"
-    PER_PROVIDER = "per_provider"
+    GLOBAL = "global", "Same identifier is used for all providers"
+    PER_PROVIDER = "per_provider", "Each provider has a different issuer, based on the application slug."
 
 
 def generate_client_id() -> str:

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 
 class PolicyEngineMode(models.TextChoices):
-    MODE_ALL = "all"
-    MODE_ANY = "any"
+    MODE_ALL = "all", "all: all policies must match to grant access"  # as authentik's forms say
+    MODE_ANY = "any", "any: any policy must match to grant access"
 
 
 class PolicyBindingModel(models.Model):

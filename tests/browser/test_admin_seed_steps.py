@@ -263,7 +263,7 @@ def test_embedded_outpost_picker_serves_the_application(core, admin, embedded):
     click(page, "Add Proxy Provider")
     page.fill("#id_name", "whoami")
     page.select_option("#id_authorization_flow", label=AUTHORIZATION_FLOW)
-    page.select_option("#id_mode", value="forward_single")
+    page.select_option("#id_mode", label="Forward auth (single application)")
     page.fill("#id_external_host", external)
     assert "whoami" in save(page)
     menu(page, base, "Applications", "Applications")

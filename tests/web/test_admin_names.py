@@ -15,11 +15,16 @@ pytestmark = pytest.mark.django_db
 
 APPS = r"(?:core|flows|events|policies|outposts|admin|crypto|blueprints|providers_\w+)"
 # Django's names from class names ("O auth2 provider", "Password policys", "Authenticator totp stage") and raw
-# app labels ("AUTHENTIK_CORE", "Authentik_Core"); environment variables (AUTHENTIK_WEB__BASE_URL) and data
+# app labels ("AUTHENTIK_CORE", "Authentik_Core"), choices named after their members ("Forward Single", "Mode
+# All"); environment variables (AUTHENTIK_WEB__BASE_URL) and data
 # ("static, totp, webauthn") are fine.
 GENERATED = re.compile(r"[Pp]olicys|POLICYS|\b[Oo] auth2|\bLdap\b|\bRadius\b|\b[Ww]eb authn|\bTotp\b|totp (?:stage|device)|"
                        rf"\bauthentik_{APPS}\b|\bAuthentik_|\bAUTHENTIK_(?:CORE|FLOWS|EVENTS|POLICIES|OUTPOSTS|ADMIN|CRYPTO|"
-                       r"BLUEPRINTS|PROVIDERS_\w+)\b|\b[Ss]ystem settings\b")
+                       r"BLUEPRINTS|PROVIDERS_\w+)\b|\b[Ss]ystem settings\b|"
+                       # choices labelled from their member names ("FORWARD_SINGLE" -> "Forward Single")
+                       r"\bForward (?:Single|Domain)\b|\bMode (?:All|Any)\b|\bHashed User Id\b|\bUser (?:Id|Uuid|Upn)\b|"
+                       r"\bPer Provider\b|Unrenollment|\bMessage Continue\b|\bRestart With Context\b|"
+                       r"\bRequire (?:Authenticated|Unauthenticated|Superuser|Redirect)\b")
 
 
 

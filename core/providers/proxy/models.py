@@ -43,9 +43,9 @@ DEFAULT_SCOPE_MANAGED = (
 
 
 class ProxyMode(models.TextChoices):  # the values are the contract's (protocols/proxy_provider.py)
-    PROXY = proxy_provider.PROXY
-    FORWARD_SINGLE = proxy_provider.FORWARD_SINGLE
-    FORWARD_DOMAIN = proxy_provider.FORWARD_DOMAIN
+    PROXY = proxy_provider.PROXY, "Proxy"  # the labels are authentik's (its provider form)
+    FORWARD_SINGLE = proxy_provider.FORWARD_SINGLE, "Forward auth (single application)"
+    FORWARD_DOMAIN = proxy_provider.FORWARD_DOMAIN, "Forward auth (domain level)"
 
 
 class ProxyProvider(OAuth2Provider):
