@@ -87,7 +87,7 @@ class FlowStageBinding(PolicyBindingModel):
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="flow_bindings")
     order = models.IntegerField()
     evaluate_on_plan = models.BooleanField(default=False)
-    re_evaluate_policies = models.BooleanField(default=True)
+    re_evaluate_policies = models.BooleanField(default=True, verbose_name="Re-evaluate policies")
     invalid_response_action = models.TextField(choices=InvalidResponseAction.choices,
                                                default=InvalidResponseAction.RETRY)
 
@@ -140,7 +140,7 @@ class AuthenticatorValidateStage(Stage):
     not_configured_action = models.TextField(default="skip", help_text="skip, deny or configure")
     configuration_stages = models.ManyToManyField(Stage, blank=True, related_name="+")
     last_auth_threshold = models.TextField(default="seconds=0")
-    webauthn_user_verification = models.TextField(default="preferred")
+    webauthn_user_verification = models.TextField(default="preferred", verbose_name="WebAuthn user verification")
 
     class Meta:
         verbose_name = "Authenticator Validation Stage"
@@ -282,7 +282,8 @@ class TOTPDevice(models.Model):
     digits = models.PositiveSmallIntegerField(default=6)
     period = models.PositiveSmallIntegerField(default=30)
     confirmed = models.BooleanField(default=False)
-    last_t = models.BigIntegerField(default=-1, help_text="last accepted time step; codes are single-use")
+    last_t = models.BigIntegerField(default=-1, help_text="last accepted time step; codes are single-use",
+                                    verbose_name="Last time step")
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
 
@@ -317,10 +318,10 @@ class StaticToken(models.Model):
 class WebAuthnDevice(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webauthn_devices")
     name = models.TextField(default="Security key")
-    credential_id = models.TextField(unique=True)
+    credential_id = models.TextField(unique=True, verbose_name="Credential ID")
     public_key = models.TextField()
     sign_count = models.BigIntegerField(default=0)
-    rp_id = models.TextField()
+    rp_id = models.TextField(verbose_name="Relying party ID")
     confirmed = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)

@@ -58,15 +58,16 @@ class ScopeMapping(PropertyMapping):
 
 class OAuth2Provider(Provider):
     client_type = models.CharField(max_length=30, choices=ClientTypes.choices, default=ClientTypes.CONFIDENTIAL)
-    client_id = models.CharField(max_length=255, unique=True, default=generate_client_id)
-    client_secret = models.CharField(max_length=255, blank=True, default=generate_client_secret)
-    redirect_uris = models.JSONField(default=list, blank=True,
+    client_id = models.CharField(max_length=255, unique=True, default=generate_client_id, verbose_name="Client ID")
+    client_secret = models.CharField(max_length=255, blank=True, default=generate_client_secret,
+                                     verbose_name="Client Secret")
+    redirect_uris = models.JSONField(default=list, blank=True, verbose_name="Redirect URIs",
                                      help_text='[{"matching_mode": "strict"|"regex", "url": "..."}]')
-    include_claims_in_id_token = models.BooleanField(default=True)
+    include_claims_in_id_token = models.BooleanField(default=True, verbose_name="Include claims in id_token")
     access_code_validity = models.TextField(default="minutes=1")
     access_token_validity = models.TextField(default="hours=1")
     refresh_token_validity = models.TextField(default="days=30")
-    sub_mode = models.TextField(choices=SubModes.choices, default=SubModes.HASHED_USER_ID)
+    sub_mode = models.TextField(choices=SubModes.choices, default=SubModes.HASHED_USER_ID, verbose_name="Subject mode")
     issuer_mode = models.TextField(choices=IssuerMode.choices, default=IssuerMode.PER_PROVIDER)
     signing_key = models.ForeignKey("authentik_crypto.CertificateKeyPair", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")

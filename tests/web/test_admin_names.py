@@ -24,7 +24,11 @@ GENERATED = re.compile(r"[Pp]olicys|POLICYS|\b[Oo] auth2|\bLdap\b|\bRadius\b|\b[
                        # choices labelled from their member names ("FORWARD_SINGLE" -> "Forward Single")
                        r"\bForward (?:Single|Domain)\b|\bMode (?:All|Any)\b|\bHashed User Id\b|\bUser (?:Id|Uuid|Upn)\b|"
                        r"\bPer Provider\b|Unrenollment|\bMessage Continue\b|\bRestart With Context\b|"
-                       r"\bRequire (?:Authenticated|Unauthenticated|Superuser|Redirect)\b")
+                       r"\bRequire (?:Authenticated|Unauthenticated|Superuser|Redirect)\b|"
+                       # field labels made from field names ("meta_launch_url" -> "Meta launch url")
+                       r"\bMeta (?:launch url|description|publisher|icon)\b|\bClient id\b|\b[Rr]edirect uris\b|"
+                       r"\bSub mode\b|\b[Bb]ase dn\b|\b(?:Ip|Uuid|Sid|Tls|Mfa|Uid|Gid|Rp|Ssl|Webauthn)\b|\b(?:[Ll]ast|[Cc]heck) ip\b|"
+                       r"\b[Cc]redential id\b|\bLast t\b|\bRe evaluate\b")
 
 
 
@@ -34,7 +38,7 @@ def visible_text(html: str) -> str:
 
 
 def pages() -> list[str]:
-    urls = [reverse("admin:index")]
+    urls = [reverse("admin:index"), reverse("admin:application_wizard")]
     for model in admin.site._registry:
         meta = model._meta
         urls.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))

@@ -51,7 +51,7 @@ class ProxyMode(models.TextChoices):  # the values are the contract's (protocols
 class ProxyProvider(OAuth2Provider):
     internal_host = models.TextField(blank=True, default="")
     external_host = models.TextField()
-    internal_host_ssl_validation = models.BooleanField(default=True)
+    internal_host_ssl_validation = models.BooleanField(default=True, verbose_name="Internal host SSL validation")
     certificate = models.ForeignKey("authentik_crypto.CertificateKeyPair", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
     skip_path_regex = models.TextField(blank=True, default="", help_text="one regex per line, matched anchored")
