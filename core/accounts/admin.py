@@ -27,6 +27,7 @@ from core.accounts.models import (
 from core.accounts.recovery_links import RECOVERY_PATH, recovery_key
 from core.events.record import record
 from core.flows.models import StaticDevice, TOTPDevice, WebAuthnDevice
+from core.inheritance import concrete, subclass_lookups
 from core.system import base_url
 
 RECOVERY_LINK_LIFETIME = timedelta(minutes=30)  # the API's default (RECOVERY_LINK_DURATION)
@@ -335,7 +336,41 @@ class AuthenticatedSessionAdmin(admin.ModelAdmin):
     readonly_fields = ("session_key", "sid")
 
 
-admin.site.register(Provider)
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    """Applications -> Providers: every kind in one list. "Add" asks for the kind first (authentik: Providers ->
+    Create -> OAuth2/OpenID Provider), and a row opens its kind's own page: Django's form would have made a
+    provider of no kind, which nothing serves (the API creates providers only through a kind's endpoint)."""
+
+    list_display = ("name", "kind", "application")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*subclass_lookups(Provider), "application")
+
+    @admin.display(description="Type")
+    def kind(self, provider: Provider) -> str:
+        return concrete(provider)._meta.verbose_name
+
+    def _kinds(self) -> list[tuple[str, str]]:
+        models = [m for m in self.admin_site._registry if issubclass(m, Provider) and m is not Provider]
+        return sorted((m._meta.verbose_name, reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_add"))
+                      for m in models)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return render(request, "admin/accounts/provider_add.html",
+                      {**self.admin_site.each_context(request), "title": "Create a provider", "kinds": self._kinds(),
+                       "opts": self.model._meta})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        provider = Provider.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        kind = concrete(provider) if provider is not None else None
+        if kind is not None and type(kind) is not Provider:
+            meta = kind._meta
+            return redirect(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[kind.pk]))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
 # Django's own auth Group is not Gatehouse's (authentik_core Group is): one "Groups" in the admin, not two.
 if admin.site.is_registered(AuthGroup):
     admin.site.unregister(AuthGroup)

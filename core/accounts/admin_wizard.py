@@ -34,9 +34,9 @@ class WizardForm(forms.Form):
     kind = forms.ChoiceField(choices=KINDS, label="Provider type")
     external_host = forms.URLField(required=False, assume_scheme="https", help_text="Proxy: the URL people open, e.g. https://app.example.com")
     internal_host = forms.URLField(required=False, assume_scheme="https", help_text="Reverse proxy: the application's own URL")
-    redirect_uris = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+    redirect_uris = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Redirect URIs",
                                     help_text="OAuth2: the application's redirect URIs, one per line")
-    base_dn = forms.CharField(required=False, initial="DC=ldap,DC=goauthentik,DC=io", help_text="LDAP")
+    base_dn = forms.CharField(required=False, initial="DC=ldap,DC=goauthentik,DC=io", label="Base DN", help_text="LDAP")
     client_networks = forms.CharField(required=False, initial="0.0.0.0/0,::/0",
                                       help_text="RADIUS: the networks of the devices that may ask")
     group = forms.ModelChoiceField(Group.objects.all(), required=False,

@@ -90,7 +90,7 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractBaseUser):
-    uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
+    uuid = models.UUIDField(default=uuid4, unique=True, editable=False, verbose_name="UUID")
     username = models.CharField(max_length=150, unique=True)
     # What logins and rate limits compare (core/accounts/usernames.py), kept on save.
     username_canonical = models.TextField(default="", editable=False, db_index=True)
@@ -243,10 +243,10 @@ class Application(PolicyBindingModel):
     provider = models.OneToOneField(Provider, null=True, blank=True, default=None, on_delete=models.SET_NULL,
                                     related_name="application")
     backchannel_providers = models.ManyToManyField(Provider, blank=True, related_name="backchannel_application")
-    meta_launch_url = models.TextField(blank=True, default="")
-    meta_description = models.TextField(blank=True, default="")
-    meta_publisher = models.TextField(blank=True, default="")
-    meta_icon = models.TextField(blank=True, default="")
+    meta_launch_url = models.TextField(blank=True, default="", verbose_name="Launch URL")  # authentik's names
+    meta_description = models.TextField(blank=True, default="", verbose_name="Description")
+    meta_publisher = models.TextField(blank=True, default="", verbose_name="Publisher")
+    meta_icon = models.TextField(blank=True, default="", verbose_name="Icon")
     open_in_new_tab = models.BooleanField(default=False)
 
     class Meta:
@@ -392,13 +392,17 @@ class AuthenticatedSession(models.Model):
 
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     session_key = models.CharField(max_length=64, unique=True)
-    sid = models.CharField(max_length=64, unique=True, help_text="sha256(session_key): OIDC sid, outpost session_id")
+    sid = models.CharField(max_length=64, unique=True, help_text="sha256(session_key): OIDC sid, outpost session_id",
+                           verbose_name="SID")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
-    last_ip = models.GenericIPAddressField(null=True, blank=True)
+    last_ip = models.GenericIPAddressField(null=True, blank=True, verbose_name="Last IP")
     last_user_agent = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(auto_now=True)
     expires = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} from {self.last_ip or 'an unknown address'}"
 
     class Meta:
         verbose_name = "Authenticated Session"

@@ -19,30 +19,31 @@ class FlowDesignation(models.TextChoices):
     AUTHORIZATION = "authorization"
     INVALIDATION = "invalidation"
     ENROLLMENT = "enrollment"
-    UNRENOLLMENT = "unenrollment"
+    UNRENOLLMENT = "unenrollment", "Unenrollment"  # authentik's member name, spelled so; not its label
     RECOVERY = "recovery"
     STAGE_CONFIGURATION = "stage_configuration"
 
 
-class FlowAuthenticationRequirement(models.TextChoices):
-    NONE = "none"
-    REQUIRE_AUTHENTICATED = "require_authenticated"
-    REQUIRE_UNAUTHENTICATED = "require_unauthenticated"
-    REQUIRE_SUPERUSER = "require_superuser"
-    REQUIRE_REDIRECT = "require_redirect"
-    REQUIRE_OUTPOST = "require_outpost"
+class FlowAuthenticationRequirement(models.TextChoices):  # the labels are authentik's flow form's
+    NONE = "none", "No requirement"
+    REQUIRE_AUTHENTICATED = "require_authenticated", "Require authentication"
+    REQUIRE_UNAUTHENTICATED = "require_unauthenticated", "Require no authentication"
+    REQUIRE_SUPERUSER = "require_superuser", "Require superuser"
+    REQUIRE_REDIRECT = "require_redirect", "Require being redirected from another flow"
+    REQUIRE_OUTPOST = "require_outpost", "Require Outpost (flow can only be executed from an outpost)"
 
 
 class FlowDeniedAction(models.TextChoices):
-    MESSAGE_CONTINUE = "message_continue"
-    MESSAGE = "message"
-    CONTINUE = "continue"
+    MESSAGE_CONTINUE = "message_continue", "MESSAGE_CONTINUE: will follow the ?next parameter if set, otherwise show a message"
+    MESSAGE = "message", "MESSAGE: will notify the user the flow isn't applicable"
+    CONTINUE = "continue", "CONTINUE: will either follow the ?next parameter or redirect to the default interface"
 
 
 class InvalidResponseAction(models.TextChoices):
-    RETRY = "retry"
-    RESTART = "restart"
-    RESTART_WITH_CONTEXT = "restart_with_context"
+    RETRY = "retry", "RETRY: returns the error message and a similar challenge to the executor"
+    RESTART = "restart", "RESTART: restarts the flow from the beginning"
+    RESTART_WITH_CONTEXT = "restart_with_context", ("RESTART_WITH_CONTEXT: restarts the flow from the beginning, "
+                                                    "while keeping the flow context")
 
 
 class Flow(PolicyBindingModel):
@@ -86,9 +87,12 @@ class FlowStageBinding(PolicyBindingModel):
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="flow_bindings")
     order = models.IntegerField()
     evaluate_on_plan = models.BooleanField(default=False)
-    re_evaluate_policies = models.BooleanField(default=True)
+    re_evaluate_policies = models.BooleanField(default=True, verbose_name="Re-evaluate policies")
     invalid_response_action = models.TextField(choices=InvalidResponseAction.choices,
                                                default=InvalidResponseAction.RETRY)
+
+    def __str__(self) -> str:
+        return f"{self.target} #{self.order}: {self.stage}"
 
     class Meta:
         ordering = ["target", "order"]
@@ -136,7 +140,7 @@ class AuthenticatorValidateStage(Stage):
     not_configured_action = models.TextField(default="skip", help_text="skip, deny or configure")
     configuration_stages = models.ManyToManyField(Stage, blank=True, related_name="+")
     last_auth_threshold = models.TextField(default="seconds=0")
-    webauthn_user_verification = models.TextField(default="preferred")
+    webauthn_user_verification = models.TextField(default="preferred", verbose_name="WebAuthn user verification")
 
     class Meta:
         verbose_name = "Authenticator Validation Stage"
@@ -189,6 +193,9 @@ class Prompt(models.Model):
     order = models.IntegerField(default=0)
     placeholder_expression = models.BooleanField(default=False)
     initial_value_expression = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return self.name
 
     class Meta:
         verbose_name = "Prompt"
@@ -275,9 +282,13 @@ class TOTPDevice(models.Model):
     digits = models.PositiveSmallIntegerField(default=6)
     period = models.PositiveSmallIntegerField(default=30)
     confirmed = models.BooleanField(default=False)
-    last_t = models.BigIntegerField(default=-1, help_text="last accepted time step; codes are single-use")
+    last_t = models.BigIntegerField(default=-1, help_text="last accepted time step; codes are single-use",
+                                    verbose_name="Last time step")
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
 
     class Meta:
         verbose_name = "TOTP Device"
@@ -290,6 +301,9 @@ class StaticDevice(models.Model):
     confirmed = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
 
     class Meta:
         verbose_name = "Static Device"
@@ -304,13 +318,16 @@ class StaticToken(models.Model):
 class WebAuthnDevice(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webauthn_devices")
     name = models.TextField(default="Security key")
-    credential_id = models.TextField(unique=True)
+    credential_id = models.TextField(unique=True, verbose_name="Credential ID")
     public_key = models.TextField()
     sign_count = models.BigIntegerField(default=0)
-    rp_id = models.TextField()
+    rp_id = models.TextField(verbose_name="Relying party ID")
     confirmed = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
 
     class Meta:
         verbose_name = "WebAuthn Device"

@@ -1,10 +1,13 @@
 from django.contrib import admin
 
+from core.api.admin_checks import APIChecked
+from core.oidc.api import OAuth2ProviderSerializer
 from core.oidc.models import OAuth2Provider, ScopeMapping
 
 
 @admin.register(OAuth2Provider)
-class OAuth2ProviderAdmin(admin.ModelAdmin):
+class OAuth2ProviderAdmin(APIChecked, admin.ModelAdmin):
+    api_serializer = OAuth2ProviderSerializer
     list_display = ("name", "client_id", "client_type")
     search_fields = ("name",)
 

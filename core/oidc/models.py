@@ -19,18 +19,19 @@ class ClientTypes(models.TextChoices):
     PUBLIC = "public"
 
 
-class SubModes(models.TextChoices):
-    HASHED_USER_ID = "hashed_user_id"
-    USER_ID = "user_id"
-    USER_UUID = "user_uuid"
-    USER_USERNAME = "user_username"
-    USER_EMAIL = "user_email"
-    USER_UPN = "user_upn"
+class SubModes(models.TextChoices):  # the labels are authentik's
+    HASHED_USER_ID = "hashed_user_id", "Based on the Hashed User ID"
+    USER_ID = "user_id", "Based on user ID"
+    USER_UUID = "user_uuid", "Based on user UUID"
+    USER_USERNAME = "user_username", "Based on the username"
+    USER_EMAIL = "user_email", "Based on the User's Email. This is recommended over the UPN method."
+    USER_UPN = "user_upn", ("Based on the User's UPN, only works if user has a 'upn' attribute set. Use this method "
+                            "only if you have different UPN and Mail domains.")
 
 
 class IssuerMode(models.TextChoices):
-    GLOBAL = "global"
-    PER_PROVIDER = "per_provider"
+    GLOBAL = "global", "Same identifier is used for all providers"
+    PER_PROVIDER = "per_provider", "Each provider has a different issuer, based on the application slug."
 
 
 def generate_client_id() -> str:
@@ -57,15 +58,16 @@ class ScopeMapping(PropertyMapping):
 
 class OAuth2Provider(Provider):
     client_type = models.CharField(max_length=30, choices=ClientTypes.choices, default=ClientTypes.CONFIDENTIAL)
-    client_id = models.CharField(max_length=255, unique=True, default=generate_client_id)
-    client_secret = models.CharField(max_length=255, blank=True, default=generate_client_secret)
-    redirect_uris = models.JSONField(default=list, blank=True,
+    client_id = models.CharField(max_length=255, unique=True, default=generate_client_id, verbose_name="Client ID")
+    client_secret = models.CharField(max_length=255, blank=True, default=generate_client_secret,
+                                     verbose_name="Client Secret")
+    redirect_uris = models.JSONField(default=list, blank=True, verbose_name="Redirect URIs",
                                      help_text='[{"matching_mode": "strict"|"regex", "url": "..."}]')
-    include_claims_in_id_token = models.BooleanField(default=True)
+    include_claims_in_id_token = models.BooleanField(default=True, verbose_name="Include claims in id_token")
     access_code_validity = models.TextField(default="minutes=1")
     access_token_validity = models.TextField(default="hours=1")
     refresh_token_validity = models.TextField(default="days=30")
-    sub_mode = models.TextField(choices=SubModes.choices, default=SubModes.HASHED_USER_ID)
+    sub_mode = models.TextField(choices=SubModes.choices, default=SubModes.HASHED_USER_ID, verbose_name="Subject mode")
     issuer_mode = models.TextField(choices=IssuerMode.choices, default=IssuerMode.PER_PROVIDER)
     signing_key = models.ForeignKey("authentik_crypto.CertificateKeyPair", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")

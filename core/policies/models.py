@@ -12,8 +12,8 @@ from django.utils import timezone
 
 
 class PolicyEngineMode(models.TextChoices):
-    MODE_ALL = "all"
-    MODE_ANY = "any"
+    MODE_ALL = "all", "all: all policies must match to grant access"  # as authentik's forms say
+    MODE_ANY = "any", "any: any policy must match to grant access"
 
 
 class PolicyBindingModel(models.Model):
@@ -98,7 +98,7 @@ class PasswordPolicy(Policy):
 
 
 class ReputationPolicy(Policy):
-    check_ip = models.BooleanField(default=True)
+    check_ip = models.BooleanField(default=True, verbose_name="Check IP")
     check_username = models.BooleanField(default=True)
     threshold = models.IntegerField(default=-5)
 
@@ -112,10 +112,13 @@ class Reputation(models.Model):
 
     reputation_uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     identifier = models.TextField()
-    ip = models.GenericIPAddressField()
+    ip = models.GenericIPAddressField(verbose_name="IP")
     score = models.BigIntegerField(default=0)
     updated = models.DateTimeField(auto_now=True)
     last_success = models.DateTimeField(null=True, blank=True)  # a login of this name from this address
+
+    def __str__(self) -> str:
+        return f"{self.identifier} from {self.ip}"
 
     class Meta:
         verbose_name = "Reputation Score"

@@ -31,12 +31,14 @@ def pytest_runtest_makereport(item, call):
 # is open, and every later async test (pytest-asyncio) would then fail with "Runner.run() cannot be
 # called from a running event loop".
 @pytest.fixture(scope="module")
-def chromium():
+def chromium(request):
+    """Chromium for the module; a module's ``CHROMIUM_EXTRA_ARGS`` are added (e.g. --host-resolver-rules)."""
     need(Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None, f"Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=CHROMIUM_ARGS + list(getattr(request.module, "CHROMIUM_EXTRA_ARGS", ())))
         yield browser
         browser.close()
 
@@ -49,9 +51,13 @@ def watch_csp(page) -> list[str]:
     return blocked
 
 
+PHONE = {"width": 412, "height": 915}
+
+
 @pytest.fixture
 def page(chromium, request):
-    context = chromium.new_context(viewport={"width": 412, "height": 915})  # a phone-sized screen
+    """A fresh page on a phone-sized screen, or the test module's ``VIEWPORT`` (e.g. a desktop's for the admin)."""
+    context = chromium.new_context(viewport=getattr(request.module, "VIEWPORT", PHONE))
     page = context.new_page()
     page.set_default_timeout(15_000)
     blocked = watch_csp(page)

@@ -12,7 +12,8 @@ import sqlite3
 
 import pytest
 
-from tests.browser.test_journeys import ADMIN_PASSWORD, BOOTSTRAP_TOKEN, on_path, sign_in
+from tests.browser.flow import on_path, sign_in
+from tests.browser.test_journeys import ADMIN_PASSWORD, BOOTSTRAP_TOKEN
 from tests.support.api import Api
 from tests.support.server import start_core
 

@@ -20,16 +20,15 @@ import pyotp
 import pytest
 
 from tests.browser.conftest import ROOT
+from tests.browser.flow import LOGIN_PATH, WAIT_MS, on_path, sign_in, sign_out, submit
 from tests.support.api import Api
 from tests.support.server import start_core
 
 PAGES = ROOT / "test-artifacts" / "pages"
 ADMIN_PASSWORD = "Correct-Horse-battery-9!"  # noqa: S105 - a test password
 BOOTSTRAP_TOKEN = "browser-bootstrap-token-" + "x" * 40  # noqa: S105 - a test token
-LOGIN_PATH = "/if/flow/default-authentication-flow/"
 SETUP_PATH = "/if/flow/initial-setup/"
 EXPLICIT_CONSENT = "default-provider-authorization-explicit-consent"
-WAIT_MS = 15_000
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -41,33 +40,6 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(PAGES / f"{name}.png"), full_page=True)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{name}: the page is {overflow}px wider than the phone's screen ({page.url})"
-
-
-def on_path(page, path: str) -> None:
-    page.wait_for_url(lambda url: urlsplit(url).path == path, timeout=WAIT_MS)
-
-
-def submit(page) -> None:
-    page.click("form#flow-form button[type=submit]")
-
-
-def sign_in(page, base: str, username: str, password: str, code_for=None, start: str = "/if/user/") -> None:
-    """Log in through the flow pages; ``code_for()`` answers the MFA code prompt when one comes."""
-    page.goto(base + start)
-    on_path(page, LOGIN_PATH)
-    page.fill("#uid_field", username)
-    submit(page)
-    page.fill("#password", password)
-    submit(page)
-    if code_for is not None:
-        page.fill("#code", code_for())
-        submit(page)
-
-
-def sign_out(page) -> None:
-    page.click("header.bar a:has-text('Sign out')")
-    page.click("[data-component='xak-user-logout'] button:has-text('Sign out')")  # the confirmation
-    on_path(page, LOGIN_PATH)
 
 
 def field_error(page, input_id: str) -> str:

@@ -15,11 +15,20 @@ pytestmark = pytest.mark.django_db
 
 APPS = r"(?:core|flows|events|policies|outposts|admin|crypto|blueprints|providers_\w+)"
 # Django's names from class names ("O auth2 provider", "Password policys", "Authenticator totp stage") and raw
-# app labels ("AUTHENTIK_CORE", "Authentik_Core"); environment variables (AUTHENTIK_WEB__BASE_URL) and data
+# app labels ("AUTHENTIK_CORE", "Authentik_Core"), choices named after their members ("Forward Single", "Mode
+# All"); environment variables (AUTHENTIK_WEB__BASE_URL) and data
 # ("static, totp, webauthn") are fine.
 GENERATED = re.compile(r"[Pp]olicys|POLICYS|\b[Oo] auth2|\bLdap\b|\bRadius\b|\b[Ww]eb authn|\bTotp\b|totp (?:stage|device)|"
                        rf"\bauthentik_{APPS}\b|\bAuthentik_|\bAUTHENTIK_(?:CORE|FLOWS|EVENTS|POLICIES|OUTPOSTS|ADMIN|CRYPTO|"
-                       r"BLUEPRINTS|PROVIDERS_\w+)\b|\b[Ss]ystem settings\b")
+                       r"BLUEPRINTS|PROVIDERS_\w+)\b|\b[Ss]ystem settings\b|"
+                       # choices labelled from their member names ("FORWARD_SINGLE" -> "Forward Single")
+                       r"\bForward (?:Single|Domain)\b|\bMode (?:All|Any)\b|\bHashed User Id\b|\bUser (?:Id|Uuid|Upn)\b|"
+                       r"\bPer Provider\b|Unrenollment|\bMessage Continue\b|\bRestart With Context\b|"
+                       r"\bRequire (?:Authenticated|Unauthenticated|Superuser|Redirect)\b|"
+                       # field labels made from field names ("meta_launch_url" -> "Meta launch url")
+                       r"\bMeta (?:launch url|description|publisher|icon)\b|\bClient id\b|\b[Rr]edirect uris\b|"
+                       r"\bSub mode\b|\b[Bb]ase dn\b|\b(?:Ip|Uuid|Sid|Tls|Mfa|Uid|Gid|Rp|Ssl|Webauthn)\b|\b(?:[Ll]ast|[Cc]heck) ip\b|"
+                       r"\b[Cc]redential id\b|\bLast t\b|\bRe evaluate\b")
 
 
 
@@ -29,7 +38,7 @@ def visible_text(html: str) -> str:
 
 
 def pages() -> list[str]:
-    urls = [reverse("admin:index")]
+    urls = [reverse("admin:index"), reverse("admin:application_wizard")]
     for model in admin.site._registry:
         meta = model._meta
         urls.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
@@ -60,4 +69,33 @@ def test_no_admin_page_shows_a_generated_name_or_a_raw_app_label(admin_client):
         found = GENERATED.findall(visible_text(response.content.decode()))
         if found:
             bad.append((url, sorted(set(found))))
+    assert bad == []
+
+
+def test_no_row_is_named_by_its_class_and_number(admin_client):
+    """A row shows as what it is ("TOTP Device (root)"), never Django's "TOTPDevice object (1)": in lists,
+    titles, breadcrumbs and a user's inline devices. One row of every registered model that has none yet."""
+    from core.accounts.models import AuthenticatedSession, User
+    from core.flows.models import Prompt, StaticDevice, TOTPDevice, WebAuthnDevice
+    from core.policies.models import Reputation
+
+    root = User.objects.get(username="root")
+    TOTPDevice.objects.create(user=root, key="JBSWY3DPEHPK3PXP", confirmed=True)
+    StaticDevice.objects.create(user=root, confirmed=True)
+    WebAuthnDevice.objects.create(user=root, credential_id="cred", public_key="key", rp_id="localhost")
+    AuthenticatedSession.objects.get_or_create(user=root, defaults={"session_key": "k" * 32, "last_ip": "192.0.2.1"})
+    Prompt.objects.create(name="default-prompt-username", field_key="username")
+    Reputation.objects.create(identifier="root", ip="192.0.2.1", score=-1)
+    generated = re.compile(r"\b\w+ object \(")
+    bad = []
+    for model in admin.site._registry:
+        meta = model._meta
+        urls = [reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")]
+        urls += [reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
+                 for pk in model.objects.values_list("pk", flat=True)[:5]]
+        for url in urls:
+            response = admin_client.get(url, follow=True)
+            found = generated.findall(visible_text(response.content.decode()))
+            if found:
+                bad.append((url, found))
     assert bad == []

@@ -43,15 +43,15 @@ DEFAULT_SCOPE_MANAGED = (
 
 
 class ProxyMode(models.TextChoices):  # the values are the contract's (protocols/proxy_provider.py)
-    PROXY = proxy_provider.PROXY
-    FORWARD_SINGLE = proxy_provider.FORWARD_SINGLE
-    FORWARD_DOMAIN = proxy_provider.FORWARD_DOMAIN
+    PROXY = proxy_provider.PROXY, "Proxy"  # the labels are authentik's (its provider form)
+    FORWARD_SINGLE = proxy_provider.FORWARD_SINGLE, "Forward auth (single application)"
+    FORWARD_DOMAIN = proxy_provider.FORWARD_DOMAIN, "Forward auth (domain level)"
 
 
 class ProxyProvider(OAuth2Provider):
     internal_host = models.TextField(blank=True, default="")
     external_host = models.TextField()
-    internal_host_ssl_validation = models.BooleanField(default=True)
+    internal_host_ssl_validation = models.BooleanField(default=True, verbose_name="Internal host SSL validation")
     certificate = models.ForeignKey("authentik_crypto.CertificateKeyPair", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
     skip_path_regex = models.TextField(blank=True, default="", help_text="one regex per line, matched anchored")

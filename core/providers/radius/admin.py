@@ -1,10 +1,13 @@
 from django.contrib import admin
 
+from core.api.admin_checks import APIChecked
+from core.providers.radius.api import RadiusProviderSerializer
 from core.providers.radius.models import RadiusProvider, RadiusProviderPropertyMapping
 
 
 @admin.register(RadiusProvider)
-class RadiusProviderAdmin(admin.ModelAdmin):
+class RadiusProviderAdmin(APIChecked, admin.ModelAdmin):
+    api_serializer = RadiusProviderSerializer
     list_display = ("name", "client_networks")
     search_fields = ("name",)
 

@@ -14,7 +14,7 @@ def generate_shared_secret() -> str:
 class RadiusProvider(Provider):
     client_networks = models.TextField(default="0.0.0.0/0, ::/0", help_text="comma-separated CIDRs")
     shared_secret = models.TextField(default=generate_shared_secret)
-    mfa_support = models.BooleanField(default=True)
+    mfa_support = models.BooleanField(default=True, verbose_name="Code-based MFA support")
     certificate = models.ForeignKey("authentik_crypto.CertificateKeyPair", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
     require_message_authenticator = models.BooleanField(

@@ -1,0 +1,33 @@
+"""Applications -> Providers in the admin: "Add" asks for the kind (authentik: Create -> OAuth2/OpenID Provider),
+never makes a provider of no kind, and a row opens its kind's page."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.accounts.models import Provider
+from core.oidc.models import OAuth2Provider
+
+pytestmark = pytest.mark.django_db
+
+PROVIDERS = "/if/admin/authentik_core/provider/"
+
+
+def test_add_asks_for_the_kind_and_creates_nothing(admin_client):
+    page = admin_client.get(PROVIDERS + "add/").content.decode()
+    for name, url in (("OAuth2/OpenID Provider", "/if/admin/authentik_providers_oauth2/oauth2provider/add/"),
+                      ("Proxy Provider", "/if/admin/authentik_providers_proxy/proxyprovider/add/"),
+                      ("LDAP Provider", "/if/admin/authentik_providers_ldap/ldapprovider/add/"),
+                      ("RADIUS Provider", "/if/admin/authentik_providers_radius/radiusprovider/add/")):
+        assert f'<a href="{url}">{name}</a>' in page
+    admin_client.post(PROVIDERS + "add/", {"name": "no kind"})
+    assert not Provider.objects.exists()
+
+
+def test_a_row_shows_its_kind_and_opens_its_kinds_page(admin_client):
+    grafana = OAuth2Provider.objects.create(name="grafana")
+    listing = admin_client.get(PROVIDERS).content.decode()
+    assert "grafana" in listing and "OAuth2/OpenID Provider" in listing
+    opened = admin_client.get(f"{PROVIDERS}{grafana.pk}/change/")
+    assert opened.status_code == 302
+    assert opened["Location"] == f"/if/admin/authentik_providers_oauth2/oauth2provider/{grafana.pk}/change/"
