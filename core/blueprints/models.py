@@ -20,3 +20,6 @@ class BlueprintInstance(models.Model):
         verbose_name = "Blueprint Instance"  # authentik's names
         verbose_name_plural = "Blueprint Instances"
         ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
