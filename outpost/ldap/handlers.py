@@ -44,6 +44,7 @@ from protocols.outpost import AuthResult, AuthUser, split_mfa
 from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.ldap")
+OPERATIONS = logging.getLogger("gatehouse.outpost.ldap.operations")  # the line per operation (batched: outpost/logs.py)
 USERS_PATH = "/api/v3/core/users/"
 GROUPS_PATH = "/api/v3/core/groups/"
 SUBSCHEMA_KEY = dnmod.key(schema.SUBSCHEMA_DN)
@@ -401,7 +402,7 @@ class Handlers:
             reply, code = self._internal_error(request), codec.OTHER
         extra = {"op": op, "client": session.remote_ip, "bind_dn": session.bind_dn or log.pop("bind_dn", ""),
                  "code": code, "duration_ms": round((time.monotonic() - started) * 1000, 1), **log}
-        LOGGER.info("ldap %s", op, extra=extra)
+        OPERATIONS.info("ldap %s", op, extra=extra)
         if self.observe is not None:
             provider = session.provider or {}
             self.observe(op, code, time.monotonic() - started, str(provider.get("application_slug") or ""))

@@ -414,22 +414,58 @@ def _tlv(tag: int, content: bytes) -> bytes:
 
 
 def _octets(value: str | bytes) -> bytes:
-    raw = value.encode("utf-8") if isinstance(value, str) else value
+    try:
+        raw = value.encode("utf-8") if isinstance(value, str) else value
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\\ud800"): not UTF-8; sent as U+FFFD
+        raw = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode("utf-8")
     if len(raw) < 0x80:  # the usual case, inlined: this runs for every value of every entry sent
         return bytes((0x04, len(raw))) + raw
     return _tlv(0x04, raw)
+
+
+def partial_attribute(name: str, values) -> bytes:
+    """One PartialAttribute (``SEQUENCE { type, SET OF value }``) of a searchResEntry. The cached directory
+    keeps its entries as these bytes (protocols/ldap/search.py ``Entry``), encoded once per directory, so an
+    answer only splices the requested ones into ``search_entry_encoded``. A value that is not valid UTF-8
+    text (a lone surrogate from the core's JSON) is sent with U+FFFD in its place."""
+    octets = _octets
+    return _tlv(0x30, octets(name) + _tlv(0x31, b"".join([octets(v) for v in values])))
+
+
+def partial_attribute_values(data: bytes, start: int, stop: int) -> tuple[str, ...]:
+    """The values of the PartialAttribute ``partial_attribute`` wrote at ``data[start:stop]``, as text."""
+    _, pos = _header(data, start)  # into the SEQUENCE
+    length, pos = _header(data, pos)  # the type
+    _, pos = _header(data, pos + length)  # into the SET
+    out = []
+    while pos < stop:
+        length, pos = _header(data, pos)
+        out.append(data[pos:pos + length].decode("utf-8"))
+        pos += length
+    return tuple(out)
+
+
+def _header(data: bytes, pos: int) -> tuple[int, int]:
+    """(length, content offset) of the TLV at ``pos`` in bytes this module encoded (one-octet tags)."""
+    first = data[pos + 1]
+    if first < 0x80:
+        return first, pos + 2
+    count = first & 0x7F
+    return int.from_bytes(data[pos + 2:pos + 2 + count], "big"), pos + 2 + count
+
+
+def search_entry_encoded(message_id: int, dn: str, attributes: bytes) -> bytes:
+    """searchResEntry from its PartialAttributes already encoded (``partial_attribute``, concatenated)."""
+    op = _tlv(0x64, _octets(dn) + _tlv(0x30, attributes))  # [APPLICATION 4] constructed
+    number = message_id.to_bytes(max(1, (message_id.bit_length() + 8) // 8), "big")  # INTEGER, two's complement
+    return _tlv(0x30, _tlv(0x02, number) + op)
 
 
 def search_entry(message_id: int, dn: str, attributes: list[tuple[str, list[str] | tuple[str, ...]]]) -> bytes:
     """searchResEntry, encoded directly: the one message sent per entry, fixed in shape, where pyasn1's
     encoder costs about 1 ms an entry (10 s for 10,000). ``search_entry_asn1`` is the pyasn1 encoding it
     must equal byte for byte (tests/protocols/ldap/test_codec.py)."""
-    octets = _octets
-    attrs = b"".join([_tlv(0x30, octets(name) + _tlv(0x31, b"".join([octets(v) for v in values])))
-                      for name, values in attributes])
-    op = _tlv(0x64, _octets(dn) + _tlv(0x30, attrs))  # [APPLICATION 4] constructed
-    number = message_id.to_bytes(max(1, (message_id.bit_length() + 8) // 8), "big")  # INTEGER, two's complement
-    return _tlv(0x30, _tlv(0x02, number) + op)
+    return search_entry_encoded(message_id, dn, b"".join([partial_attribute(n, v) for n, v in attributes]))
 
 
 def search_entry_asn1(message_id: int, dn: str, attributes: list[tuple[str, list[str]]]) -> bytes:

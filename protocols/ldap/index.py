@@ -56,7 +56,7 @@ class Indexed:
                     continue
                 seen.add(name)
                 table = self._eq[name]
-                for value in entry.values[i]:
+                for value in entry.values_at(i):
                     folded = folded_of.get(value)
                     if folded is None:
                         folded = value.casefold()
