@@ -20,6 +20,7 @@ search (not a follow-up page) reads the users and groups from the core as the ou
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -650,8 +651,13 @@ def still_valid(session: Session, found: dict | None) -> bool:
 def _timestamp(value: Any) -> float | None:
     if not value:
         return None
+    return _parsed_timestamp(str(value))
+
+
+@functools.lru_cache(maxsize=1024)  # every search re-checks its bound user's password_change_date: parse it once
+def _parsed_timestamp(value: str) -> float | None:
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()

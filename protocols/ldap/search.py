@@ -138,31 +138,44 @@ def selector(attributes: Iterable[str], types_only: bool = False):
 
 def encoder(attributes: Iterable[str], types_only: bool = False):
     """What a search sends of each entry: entry -> the requested PartialAttributes, encoded (the entry's own
-    bytes spliced: nothing is encoded per answer but with typesOnly)."""
+    bytes spliced: nothing is encoded per answer but with typesOnly). The wanted positions are taken as runs
+    of neighbours, one slice each (the whole ``ber`` when every attribute is wanted)."""
     plan = planner(attributes)
     if types_only:
         return lambda entry: b"".join([codec.partial_attribute(entry.keys[i], ()) for i in plan(entry)])
-    whole: dict[tuple, bool] = {}
+    runs: dict[tuple, tuple[tuple[int, int], ...] | None] = {}  # shape -> (first, last) runs; None: all
 
     def encode(entry: Entry) -> bytes:
-        indices = plan(entry)
-        if not indices:
-            return b""
-        ber = entry.ber
         shape = (entry.names, entry.operational_all)
-        everything = whole.get(shape)
-        if everything is None:
-            everything = whole[shape] = indices == tuple(range(len(entry.names)))
-        if everything:
-            return ber
-        ends = entry.ends
-        parts = []
-        for i in indices:
-            start = int.from_bytes(ends[4 * i - 4:4 * i], "little") if i else 0
-            parts.append(ber[start:int.from_bytes(ends[4 * i:4 * i + 4], "little")])
-        return b"".join(parts)
+        spans = runs.get(shape, _UNPLANNED)
+        if spans is _UNPLANNED:
+            spans = runs[shape] = _runs(plan(entry), len(entry.names))
+        if spans is None:
+            return entry.ber
+        if not spans:
+            return b""
+        ber, ends = entry.ber, entry.ends
+        parts = [ber[int.from_bytes(ends[4 * first - 4:4 * first], "little") if first else 0:
+                     int.from_bytes(ends[4 * last:4 * last + 4], "little")] for first, last in spans]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     return encode
+
+
+_UNPLANNED = object()
+
+
+def _runs(indices: tuple[int, ...], count: int) -> tuple[tuple[int, int], ...] | None:
+    """Ascending positions as (first, last) runs of neighbours; None when they are all ``count`` of them."""
+    if len(indices) == count and count:
+        return None
+    out: list[list[int]] = []
+    for i in indices:
+        if out and out[-1][1] == i - 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return tuple((first, last) for first, last in out)
 
 
 def planner(attributes: Iterable[str]):
