@@ -43,7 +43,7 @@ class Entry:
                  pool: dict | None = None):
         share = pool.setdefault if pool is not None else _same
         self.dn = share(dn, dn)
-        self.dn_key = tuple(share(rdn, rdn) for rdn in dnmod.key(dn))
+        self.dn_key = tuple(share(rdn, rdn) for rdn in dnmod.key(dnmod.parse(dn)))  # not through key()'s memo
         keys, parts, ends, at = [], [], [], 0
         for name, items in attributes:
             part = codec.partial_attribute(name, items)
