@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import importlib
 import logging
 import signal
@@ -27,6 +26,7 @@ from aiohttp import web
 
 from core.config import CoreConfig, ListenAddress
 from core.metrics import DEST_CORE, DEST_EMBEDDED_OUTPOST, Metrics, engine_metrics, metrics_allowed
+from outpost.memory import return_large_allocations
 from outpost.metrics import REGISTRY_KEY, SERVED_BY_CORE
 from protocols.forward import OUTPOST_PREFIX
 
@@ -531,24 +531,6 @@ def _services_problem(config: CoreConfig, prepare: bool, wait: float) -> str | N
     if lifecycle.database_problem() is None and key_check.matches(settings.SECRET_KEY) is False:
         return key_check.mismatch_message(lifecycle.database_target(config))
     return None
-
-
-MMAP_THRESHOLD = 128 * 1024  # glibc's initial M_MMAP_THRESHOLD
-M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
-
-
-def return_large_allocations() -> bool:
-    """Make glibc serve every allocation above 128 KiB with its own mmap, given back when freed.
-
-    By default glibc raises that threshold to the size of each large block freed, up to 32 MiB: after the first
-    argon2 hash (19 MiB of working memory) every hash's memory comes from a thread's heap arena and stays there,
-    ~18 MB of RSS per thread that ever hashed (bench/core_login.py: idle 148 -> 130 MB). Setting the threshold
-    fixes it (mallopt(3): an explicit value turns the dynamic adjustment off). False where there is no glibc."""
-    try:
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError):
-        return False
 
 
 def run(config: CoreConfig, prepare: bool = True, migrate: bool = True, wait: float | None = None) -> int:

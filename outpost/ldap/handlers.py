@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from outpost.core_link import CoreLink, LinkError
+from outpost.memory import release_free_memory
 from protocols.ldap import codec, directory, schema
 from protocols.ldap import dn as dnmod
 from protocols.ldap.connection import Connection
@@ -263,6 +264,8 @@ class CachedDirectory(CoreDirectory):
                     return
                 continue
             self._users, self.built = users, built
+            del users, built
+            await asyncio.to_thread(release_free_memory)  # the previous copy and the build's temporaries
             self.generation += 1
             LOGGER.info("ldap directory cached", extra={"users": count, "groups": groups,
                                                         "generation": self.generation,
