@@ -308,6 +308,8 @@ class CachedDirectory(CoreDirectory):
     async def directory(self, key: tuple) -> Indexed:
         """The indexed directory of (provider pk, layout); a provider the last fetch did not know (just
         switched to cached mode) is waited for through one more fetch."""
+        if self._users is not None and key in self.built:  # the usual case, without a coroutine per call
+            return self.built[key]
         await self._ready()
         if key not in self.built:
             await self._ready(refetch=True)
@@ -318,13 +320,17 @@ class CachedDirectory(CoreDirectory):
     async def user(self, pk: int) -> dict | None:
         """The user as the core has it now (the fields ``still_valid`` reads): from the copy, or from the core
         while a refetch runs."""
-        await self._ready()
+        if self._users is None:
+            await self._ready()
         if self.stale:
             return await super().user(pk)
         found = self._users.get(pk)
         if found is None:
             return None
         return {"pk": pk, "username": found[0], "is_active": found[1], "password_change_date": found[2]}
+
+
+_EVENTS = {op: f"ldap {op}" for op in ("bind", "search", "unbind", "abandon", "extended", "compare", "update")}
 
 
 class Handlers:
@@ -406,7 +412,7 @@ class Handlers:
             reply, code = self._internal_error(request), codec.OTHER
         extra = {"op": op, "client": session.remote_ip, "bind_dn": session.bind_dn or log.pop("bind_dn", ""),
                  "code": code, "duration_ms": round((time.monotonic() - started) * 1000, 1), **log}
-        OPERATIONS.info("ldap %s", op, extra=extra)
+        OPERATIONS.info(_EVENTS.get(op) or f"ldap {op}", extra=extra)  # no %-args: a record without them is cheaper
         if self.observe is not None:
             provider = session.provider or {}
             self.observe(op, code, time.monotonic() - started, str(provider.get("application_slug") or ""))
