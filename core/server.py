@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import importlib
 import logging
 import signal
@@ -26,7 +27,6 @@ from aiohttp import web
 
 from core.config import CoreConfig, ListenAddress
 from core.metrics import DEST_CORE, DEST_EMBEDDED_OUTPOST, Metrics, engine_metrics, metrics_allowed
-from outpost.memory import return_large_allocations
 from outpost.metrics import REGISTRY_KEY, SERVED_BY_CORE
 from protocols.forward import OUTPOST_PREFIX
 
@@ -38,6 +38,7 @@ HEALTH_READY = "/-/health/ready/"
 STATIC_PREFIX = "/static/"
 STATIC_CACHE_CONTROL = "public, max-age=86400"
 READY_CHECK_TIMEOUT = 5.0
+REDIS_TIMEOUT = 1.0  # readiness: connecting to Redis and its PING answer, each
 # Hooks other components provide: (module, function name, passes config). Absent modules are skipped.
 HOOKS = (
     ("core.outposts.websocket", "setup", False),
@@ -51,26 +52,37 @@ HOOKS = (
 
 @dataclass
 class Readiness:
-    """Is the database reachable and fully migrated? The check runs in one dedicated thread.
+    """Is the database reachable and fully migrated, and Redis (when configured) answering? The check runs in
+    one dedicated thread.
 
     "Migrated" is remembered once true (migrations are not un-applied under a running server); the
-    database is pinged on every check. The single thread bounds the check to one DB connection.
+    database is pinged on every check, then Redis (one PING, REDIS_TIMEOUT at most, on one kept connection
+    that is made again only after it failed). The single thread bounds the check to one connection of each,
+    however many probes arrive.
     """
 
+    redis_url: str | None = None
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ready"))
     migrated: bool = False
+    _redis: object = field(default=None, repr=False)
 
     def check_sync(self) -> str | None:
         """None when ready, else the reason (runs in the executor thread)."""
         from django.db import DatabaseError, connection
         from django.db.migrations.executor import MigrationExecutor
 
-        from core.lifecycle import database_problem
+        from core.lifecycle import database_problem, redis_client, redis_problem
 
         problem = database_problem()
         if problem:
             return problem
+        if self.redis_url:
+            if self._redis is None:
+                self._redis = redis_client(self.redis_url, timeout=REDIS_TIMEOUT)
+            problem = redis_problem(self.redis_url, self._redis)
+            if problem:
+                return f"{problem} (AUTHENTIK_REDIS__HOST, __PORT)"
         if not self.migrated:
             try:
                 executor = MigrationExecutor(connection)
@@ -99,6 +111,9 @@ class Readiness:
 
         with contextlib.suppress(Exception):
             self.executor.submit(_close_connection).result(timeout=READY_CHECK_TIMEOUT)
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                self._redis.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -268,7 +283,7 @@ def create_app(config: CoreConfig, asgi_app=None, hooks: bool = True) -> web.App
     app[STATIC_ROOTS_KEY] = static_roots()
 
     async def readiness_ctx(app: web.Application):
-        app[READINESS_KEY] = Readiness()
+        app[READINESS_KEY] = Readiness(redis_url=config.redis.url if config.redis else None)
         yield
         await asyncio.get_running_loop().run_in_executor(None, app[READINESS_KEY].close)
 
@@ -531,6 +546,24 @@ def _services_problem(config: CoreConfig, prepare: bool, wait: float) -> str | N
     if lifecycle.database_problem() is None and key_check.matches(settings.SECRET_KEY) is False:
         return key_check.mismatch_message(lifecycle.database_target(config))
     return None
+
+
+MMAP_THRESHOLD = 128 * 1024  # glibc's initial M_MMAP_THRESHOLD
+M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
+
+
+def return_large_allocations() -> bool:
+    """Make glibc serve every allocation above 128 KiB with its own mmap, given back when freed.
+
+    By default glibc raises that threshold to the size of each large block freed, up to 32 MiB: after the first
+    argon2 hash (19 MiB of working memory) every hash's memory comes from a thread's heap arena and stays there,
+    ~18 MB of RSS per thread that ever hashed (bench/core_login.py: idle 148 -> 130 MB). Setting the threshold
+    fixes it (mallopt(3): an explicit value turns the dynamic adjustment off). False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
 
 
 def run(config: CoreConfig, prepare: bool = True, migrate: bool = True, wait: float | None = None) -> int:

@@ -28,10 +28,8 @@ def _run(config: OutpostConfig, kind: str, reuse_port: bool) -> None:
     import asyncio
 
     from outpost.app import serve
-    from outpost.memory import return_large_allocations
 
     logs.configure(config.log_level)
-    return_large_allocations()
     try:
         import uvloop
 
