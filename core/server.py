@@ -38,7 +38,6 @@ HEALTH_READY = "/-/health/ready/"
 STATIC_PREFIX = "/static/"
 STATIC_CACHE_CONTROL = "public, max-age=86400"
 READY_CHECK_TIMEOUT = 5.0
-REDIS_TIMEOUT = 1.0  # readiness: connecting to Redis and its PING answer, each
 # Hooks other components provide: (module, function name, passes config). Absent modules are skipped.
 HOOKS = (
     ("core.outposts.websocket", "setup", False),
@@ -52,37 +51,26 @@ HOOKS = (
 
 @dataclass
 class Readiness:
-    """Is the database reachable and fully migrated, and Redis (when configured) answering? The check runs in
-    one dedicated thread.
+    """Is the database reachable and fully migrated? The check runs in one dedicated thread.
 
     "Migrated" is remembered once true (migrations are not un-applied under a running server); the
-    database is pinged on every check, then Redis (one PING, REDIS_TIMEOUT at most, on one kept connection
-    that is made again only after it failed). The single thread bounds the check to one connection of each,
-    however many probes arrive.
+    database is pinged on every check. The single thread bounds the check to one DB connection.
     """
 
-    redis_url: str | None = None
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ready"))
     migrated: bool = False
-    _redis: object = field(default=None, repr=False)
 
     def check_sync(self) -> str | None:
         """None when ready, else the reason (runs in the executor thread)."""
         from django.db import DatabaseError, connection
         from django.db.migrations.executor import MigrationExecutor
 
-        from core.lifecycle import database_problem, redis_client, redis_problem
+        from core.lifecycle import database_problem
 
         problem = database_problem()
         if problem:
             return problem
-        if self.redis_url:
-            if self._redis is None:
-                self._redis = redis_client(self.redis_url, timeout=REDIS_TIMEOUT)
-            problem = redis_problem(self.redis_url, self._redis)
-            if problem:
-                return f"{problem} (AUTHENTIK_REDIS__HOST, __PORT)"
         if not self.migrated:
             try:
                 executor = MigrationExecutor(connection)
@@ -111,9 +99,6 @@ class Readiness:
 
         with contextlib.suppress(Exception):
             self.executor.submit(_close_connection).result(timeout=READY_CHECK_TIMEOUT)
-        if self._redis is not None:
-            with contextlib.suppress(Exception):
-                self._redis.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -283,7 +268,7 @@ def create_app(config: CoreConfig, asgi_app=None, hooks: bool = True) -> web.App
     app[STATIC_ROOTS_KEY] = static_roots()
 
     async def readiness_ctx(app: web.Application):
-        app[READINESS_KEY] = Readiness(redis_url=config.redis.url if config.redis else None)
+        app[READINESS_KEY] = Readiness()
         yield
         await asyncio.get_running_loop().run_in_executor(None, app[READINESS_KEY].close)
 
