@@ -61,9 +61,7 @@ class Entry:
 
     def span(self, i: int) -> tuple[int, int]:
         """Where attribute ``i``'s PartialAttribute lies in ``ber``."""
-        ends = self.ends
-        return (int.from_bytes(ends[4 * i - 4:4 * i], "little") if i else 0,
-                int.from_bytes(ends[4 * i:4 * i + 4], "little"))
+        return _start(self.ends, i), _end(self.ends, i)
 
     def encoded(self, i: int) -> bytes:
         start, stop = self.span(i)
@@ -106,6 +104,15 @@ class Entry:
 
 def _same(_key, value):
     return value
+
+
+def _start(ends: bytes, i: int) -> int:
+    """Where attribute ``i`` starts in an entry's ``ber``, from its ``ends`` (4 bytes little-endian each)."""
+    return int.from_bytes(ends[4 * i - 4:4 * i], "little") if i else 0
+
+
+def _end(ends: bytes, i: int) -> int:
+    return int.from_bytes(ends[4 * i:4 * i + 4], "little")
 
 
 def _folded(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -155,8 +162,7 @@ def encoder(attributes: Iterable[str], types_only: bool = False):
         if not spans:
             return b""
         ber, ends = entry.ber, entry.ends
-        parts = [ber[int.from_bytes(ends[4 * first - 4:4 * first], "little") if first else 0:
-                     int.from_bytes(ends[4 * last:4 * last + 4], "little")] for first, last in spans]
+        parts = [ber[_start(ends, first):_end(ends, last)] for first, last in spans]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     return encode
