@@ -45,15 +45,25 @@ def redact(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: REDACTED if any(word in str(k).lower() for word in SECRET_WORDS) else v for k, v in values.items()}
 
 
+_JSON = json.JSONEncoder(default=str)  # json.dumps(..., default=str) without a new encoder per line
+
+
 class StructuredFormatter(logging.Formatter):
     def __init__(self, *args, json_output: bool | None = None, **kwargs):
         super().__init__()
         self.json_output = (not sys.stderr.isatty()) if json_output is None else json_output
+        self._second: tuple[int, str] = (-1, "")  # the last whole second formatted: (unix second, its text)
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        known = self._second  # one tuple, swapped whole: the formatter may run in two threads
+        if known[0] != second:
+            known = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return f"{known[1]}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "timestamp": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -64,7 +74,7 @@ class StructuredFormatter(logging.Formatter):
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         if self.json_output:
-            return json.dumps(fields, default=str)
+            return _JSON.encode(fields)
         extra = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("timestamp", "level", "logger", "event"))
         return f"{fields['timestamp']} {fields['level']:<7} {fields['logger']}: {fields['event']} {extra}".rstrip()
 
