@@ -436,7 +436,7 @@ def partial_attribute_values(data: bytes, start: int, stop: int) -> tuple[str, .
     out = []
     while pos < stop:
         length, pos = _header(data, pos)
-        out.append(data[pos:pos + length].decode("utf-8"))
+        out.append(data[pos:pos + length].decode("utf-8", errors="replace"))
         pos += length
     return tuple(out)
 
