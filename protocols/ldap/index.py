@@ -3,8 +3,7 @@
 ``Indexed(entries)`` keeps the entries in their order and builds, once per directory:
 
 - equality indexes, for the attributes clients filter on (``INDEXED``): the case-folded value -> the
-  positions of the entries holding it (an int for one entry, a list for several; the folded strings are
-  the values themselves when already folded, as most are);
+  positions of the entries holding it, ascending (a ``_Table`` of arrays per attribute);
 - the entries by DN key and the child DN keys of every DN key (every ancestor of an entry linked, whether
   it is an entry or not), for the scope.
 
