@@ -430,9 +430,13 @@ def partial_attribute(name: str, values) -> bytes:
 
 def partial_attribute_values(data: bytes, start: int, stop: int) -> tuple[str, ...]:
     """The values of the PartialAttribute ``partial_attribute`` wrote at ``data[start:stop]``, as text."""
-    _, pos = _header(data, start)  # into the SEQUENCE
-    length, pos = _header(data, pos)  # the type
-    _, pos = _header(data, pos + length)  # into the SET
+    # short lengths (under 128) read inline: a scan decodes an attribute of every entry in scope
+    pos = start + 2 if data[start + 1] < 0x80 else _header(data, start)[1]  # into the SEQUENCE
+    length = data[pos + 1]
+    pos = pos + 2 + length if length < 0x80 else sum(_header(data, pos))  # past the type
+    pos = pos + 2 if data[pos + 1] < 0x80 else _header(data, pos)[1]  # into the SET
+    if pos < stop and data[pos + 1] < 0x80 and pos + 2 + data[pos + 1] == stop:  # one short value, the usual case
+        return (data[pos + 2:stop].decode("utf-8", errors="replace"),)
     out = []
     while pos < stop:
         length, pos = _header(data, pos)

@@ -68,8 +68,8 @@ class Entry:
         return self.ber[start:stop]
 
     def values_at(self, i: int) -> tuple[str, ...]:
-        start, stop = self.span(i)
-        return codec.partial_attribute_values(self.ber, start, stop)
+        ends = self.ends
+        return codec.partial_attribute_values(self.ber, _start(ends, i), _end(ends, i))
 
     @property
     def values(self) -> tuple[tuple[str, ...], ...]:
@@ -83,10 +83,12 @@ class Entry:
 
     def _values(self, attr: str) -> tuple[str, ...]:
         names = self.names
-        for i in range(len(names) - 1, -1, -1):  # the last of a repeated name wins
-            if names[i] == attr:
-                return self.values_at(i)
-        return ()
+        if attr not in names:  # the tuple's own search, in C: a scan asks this of every entry in scope
+            return ()
+        i = names.index(attr)
+        if names.count(attr) > 1:  # the last of a repeated name wins
+            i = len(names) - 1 - names[::-1].index(attr)
+        return self.values_at(i)
 
     def folded(self, attr: str) -> tuple[str, ...]:
         """Case-folded values of ``attr`` (given lowercased)."""

@@ -269,3 +269,12 @@ def test_answers_spliced_from_the_entries_bytes_equal_pyasn1_and_decode_as_ldap3
                 assert not rest and int(message["messageID"]) == message_id and str(body["object"]) == entry.dn
                 assert [(str(a["type"]), [bytes(v).decode() for v in a["vals"]]) for a in body["attributes"]] == \
                     [(name, list(values)) for name, values in chosen]
+
+
+def test_partial_attribute_values_read_back_what_was_encoded():
+    """Short and long lengths (the reader inlines the short ones), empty, single and many values, in the middle
+    of other bytes as an entry stores them."""
+    for values in (["alice"], ["é" * 100, "x"], [], ["a" * 200], ["a"] * 300, ["a" * 70000]):
+        for name in ("cn", "n" * 200):
+            data = codec.partial_attribute(name, values)
+            assert codec.partial_attribute_values(b"xx" + data + b"yy", 2, 2 + len(data)) == tuple(values)
