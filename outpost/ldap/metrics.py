@@ -25,10 +25,21 @@ class LDAPMetrics:
                                 ("outpost_name", "type", "reason", "app"), registry=registry)
         self.operations = Counter("gatehouse_outpost_ldap_operations", "LDAP operations by result code",
                                   ("type", "code"), registry=registry)
+        # the labelled children by their labels (bounded as the labels are): ``labels()`` checks and locks on
+        # each call, a few µs an operation
+        self._requests: dict[tuple, object] = {}
+        self._operations: dict[tuple, object] = {}
 
     def observe(self, op: str, code: int, seconds: float, app: str) -> None:
         name = self.outpost_name()
-        self.requests.labels(name, op, app).observe(seconds)
-        self.operations.labels(op, str(code)).inc()
+        key = (name, op, app)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(name, op, app)
+        child.observe(seconds)
+        counter = self._operations.get((op, code))
+        if counter is None:
+            counter = self._operations[(op, code)] = self.operations.labels(op, str(code))
+        counter.inc()
         if code not in (0, 5, 6):  # compareFalse/compareTrue are answers, not rejections
             self.rejected.labels(name, op, REJECTED.get(code, "other"), app).inc()

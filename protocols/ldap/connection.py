@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from protocols.ldap import codec
 from protocols.ldap import dn as dnmod
-from protocols.ldap.search import Entry, Pager, UnknownCookie, matching, selector
+from protocols.ldap.search import Entry, Pager, UnknownCookie, encoder, matching
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ class Connection:
                                   lambda: matching(entries(), base_key, request.scope, request.filter))
         except UnknownCookie as exc:
             return [codec.search_done(request.message_id, codec.UNWILLING_TO_PERFORM, str(exc))], codec.UNWILLING_TO_PERFORM
-        pick = selector(request.attributes, request.types_only)
-        out = [codec.search_entry(request.message_id, e.dn, pick(e)) for e in page.entries]
+        encode, entry = encoder(request.attributes, request.types_only), codec.search_entry_encoded
+        out = [entry(request.message_id, e.dn, encode(e)) for e in page.entries]
         out.append(codec.search_done(request.message_id, page.code, page.message, paged_cookie=page.cookie,
                                      paged_size=0))
         return out, page.code

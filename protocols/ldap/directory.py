@@ -16,6 +16,7 @@ and lowercase on groups, as authentik (quirk kept: clients compare these strings
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -67,8 +68,13 @@ class Layout:
 
     @classmethod
     def of(cls, provider: dict) -> Layout:
-        return cls(str(provider.get("base_dn") or "DC=ldap,DC=goauthentik,DC=io"),
-                   int(provider.get("uid_start_number") or 2000), int(provider.get("gid_start_number") or 4000))
+        return _layout(cls, str(provider.get("base_dn") or "DC=ldap,DC=goauthentik,DC=io"),
+                       int(provider.get("uid_start_number") or 2000), int(provider.get("gid_start_number") or 4000))
+
+
+@functools.lru_cache(maxsize=64)  # one per provider setting: every search and bind asks for its provider's
+def _layout(cls: type[Layout], base_dn: str, uid_start: int, gid_start: int) -> Layout:
+    return cls(base_dn, uid_start, gid_start)
 
 
 def _scalar(value) -> str | None:

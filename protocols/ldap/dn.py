@@ -9,6 +9,7 @@ two DNs are equal when their keys are (caseIgnoreMatch, as every attribute we se
 from __future__ import annotations
 
 import functools
+import sys
 
 Rdn = tuple[tuple[str, str], ...]
 
@@ -74,7 +75,7 @@ def parse(dn: str) -> tuple[Rdn, ...]:
         eq = dn.find("=", i)
         if eq < 0:
             raise DNError(f"{dn!r}: expected type=value after position {i}, e.g. cn=alice,ou=users,dc=example")
-        attr = dn[i:eq].strip().lower()
+        attr = sys.intern(dn[i:eq].strip().lower())  # a few names (cn, ou, dc) in every DN of a directory
         if not attr or not all(c.isalnum() or c in "-." for c in attr):
             raise DNError(f"{dn!r}: {dn[i:eq].strip()!r} is not an attribute type")
         j = eq + 1

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from protocols.ldap import codec
 from protocols.ldap import dn as dnmod
 from protocols.ldap.filters import Filter, evaluate
 
@@ -27,30 +28,53 @@ MAX_PAGE_SIZE = 10_000
 class Entry:
     """One directory entry: its DN and ordered (name, values) pairs. Lookups are case-insensitive.
 
-    Compact: the values are tuples, and with a ``pool`` (a dict shared by the entries of one build) equal
-    strings, value tuples, name tuples and DN parts are stored once (every user's objectClass tuple, a
-    group's DN in its members' memberOf, a user's DN in its groups' member). No case-folded copy is kept:
-    ``folded`` folds on each call; searches that must look at many entries go through protocols/ldap/index.py,
-    whose equality indexes hold the folded values once per directory."""
+    Compact, and ready to send: the values are held only as their BER, the PartialAttributes of a
+    searchResEntry (``codec.partial_attribute``) concatenated in one bytes object (``ber``), with the end
+    offset of each (``ends``, 4 bytes each). An answer splices the requested ones into the envelope
+    (``codec.search_entry_encoded``) instead of encoding every value of every entry sent; the values are
+    decoded back only where a filter or a caller reads them. With a ``pool`` (a dict shared by the entries of
+    one build) the DN parts and the name tuples are stored once (every user of the same shape shares one).
+    No case-folded copy is kept: ``folded`` folds on each call; searches that must look at many entries go
+    through protocols/ldap/index.py, whose equality indexes hold the folded values once per directory."""
 
-    __slots__ = ("dn", "dn_key", "keys", "names", "values", "operational_all")
+    __slots__ = ("dn", "dn_key", "keys", "names", "ber", "ends", "operational_all")
 
     def __init__(self, dn: str, attributes: Iterable[tuple[str, Iterable[str]]], *, operational_all: bool = False,
                  pool: dict | None = None):
         share = pool.setdefault if pool is not None else _same
         self.dn = share(dn, dn)
-        self.dn_key = tuple(share(rdn, rdn) for rdn in dnmod.key(dn))
-        keys, values = [], []
+        self.dn_key = tuple(share(rdn, rdn) for rdn in dnmod.key(dnmod.parse(dn)))  # not through key()'s memo
+        keys, parts, ends, at = [], [], [], 0
         for name, items in attributes:
-            items = tuple(share(v, v) for v in items)
+            part = codec.partial_attribute(name, items)
             keys.append(name)
-            values.append(share(items, items))
+            parts.append(part)
+            at += len(part)
+            ends.append(at)
         # the names as given and lowercased: two tuples shared by every entry of the same shape (all users
-        # without attributes of their own), and the values parallel to them
+        # without attributes of their own)
         keys, names = tuple(keys), tuple(name.lower() for name in keys)
         self.keys, self.names = share(keys, keys), share(names, names)
-        self.values = tuple(values)
+        self.ber = b"".join(parts)
+        self.ends = b"".join([end.to_bytes(4, "little") for end in ends])
         self.operational_all = operational_all  # the Root DSE: "*" returns its operational attributes too
+
+    def span(self, i: int) -> tuple[int, int]:
+        """Where attribute ``i``'s PartialAttribute lies in ``ber``."""
+        return _start(self.ends, i), _end(self.ends, i)
+
+    def encoded(self, i: int) -> bytes:
+        start, stop = self.span(i)
+        return self.ber[start:stop]
+
+    def values_at(self, i: int) -> tuple[str, ...]:
+        ends = self.ends
+        return codec.partial_attribute_values(self.ber, _start(ends, i), _end(ends, i))
+
+    @property
+    def values(self) -> tuple[tuple[str, ...], ...]:
+        """The values of each attribute, parallel to ``keys`` (decoded on each call)."""
+        return tuple(self.values_at(i) for i in range(len(self.keys)))
 
     @property
     def attributes(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -59,10 +83,12 @@ class Entry:
 
     def _values(self, attr: str) -> tuple[str, ...]:
         names = self.names
-        for i in range(len(names) - 1, -1, -1):  # the last of a repeated name wins
-            if names[i] == attr:
-                return self.values[i]
-        return ()
+        if attr not in names:  # the tuple's own search, in C: a scan asks this of every entry in scope
+            return ()
+        i = names.index(attr)
+        if names.count(attr) > 1:  # the last of a repeated name wins
+            i = len(names) - 1 - names[::-1].index(attr)
+        return self.values_at(i)
 
     def folded(self, attr: str) -> tuple[str, ...]:
         """Case-folded values of ``attr`` (given lowercased)."""
@@ -80,6 +106,15 @@ class Entry:
 
 def _same(_key, value):
     return value
+
+
+def _start(ends: bytes, i: int) -> int:
+    """Where attribute ``i`` starts in an entry's ``ber``, from its ``ends`` (4 bytes little-endian each)."""
+    return int.from_bytes(ends[4 * i - 4:4 * i], "little") if i else 0
+
+
+def _end(ends: bytes, i: int) -> int:
+    return int.from_bytes(ends[4 * i:4 * i + 4], "little")
 
 
 def _folded(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -100,13 +135,64 @@ def select(entry: Entry, attributes: Iterable[str], types_only: bool = False) ->
 
 
 def selector(attributes: Iterable[str], types_only: bool = False):
-    """``select`` for one search's many entries: the requested names are parsed once, and which attribute
-    positions are wanted is worked out once per shape of entry (the entries of one build share their name
-    tuples). Returns entry -> [(name, values tuple)]."""
+    """``select`` for one search's many entries: entry -> [(name, values tuple)]."""
+    plan = planner(attributes)
+
+    def pick(entry: Entry) -> list[tuple[str, tuple[str, ...]]]:
+        keys = entry.keys
+        return [(keys[i], () if types_only else entry.values_at(i)) for i in plan(entry)]
+
+    return pick
+
+
+def encoder(attributes: Iterable[str], types_only: bool = False):
+    """What a search sends of each entry: entry -> the requested PartialAttributes, encoded (the entry's own
+    bytes spliced: nothing is encoded per answer but with typesOnly). The wanted positions are taken as runs
+    of neighbours, one slice each (the whole ``ber`` when every attribute is wanted)."""
+    plan = planner(attributes)
+    if types_only:
+        return lambda entry: b"".join([codec.partial_attribute(entry.keys[i], ()) for i in plan(entry)])
+    runs: dict[tuple, tuple[tuple[int, int], ...] | None] = {}  # shape -> (first, last) runs; None: all
+
+    def encode(entry: Entry) -> bytes:
+        shape = (entry.names, entry.operational_all)
+        spans = runs.get(shape, _UNPLANNED)
+        if spans is _UNPLANNED:
+            spans = runs[shape] = _runs(plan(entry), len(entry.names))
+        if spans is None:
+            return entry.ber
+        if not spans:
+            return b""
+        ber, ends = entry.ber, entry.ends
+        parts = [ber[_start(ends, first):_end(ends, last)] for first, last in spans]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    return encode
+
+
+_UNPLANNED = object()
+
+
+def _runs(indices: tuple[int, ...], count: int) -> tuple[tuple[int, int], ...] | None:
+    """Ascending positions as (first, last) runs of neighbours; None when they are all ``count`` of them."""
+    if len(indices) == count and count:
+        return None
+    out: list[list[int]] = []
+    for i in indices:
+        if out and out[-1][1] == i - 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return tuple((first, last) for first, last in out)
+
+
+def planner(attributes: Iterable[str]):
+    """The requested names parsed once, and which attribute positions are wanted worked out once per shape
+    of entry (the entries of one build share their name tuples): entry -> positions."""
     names = requested_names(attributes)
     lowered = {n.lower() for n in names}
     if lowered == {"1.1"}:
-        return lambda entry: []
+        return lambda entry: ()
     all_user = not names or "*" in lowered
     all_operational = "+" in lowered
     plans: dict[tuple, tuple[int, ...]] = {}
@@ -123,15 +209,14 @@ def selector(attributes: Iterable[str], types_only: bool = False):
                 wanted.append(i)
         return tuple(wanted)
 
-    def pick(entry: Entry) -> list[tuple[str, tuple[str, ...]]]:
+    def positions(entry: Entry) -> tuple[int, ...]:
         shape = (entry.names, entry.operational_all)
         indices = plans.get(shape)
         if indices is None:
             indices = plans[shape] = plan(entry)
-        keys, values = entry.keys, entry.values
-        return [(keys[i], () if types_only else values[i]) for i in indices]
+        return indices
 
-    return pick
+    return positions
 
 
 def in_scope(entry: Entry, base_key: tuple, scope: int) -> bool:

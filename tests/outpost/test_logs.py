@@ -32,13 +32,17 @@ def restore_logging():
     root = logging.getLogger()
     names = ["", *logs.logger_levels("info")]
     saved = root.handlers[:], {name: logging.getLogger(name).level for name in names}
-    access = logging.getLogger(logs.ACCESS_LOGGER)
-    access_saved = access.handlers[:], access.propagate
+    batched = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
+               for name in logs.BATCHED_LOGGERS}
+    switches = logging.logThreads, logging.logProcesses, logging.logMultiprocessing, logging._srcfile
     yield
     root.handlers[:] = saved[0]
-    for handler in access.handlers:
-        handler.close()
-    access.handlers[:], access.propagate = access_saved
+    for name, (handlers, propagate) in batched.items():
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            handler.close()
+        logger.handlers[:], logger.propagate = handlers, propagate
+    logging.logThreads, logging.logProcesses, logging.logMultiprocessing, logging._srcfile = switches
     for name, level in saved[1].items():
         logging.getLogger(name).setLevel(level)
 

@@ -237,3 +237,44 @@ def test_direct_search_done_equals_pyasn1():
             [None, b"", b"x" * 16, b"y" * 200], [0, 1000]):
         assert codec.search_done(message_id, code, message, paged_cookie=cookie, paged_size=size) == \
             codec.search_done_asn1(message_id, code, message, paged_cookie=cookie, paged_size=size)
+
+
+def test_answers_spliced_from_the_entries_bytes_equal_pyasn1_and_decode_as_ldap3_reads_them():
+    """The entries keep their PartialAttributes encoded and a search splices the requested ones into the
+    envelope: byte for byte pyasn1's encoding of the same selection, which ldap3's schema decodes back to the
+    entry's values, for every entry shape of a built directory and every kind of attribute request."""
+    from ldap3.protocol.rfc4511 import LDAPMessage
+    from pyasn1.codec.ber import decoder
+
+    from protocols.ldap.search import SCOPE_SUBTREE, select
+    from tests.protocols.ldap.test_index import LAYOUT, make_directory
+
+    entries = make_directory(random.Random(4))
+    requests = [[], ["*"], ["+"], ["*", "+"], ["1.1"], ["cn"], ["CN", "mail"], ["cn,mail", "memberOf"],
+                ["objectClass", "uidNumber", "gidNumber", "homeDirectory", "memberOf", "cn"], ["nosuch"], ["member"]]
+    for number, attributes in enumerate(requests):
+        for types_only in (False, True):
+            message_id = 128 + number
+            data = client.search(message_id, LAYOUT.base, "(objectClass=*)", SCOPE_SUBTREE, attributes,
+                                 types_only=types_only)
+            conn = Connection()
+            [request] = conn.receive(data)
+            answers, code = conn.search(request, lambda: entries)
+            assert code == 0 and len(answers) == len(entries) + 1
+            for entry, answer in zip(entries, answers, strict=False):
+                chosen = select(entry, attributes, types_only)
+                assert answer == codec.search_entry_asn1(message_id, entry.dn, chosen)
+                message, rest = decoder.decode(answer, asn1Spec=LDAPMessage())
+                body = message["protocolOp"].getComponent()
+                assert not rest and int(message["messageID"]) == message_id and str(body["object"]) == entry.dn
+                assert [(str(a["type"]), [bytes(v).decode() for v in a["vals"]]) for a in body["attributes"]] == \
+                    [(name, list(values)) for name, values in chosen]
+
+
+def test_partial_attribute_values_read_back_what_was_encoded():
+    """Short and long lengths (the reader inlines the short ones), empty, single and many values, in the middle
+    of other bytes as an entry stores them."""
+    for values in (["alice"], ["é" * 100, "x"], [], ["a" * 200], ["a"] * 300, ["a" * 70000]):
+        for name in ("cn", "n" * 200):
+            data = codec.partial_attribute(name, values)
+            assert codec.partial_attribute_values(b"xx" + data + b"yy", 2, 2 + len(data)) == tuple(values)

@@ -4,7 +4,7 @@ a duplicate DN, values differing only in case)."""
 
 import random
 
-from protocols.ldap import directory
+from protocols.ldap import codec, directory
 from protocols.ldap import dn as dnmod
 from protocols.ldap.directory import Layout
 from protocols.ldap.index import Indexed
@@ -107,14 +107,18 @@ def test_equality_lookups_use_the_index_and_find_what_the_scan_finds():
     assert indexed.by_dn(dnmod.key(LAYOUT.groups_dn))[0].get("objectClass") == ("top", "nsContainer")
 
 
-def test_build_shares_strings_and_tuples():
+def test_build_keeps_values_as_ber_and_shares_names():
+    """The values are held as the PartialAttributes sent (bytes), decoded back equal; the name tuples and the
+    DN parts are shared by the entries of one build."""
     entries = make_directory(random.Random(2))
     users = [e for e in entries if e.dn.endswith(LAYOUT.users_dn) and e.dn != LAYOUT.users_dn]
-    assert users[0].get("objectClass") is users[1].get("objectClass")
     assert users[0].names is users[1].names or users[0].attributes != users[1].attributes
+    assert users[0].dn_key[1] is users[1].dn_key[1]
+    for entry in entries:
+        assert entry.ber == b"".join(codec.partial_attribute(n, v) for n, v in entry.attributes)
+        assert len(entry.ends) == 4 * len(entry.keys)
     group = next(e for e in entries if e.get("member") and e.dn.endswith(LAYOUT.groups_dn))
-    member = next(u for u in users if u.dn == group.get("member")[0])
-    assert group.get("member")[0] is member.dn
+    assert any(u.dn == group.get("member")[0] for u in users)
 
 
 def test_restricted_view_from_the_index_equals_the_restricted_build():
