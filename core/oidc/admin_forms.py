@@ -86,12 +86,7 @@ class RedirectURIsField(forms.CharField):
         super().__init__(**kwargs)
 
     def prepare_value(self, value):
-        if isinstance(value, str) and value.strip().startswith("["):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                return value
-        return to_lines(value)
+        return to_lines(value)  # what was typed (a str) is shown again as it was
 
     def to_python(self, value):
         return from_lines(super().to_python(value))
