@@ -181,10 +181,12 @@ def test_grafana_oauth2_provider_and_application(core, admin):
     page.select_option("#id_property_mappings", label=option_labels(page, "#id_property_mappings", SCOPES))
     page.select_option("#id_client_type", label="Confidential")
     page.fill("#id_redirect_uris", GRAFANA_REDIRECT)  # as the seed writes it: the URI itself, one per line
+    shot(page, "oauth2-provider-form")
     # seed 002 "Signing Key: pick the default certificate": listed on a fresh install, and preselected
     assert page.locator("#id_signing_key option:checked").inner_text() == DEFAULT_CERTIFICATE
     page.select_option("#id_signing_key", label=DEFAULT_CERTIFICATE)
-    shot(page, "oauth2-provider-form")
+    page.locator("#id_signing_key").scroll_into_view_if_needed()
+    shot(page, "oauth2-provider-signing-key")
     assert "grafana-oauth" in save(page)
     menu(page, base, "Applications", "Providers")
     open_row(page, "grafana-oauth")
@@ -433,6 +435,7 @@ def test_admin_enrolls_totp_for_a_user(core, admin, api, chromium):
     open_row(page, "enrolled-by-admin")
     click(page, "Enroll")
     assert "/if/flow/default-authenticator-webauthn-setup/" in page.inner_text("#webauthn-link")
+    shot(page, "user-enroll")
     with page.expect_navigation():
         page.get_by_role("button", name="Enroll TOTP").click()
     secret = page.inner_text("#totp-secret").replace(" ", "")
