@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from core import config as _config
@@ -70,7 +71,9 @@ MIDDLEWARE = [
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [str(CONFIG.data_dir / "templates")],
+        # the admin's breadcrumbs name authentik's menus (core/accounts/templatetags/admin_menus.py): Django's admin
+        # templates extended there, found before django.contrib.admin's own
+        "DIRS": [str(CONFIG.data_dir / "templates"), os.path.join(os.path.dirname(__file__), "accounts", "admin_templates")],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

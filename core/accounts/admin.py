@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.accounts import admin_mfa
 from core.accounts.csv_import import import_users
 from core.accounts.models import (
     Application,
@@ -50,7 +51,7 @@ class SetPasswordForm(forms.Form):
 
 def _device_inline(device_model):
     """The user's MFA devices of one kind, listed with their last use and removable (authentik: Directory ->
-    Users -> a user -> MFA Authenticators); a device is enrolled by its user, through a setup flow."""
+    Users -> a user -> MFA Authenticators); "Enroll" adds one (core/accounts/admin_mfa.py)."""
 
     class DeviceInline(admin.TabularInline):
         model = device_model
@@ -126,6 +127,9 @@ class UserAdmin(admin.ModelAdmin):
         return [path("import/", view(self.import_csv), name="authentik_core_user_import"),
                 path("<int:pk>/password/", view(self.set_password), name="authentik_core_user_set_password"),
                 path("<int:pk>/recovery/", view(self.recovery_link), name="authentik_core_user_recovery"),
+                path("<int:pk>/enroll/", view(self.enroll), name="authentik_core_user_enroll"),
+                path("<int:pk>/enroll/totp/<int:device>/", view(self.confirm_totp),
+                     name="authentik_core_user_enroll_totp"),
                 *super().get_urls()]
 
     def _user_or_404(self, pk) -> User:
@@ -133,6 +137,12 @@ class UserAdmin(admin.ModelAdmin):
         if user is None:
             raise Http404(f"no user with pk {pk}")
         return user
+
+    def enroll(self, request, pk):
+        return admin_mfa.enroll(self, request, self._user_or_404(pk))
+
+    def confirm_totp(self, request, pk, device):
+        return admin_mfa.confirm_totp(self, request, self._user_or_404(pk), device)
 
     def set_password(self, request, pk):
         user = self._user_or_404(pk)

@@ -52,7 +52,9 @@ class GatehouseAdminSite(AdminSite):
     def index(self, request, extra_context=None):
         from core.accounts.admin_dashboard import context
 
-        return super().index(request, {**context(), **(extra_context or {})})
+        # each menu in its own element with the menu's anchor (#applications...), where breadcrumbs link
+        menus = [[section] for section in self.get_app_list(request)]
+        return super().index(request, {**context(), "menus": menus, **(extra_context or {})})
 
     def get_urls(self):
         from django.urls import path

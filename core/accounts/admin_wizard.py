@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 
 from core.accounts.models import Application, Group
 from core.flows.models import Flow
+from core.oidc.admin_forms import RedirectURIsField
 from core.outposts.models import EMBEDDED_OUTPOST_MANAGED, Outpost
 from core.policies.models import PolicyBinding
 
@@ -34,8 +35,8 @@ class WizardForm(forms.Form):
     kind = forms.ChoiceField(choices=KINDS, label="Provider type")
     external_host = forms.URLField(required=False, assume_scheme="https", help_text="Proxy: the URL people open, e.g. https://app.example.com")
     internal_host = forms.URLField(required=False, assume_scheme="https", help_text="Reverse proxy: the application's own URL")
-    redirect_uris = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Redirect URIs",
-                                    help_text="OAuth2: the application's redirect URIs, one per line")
+    redirect_uris = RedirectURIsField(help_text="OAuth2: the application's redirect URIs, one per line (start a "
+                                                "line with regex: for a pattern)")
     base_dn = forms.CharField(required=False, initial="DC=ldap,DC=goauthentik,DC=io", label="Base DN", help_text="LDAP")
     client_networks = forms.CharField(required=False, initial="0.0.0.0/0,::/0",
                                       help_text="RADIUS: the networks of the devices that may ask")
@@ -53,6 +54,7 @@ def _flow(slug: str) -> str | None:
 def provider_data(kind: str, data: dict) -> tuple[type, dict]:
     """The API serializer and the body it gets for the wizard's answers."""
     from core.oidc.api import OAuth2ProviderSerializer
+    from core.oidc.keys import default_signing_key
     from core.oidc.models import ScopeMapping
     from core.providers.ldap.api import LDAPProviderSerializer
     from core.providers.proxy.api import ProxyProviderSerializer
@@ -63,11 +65,11 @@ def provider_data(kind: str, data: dict) -> tuple[type, dict]:
     login = {"name": data["name"], "authorization_flow": _flow("default-authentication-flow"),
              "invalidation_flow": _flow("default-invalidation-flow")}
     if kind == "oauth2":
-        uris = [{"matching_mode": "strict", "url": line.strip()}
-                for line in (data.get("redirect_uris") or "").splitlines() if line.strip()]
         mappings = [str(pk) for pk in ScopeMapping.objects.filter(managed__in=OIDC_SCOPES).values_list("pk", flat=True)]
-        return OAuth2ProviderSerializer, {**web, "client_type": "confidential", "redirect_uris": uris,
-                                          "property_mappings": mappings}
+        return OAuth2ProviderSerializer, {**web, "client_type": "confidential",
+                                          "redirect_uris": data.get("redirect_uris") or [],
+                                          "property_mappings": mappings,
+                                          "signing_key": str(default_signing_key("rsa").pk)}  # authentik's default
     if kind in ("forward_single", "forward_domain", "proxy"):
         body = {**web, "mode": kind, "external_host": data.get("external_host") or ""}
         if kind == "proxy":
@@ -105,7 +107,8 @@ def create(data: dict):
 
 
 def snippets(kind: str, provider, app: Application, core: str) -> dict:
-    """What the person copies next, filled in for this application."""
+    """What the person copies next, filled in for this application; ``core`` is the core's address
+    (core/system/base_url.py ``address_for``), where the embedded outpost answers too."""
     if kind == "oauth2":
         return {"Client ID": provider.client_id, "Client Secret": provider.client_secret,
                 "OpenID Configuration URL": f"{core}/application/o/{app.slug}/.well-known/openid-configuration"}
@@ -113,7 +116,7 @@ def snippets(kind: str, provider, app: Application, core: str) -> dict:
         host = urlsplit(provider.external_host).hostname or "app.example.com"
         if kind == "proxy":
             return {"Point DNS for this host at the outpost (it proxies to the application)": provider.external_host}
-        outpost = "http://authentik-server:9000"
+        outpost = core
         return {
             "Traefik labels": (f"traefik.http.routers.{app.slug}.rule=Host(`{host}`)\n"
                                f"traefik.http.routers.{app.slug}.middlewares=authentik@docker\n"
@@ -148,7 +151,7 @@ def snippets(kind: str, provider, app: Application, core: str) -> dict:
 
 
 def wizard_view(admin_site, request):
-    from core.system.base_url import current
+    from core.system.base_url import address_for
 
     initial = {"outpost": Outpost.objects.filter(managed=EMBEDDED_OUTPOST_MANAGED).first()}
     form = WizardForm(request.POST or None, initial=initial)
@@ -163,8 +166,8 @@ def wizard_view(admin_site, request):
                 messages = [str(e) for e in (errors if isinstance(errors, list) else [errors])]
                 form.add_error(field if field in form.fields else None, "; ".join(messages))
         else:
-            core = (current() or f"{request.scheme}://{request.get_host()}").rstrip("/")
-            context.update({"created": app, "provider": provider,
+            core, core_source = address_for(request)
+            context.update({"created": app, "provider": provider, "core": core, "core_source": core_source,
                             "snippets": snippets(form.cleaned_data["kind"], provider, app, core)})
             response = render(request, "admin/accounts/wizard.html", context)
             response["Cache-Control"] = "no-store"  # a client secret or shared secret is on it

@@ -5,7 +5,11 @@ Without one it signs HS256 with its client_secret, as authentik does (reference 
 providers rely on this), and its JWKS lists no key.
 
 ``default_signing_key(kind)`` makes, on first use, one self-signed RSA 2048 or EC P-256 keypair as
-a managed CertificateKeyPair, for administrators who want an asymmetric key without bringing one.
+a managed CertificateKeyPair, for administrators who want an asymmetric key without bringing one. The RSA one
+is authentik's default certificate, "authentik Self-signed Certificate" (authentik makes it at startup; here
+the admin's OAuth2 provider form makes it on first need, so startup stays cheap, and preselects it for a new
+provider as authentik's form does). A pair of that name that is not managed (brought from authentik) is used
+as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ MANAGED = {
     "ec": "goauthentik.io/crypto/default-ec",
 }
 NAMES = {
-    "rsa": "authentik Self-signed Signing Key (RSA)",
+    "rsa": "authentik Self-signed Certificate",
     "ec": "authentik Self-signed Signing Key (ECDSA P-256)",
 }
 CERT_DAYS = 3650
@@ -74,7 +78,7 @@ def default_signing_key(kind: str = "rsa") -> CertificateKeyPair:
     managed = MANAGED.get(kind)
     if managed is None:
         raise ValueError(f"signing key kind {kind!r} is unknown: use 'rsa' or 'ec'")
-    existing = CertificateKeyPair.objects.filter(managed=managed).first()
+    existing = _existing(kind)
     if existing is not None:
         return existing
     private_key = _new_private_key(kind)
@@ -85,8 +89,16 @@ def default_signing_key(kind: str = "rsa") -> CertificateKeyPair:
             return CertificateKeyPair.objects.create(
                 name=NAMES[kind], managed=managed, key_data=key_pem,
                 certificate_data=self_signed(private_key, NAMES[kind]))
-    except IntegrityError:  # another worker created it at the same time: use theirs
-        return CertificateKeyPair.objects.get(managed=managed)
+    except IntegrityError:  # another worker (replica) created it at the same time: use theirs
+        existing = _existing(kind)
+        if existing is None:
+            raise
+        return existing
+
+
+def _existing(kind: str) -> CertificateKeyPair | None:
+    return (CertificateKeyPair.objects.filter(managed=MANAGED[kind]).first()
+            or CertificateKeyPair.objects.filter(name=NAMES[kind]).first())
 
 
 class KeyCache:

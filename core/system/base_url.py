@@ -87,6 +87,19 @@ def request_base(request) -> str:
     return requested
 
 
+def address_for(request) -> tuple[str, str]:
+    """The address to give people in snippets and links the admin shows (forward-auth snippets, an enroll link),
+    with where it came from, for the page to say: the configured base URL, else the address ``request`` came
+    to (which may not be the one the proxies or the user reach Gatehouse at)."""
+    base, source = current_with_source()
+    if base:
+        return base.rstrip("/"), f"from {source}"
+    return (request.build_absolute_uri("/").rstrip("/"),
+            "the address this page was reached at, as no Base URL is set (System → Settings); if the proxies or "
+            "the user reach Gatehouse at another address (e.g. http://gatehouse-server:9000 inside Docker), "
+            "use that one, or set the Base URL")
+
+
 def _forget(**_kwargs) -> None:
     cache.delete(CACHE_KEY)
 

@@ -10,8 +10,9 @@ in headless Chromium against a real ``ak server`` (the admin signs in through th
 4. Outposts -> Create (Proxy) -> View deployment info -> Show token (seed 004); a standalone ``ak outpost
    proxy`` started with the host and token copied from the page connects and serves the provider.
 5. Directory -> Users -> Create, Groups -> Create, Users -> Import (CSV); Customisation -> Policies -> Password
-   Policy; User settings -> MFA Devices -> Enroll TOTP (seed 001, the code computed from the secret on the
-   page); System -> Settings: the public (base) URL, then seen in use.
+   Policy; User settings -> MFA Devices -> Enroll TOTP, and Directory -> Users -> a user -> Enroll -> TOTP by
+   the admin (seed 001, the code computed from the secret on the page); System -> Settings: the public (base)
+   URL, then seen in use.
 
 With GATEHOUSE_SCREENSHOTS=<dir> (relative to the checkout, e.g. docs/admin) the main admin pages are saved there
 as 1280x800 PNGs (the README's "The admin" shows them).
@@ -21,9 +22,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import jwt
 import pyotp
 import pytest
 from playwright.sync_api import Error as PlaywrightError
@@ -46,6 +49,7 @@ AUTHORIZATION_FLOW = "default-provider-authorization-implicit-consent"
 GRAFANA = "https://grafana.antoineglacet.com"  # seed 001's Grafana
 GRAFANA_REDIRECT = GRAFANA + "/login/generic_oauth"
 SCOPES = ("openid", "email", "profile")
+DEFAULT_CERTIFICATE = "authentik Self-signed Certificate"  # authentik's default certificate's name
 # Grafana is not here: the browser is told its name does not resolve (never asking a DNS server), and the test
 # reads the code from the request Chromium tried to make.
 CHROMIUM_EXTRA_ARGS = ("--host-resolver-rules=MAP grafana.antoineglacet.com ~NOTFOUND",)
@@ -176,11 +180,17 @@ def test_grafana_oauth2_provider_and_application(core, admin):
     page.select_option("#id_authorization_flow", label=AUTHORIZATION_FLOW)
     page.select_option("#id_property_mappings", label=option_labels(page, "#id_property_mappings", SCOPES))
     page.select_option("#id_client_type", label="Confidential")
-    page.fill("#id_redirect_uris", json.dumps([{"matching_mode": "strict", "url": GRAFANA_REDIRECT}]))
+    page.fill("#id_redirect_uris", GRAFANA_REDIRECT)  # as the seed writes it: the URI itself, one per line
     shot(page, "oauth2-provider-form")
+    # seed 002 "Signing Key: pick the default certificate": listed on a fresh install, and preselected
+    assert page.locator("#id_signing_key option:checked").inner_text() == DEFAULT_CERTIFICATE
+    page.select_option("#id_signing_key", label=DEFAULT_CERTIFICATE)
+    page.locator("#id_signing_key").scroll_into_view_if_needed()
+    shot(page, "oauth2-provider-signing-key")
     assert "grafana-oauth" in save(page)
     menu(page, base, "Applications", "Providers")
     open_row(page, "grafana-oauth")
+    assert page.input_value("#id_redirect_uris") == GRAFANA_REDIRECT  # shown back as typed
     client_id, client_secret = page.input_value("#id_client_id"), page.input_value("#id_client_secret")
     assert len(client_id) >= 20 and len(client_secret) >= 40, (client_id, client_secret)
 
@@ -213,6 +223,7 @@ def test_grafana_oauth2_provider_and_application(core, admin):
     assert answer.status_code == 200, answer.text
     tokens = answer.json()
     assert tokens.get("id_token") and tokens.get("access_token"), tokens
+    assert jwt.get_unverified_header(tokens["id_token"])["alg"] == "RS256"  # signed with the default certificate
     userinfo = httpx.get(discovery["userinfo_endpoint"], timeout=10,
                          headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
     assert userinfo.get("preferred_username") == "akadmin", userinfo
@@ -412,6 +423,41 @@ def test_user_enrolls_totp_and_the_admin_sees_the_device(core, admin, chromium):
     devices = page.locator("#totp_devices-group")
     assert devices.locator("tr.has_original").count() == 1, devices.inner_text()
     assert "TOTP Device (mfa-user)" in devices.inner_text()  # the device, not "TOTPDevice object (1)"
+
+
+def test_admin_enrolls_totp_for_a_user(core, admin, api, chromium):
+    """Seed 001 "MFA, As admin: Directory -> Users -> Select user -> Enroll; Choose: TOTP": the secret is shown
+    once, the admin types the code from the user's app (computed here from the secret on the page), and the
+    user then signs in with the app's codes."""
+    page, base = admin, core.url
+    api.user("enrolled-by-admin", ADMIN_PASSWORD)
+    menu(page, base, "Directory", "Users")
+    open_row(page, "enrolled-by-admin")
+    click(page, "Enroll")
+    assert "/if/flow/default-authenticator-webauthn-setup/" in page.inner_text("#webauthn-link")
+    shot(page, "user-enroll")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Enroll TOTP").click()
+    secret = page.inner_text("#totp-secret").replace(" ", "")
+    assert page.locator("#totp-qr svg").count() == 1
+    shot(page, "user-enroll-totp")
+    page.fill("#id_code", pyotp.TOTP(secret).now())
+    with page.expect_navigation():
+        page.click("#totp-confirm input[type=submit]")
+    assert "enrolled and confirmed" in page.inner_text("ul.messagelist li.success")
+    devices = page.locator("#totp_devices-group")
+    assert devices.locator("tr.has_original").count() == 1, devices.inner_text()
+
+    person = chromium.new_context(viewport=VIEWPORT)
+    try:
+        user = person.new_page()
+        user.set_default_timeout(WAIT_MS)
+        # the next time step's code: the one the admin typed is used up (codes are single-use)
+        sign_in(user, base, "enrolled-by-admin", ADMIN_PASSWORD,
+                code_for=lambda: pyotp.TOTP(secret).at(time.time() + 30))
+        on_path(user, "/if/user/")
+    finally:
+        person.close()
 
 
 def test_settings_public_url_is_used(core, admin, api):

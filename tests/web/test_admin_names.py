@@ -99,3 +99,45 @@ def test_no_row_is_named_by_its_class_and_number(admin_client):
             if found:
                 bad.append((url, found))
     assert bad == []
+
+
+def breadcrumbs(html: str) -> list[tuple[str, str]]:
+    """The (href, text) of each link in the page's breadcrumbs."""
+    found = re.search(r'<div class="breadcrumbs">(.*?)</div>', html, re.S)
+    assert found, "the page has no breadcrumbs"
+    return [(href, text.strip()) for href, text in re.findall(r'<a href="([^"]*)">([^<]*)</a>', found.group(1))]
+
+
+def test_breadcrumbs_name_the_menu_the_model_sits_in(admin_client):
+    """Home › Applications › OAuth2/OpenID Providers, not Django's app name ("Providers_Oauth2", "Outposts ›
+    Outposts"); the menu links to its place on the index."""
+    from core.accounts.models import User
+
+    sections = {key: name for name, members in SECTIONS for key in members}
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    for name, _members in SECTIONS:
+        assert f'<div id="{name.lower()}">' in index  # the anchor the breadcrumbs link to
+    bad = []
+    for model in admin.site._registry:
+        meta = model._meta
+        section = sections[(meta.app_label, model.__name__)]
+        for url in (reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"),
+                    reverse(f"admin:{meta.app_label}_{meta.model_name}_add")):
+            response = admin_client.get(url, follow=True)
+            if response.status_code == 403:
+                continue
+            crumbs = breadcrumbs(response.content.decode())
+            if crumbs[:2] != [(reverse("admin:index"), "Home"), (f"{reverse('admin:index')}#{section.lower()}", section)]:
+                bad.append((url, crumbs))
+    root = User.objects.get(username="root")
+    for url in (reverse("admin:authentik_core_user_change", args=[root.pk]),
+                reverse("admin:authentik_core_user_delete", args=[root.pk]),
+                reverse("admin:authentik_core_user_history", args=[root.pk]),
+                reverse("admin:authentik_core_user_enroll", args=[root.pk]),
+                reverse("admin:authentik_core_user_set_password", args=[root.pk]),
+                reverse("admin:authentik_core_user_import"), reverse("admin:application_wizard")):
+        page = admin_client.get(url).content.decode()
+        crumbs = breadcrumbs(page)
+        if crumbs[1][1] not in ("Directory", "Applications") or GENERATED.findall(visible_text(page)):
+            bad.append((url, crumbs, GENERATED.findall(visible_text(page))))
+    assert bad == []

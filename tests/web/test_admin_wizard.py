@@ -74,3 +74,35 @@ def test_bad_answers_are_errors_on_the_form_and_create_nothing(admin_client):
     response = admin_client.post(URL, {"name": "Bad", "slug": "bad", "kind": "radius", "client_networks": "nope"})
     assert response.status_code == 200 and "errorlist" in response.content.decode()
     assert not Application.objects.filter(slug="bad").exists()
+
+
+def test_forward_auth_snippets_use_the_address_people_reach_the_core_at(admin_client, embedded):
+    """Not authentik's own container name (http://authentik-server:9000): without a base URL, the address this
+    page was reached at, and the page says so; with one, the base URL."""
+    from django.core.cache import cache
+
+    from core.system.models import SINGLETON_PK, SystemSettings
+
+    form = {"kind": "forward_single", "outpost": embedded.pk}
+    body = html.unescape(admin_client.post(URL, form | {"name": "One", "slug": "one",
+                                                        "external_host": "https://one.example.com"}).content.decode())
+    assert "authentik-server" not in body
+    assert "forwardauth.address=http://testserver/outpost.goauthentik.io/auth/traefik" in body
+    assert "forward_auth http://testserver {" in body
+    assert "proxy_pass http://testserver/outpost.goauthentik.io;" in body
+    assert "the address this page was reached at" in body
+
+    SystemSettings.objects.update_or_create(pk=SINGLETON_PK, defaults={"base_url": "https://auth.example.com"})
+    cache.clear()
+    body = html.unescape(admin_client.post(URL, form | {"name": "Two", "slug": "two",
+                                                        "external_host": "https://two.example.com"}).content.decode())
+    assert "forwardauth.address=https://auth.example.com/outpost.goauthentik.io/auth/traefik" in body
+    assert "from the Base URL system setting" in body and "testserver" not in body
+
+
+def test_oauth2_from_the_wizard_signs_with_the_default_certificate(admin_client):
+    admin_client.post(URL, {"name": "Grafana", "slug": "grafana", "kind": "oauth2",
+                            "redirect_uris": "https://grafana.example.com/login/generic_oauth\nregex:https://.*\\.example\\.com/cb"})
+    provider = OAuth2Provider.objects.get(pk=Application.objects.get(slug="grafana").provider_id)
+    assert provider.signing_key.name == "authentik Self-signed Certificate"
+    assert [u["matching_mode"] for u in provider.redirect_uris] == ["strict", "regex"]

@@ -14,6 +14,19 @@ KEY = "static_setup_codes"
 ALPHABET = string.ascii_lowercase + string.digits
 
 
+def new_codes(count: int, length: int) -> list[str]:
+    length = max(6, length)
+    return ["".join(secrets.choice(ALPHABET) for _ in range(length)) for _ in range(count)]
+
+
+def save_codes(user, name: str, codes: list[str]) -> StaticDevice:
+    """A confirmed static device holding ``codes`` (each works once)."""
+    with transaction.atomic():
+        device = StaticDevice.objects.create(user=user, name=name, confirmed=True)
+        StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    return device
+
+
 class AuthenticatorStaticStageView(StageView):
     component = "ak-stage-authenticator-static"
     with_user_info = True
@@ -24,9 +37,7 @@ class AuthenticatorStaticStageView(StageView):
     def _codes(self) -> list[str]:
         codes = self.ctx.context.get(KEY)
         if not codes:
-            length = max(6, self.stage.token_length)
-            codes = ["".join(secrets.choice(ALPHABET) for _ in range(length)) for _ in range(self.stage.token_count)]
-            self.ctx.context[KEY] = codes
+            codes = self.ctx.context[KEY] = new_codes(self.stage.token_count, self.stage.token_length)
         return codes
 
     def challenge_fields(self) -> dict:
@@ -42,8 +53,5 @@ class AuthenticatorStaticStageView(StageView):
         if user is None:
             return Denied("No pending user.")
         codes = self.ctx.context.pop(KEY, None) or self._codes()
-        with transaction.atomic():
-            device = StaticDevice.objects.create(user=user, name=self.stage.friendly_name or "Static tokens",
-                                                 confirmed=True)
-            StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+        save_codes(user, self.stage.friendly_name or "Static tokens", codes)
         return Passed()

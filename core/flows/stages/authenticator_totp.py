@@ -12,6 +12,15 @@ KEY = "totp_setup_key"
 ISSUER = "Gatehouse"
 
 
+def config_url(key: str, digits: int, username: str) -> str:
+    """The otpauth:// URL an authenticator app reads (from its QR code) for ``key``."""
+    return pyotp.TOTP(key, digits=digits).provisioning_uri(name=username, issuer_name=ISSUER)
+
+
+def new_key() -> str:
+    return pyotp.random_base32()
+
+
 class AuthenticatorTOTPStageView(StageView):
     component = "ak-stage-authenticator-totp"
     with_user_info = True
@@ -22,14 +31,12 @@ class AuthenticatorTOTPStageView(StageView):
     def _key(self) -> str:
         key = self.ctx.context.get(KEY)
         if not key:
-            key = self.ctx.context[KEY] = pyotp.random_base32()
+            key = self.ctx.context[KEY] = new_key()
         return key
 
     def challenge_fields(self) -> dict:
         user = self._user()
-        uri = pyotp.TOTP(self._key(), digits=self.stage.digits).provisioning_uri(
-            name=user.username if user else "", issuer_name=ISSUER)
-        return {"config_url": uri}
+        return {"config_url": config_url(self._key(), self.stage.digits, user.username if user else "")}
 
     def get(self):
         if self._user() is None:
