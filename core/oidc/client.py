@@ -16,6 +16,12 @@ import secrets
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from core.oidc.models import ClientTypes, OAuth2Provider
+from core.system import stamp
+
+# client_id -> its provider (application, signing key and scope mappings attached), per process, valid while the
+# configuration stamp is unchanged: a changed secret, a deleted provider or application, a new mapping or key
+# replaces the stamp in the same transaction, so the next request anywhere loads afresh (core/system/stamp.py).
+PROVIDERS = stamp.ProcessCache()
 
 LOGGER = logging.getLogger("gatehouse.oidc")
 
@@ -64,6 +70,31 @@ def narrow_scope(provider: OAuth2Provider, requested: str | None) -> str:
                     "granted: %s (add a scope mapping to the provider to grant them)", provider.name,
                     " ".join(dropped), " ".join(granted) or "none")
     return " ".join(granted)
+
+
+def provider_for(client_id: str) -> OAuth2Provider | None:
+    """The provider whose client_id this is, with its application (None without one), signing key and scope mappings
+    loaded: one query for the configuration stamp while nothing changed, else three (stamp, provider with key and
+    application, mappings). A fresh copy each call: the caller may change it."""
+    from core.oidc.claims import mappings, remember_mappings
+
+    using = stamp.alias()
+    current = stamp.current(using)
+    provider = PROVIDERS.get(client_id, current)
+    if provider is not None:
+        return provider
+    provider = OAuth2Provider.objects.using(using).select_related("signing_key", "application").filter(
+        client_id=client_id).first()
+    if provider is None:
+        return None
+    try:
+        provider.application  # noqa: B018 - a provider without an application is no client
+    except OAuth2Provider.application.RelatedObjectDoesNotExist:
+        return None
+    remember_mappings(provider)
+    mappings(provider)  # loaded now, kept with the cached copy
+    PROVIDERS.put(client_id, current, provider)
+    return provider
 
 
 class Client(ClientMixin):

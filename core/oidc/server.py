@@ -16,8 +16,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from core.client_ip import client_ip
 from core.oidc import discovery, tokens
-from core.oidc.claims import remember_mappings, subject
-from core.oidc.client import Client
+from core.oidc.claims import subject
+from core.oidc.client import Client, provider_for
 from core.oidc.grants.authorization_code import AuthorizationCodeGrant
 from core.oidc.grants.client_credentials import ClientCredentialsGrant, PasswordGrant
 from core.oidc.grants.device_code import DeviceAuthorizationEndpoint, DeviceCodeGrant
@@ -142,17 +142,9 @@ class Server(AuthorizationServer):
     def query_client(self, client_id):
         if not client_id or not isinstance(client_id, str) or "\x00" in client_id:
             return None
-        # One query for the provider, its key and its application; its scope mappings, which the scope narrowing
-        # and the claims of a token request both read, once when first needed (core/oidc/claims.py mappings()).
-        provider = OAuth2Provider.objects.select_related("signing_key", "application").filter(
-            client_id=client_id).first()
+        provider = provider_for(client_id)  # per process while the configuration is unchanged
         if provider is None:
             return None
-        try:
-            provider.application  # noqa: B018 - a provider without an application is no client
-        except OAuth2Provider.application.RelatedObjectDoesNotExist:
-            return None
-        remember_mappings(provider)
         return Client(provider)
 
     def save_token(self, token, request):
