@@ -73,9 +73,9 @@ def narrow_scope(provider: OAuth2Provider, requested: str | None) -> str:
 
 
 def provider_for(client_id: str) -> OAuth2Provider | None:
-    """The provider whose client_id this is, with its application (None without one), signing key and scope mappings
-    loaded: one query for the configuration stamp while nothing changed, else three (stamp, provider with key and
-    application, mappings). A fresh copy each call: the caller may change it."""
+    """The provider whose client_id this is, with its application (None without one), signing key, scope mappings and
+    the application's policy bindings (``application_bindings``) loaded: one query for the configuration stamp while
+    nothing changed, else four or more. A fresh copy each call: the caller may change it."""
     from core.oidc.claims import mappings, remember_mappings
 
     using = stamp.alias()
@@ -93,6 +93,9 @@ def provider_for(client_id: str) -> OAuth2Provider | None:
         return None
     remember_mappings(provider)
     mappings(provider)  # loaded now, kept with the cached copy
+    from core.policies.engine import load_bindings
+
+    provider.application_bindings = load_bindings(provider.application)  # PolicyBinding and Policy are watched too
     PROVIDERS.put(client_id, current, provider)
     return provider
 
