@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from urllib.parse import unquote
 
 from authlib.integrations.django_oauth2 import AuthorizationServer
@@ -114,7 +115,7 @@ class PlainOrTLSRequest(DjangoOAuth2Request):
 class Server(AuthorizationServer):
     def __init__(self, request):
         super().__init__(OAuth2Provider, AccessToken)
-        self.base_url = request_base(request)  # the base URL for its own host (core/system/base_url.py)
+        self.http_request = request
         self.client_ip = client_ip(request)
         self.authorize_context: dict = {}
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
@@ -125,6 +126,12 @@ class Server(AuthorizationServer):
         self.register_endpoint(Introspection)
         self.register_endpoint(Revocation)
         self.register_endpoint(DeviceAuthorizationEndpoint)
+
+    @functools.cached_property
+    def base_url(self) -> str:
+        """The base URL for the request's own host (core/system/base_url.py), read when first needed: introspecting
+        an access token or revoking one needs none (on PostgreSQL + Redis the setting is a Redis round trip)."""
+        return request_base(self.http_request)
 
     def create_oauth2_request(self, request):
         return PlainOrTLSRequest(request)
