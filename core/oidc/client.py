@@ -9,11 +9,13 @@ used as a regular expression only because the administrator chose so, and always
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from django.db import connections, transaction
 
 from core.oidc.models import ClientTypes, OAuth2Provider
 from core.system import stamp
@@ -83,19 +85,23 @@ def provider_for(client_id: str) -> OAuth2Provider | None:
     provider = PROVIDERS.get(client_id, current)
     if provider is not None:
         return provider
-    provider = OAuth2Provider.objects.using(using).select_related("signing_key", "application").filter(
-        client_id=client_id).first()
-    if provider is None:
-        return None
-    try:
-        provider.application  # noqa: B018 - a provider without an application is no client
-    except OAuth2Provider.application.RelatedObjectDoesNotExist:
-        return None
-    remember_mappings(provider)
-    mappings(provider)  # loaded now, kept with the cached copy
-    from core.policies.engine import load_bindings
+    # With read replicas, every read from the stamp's database: inside a transaction the router sends reads to the
+    # primary (core/dbrouter.py). Without them, no transaction: SQLite's would take the write lock for a mere read.
+    replicated = len(connections.databases) > 1
+    with transaction.atomic(using=using) if replicated else contextlib.nullcontext():
+        provider = OAuth2Provider.objects.using(using).select_related("signing_key", "application").filter(
+            client_id=client_id).first()
+        if provider is None:
+            return None
+        try:
+            provider.application  # noqa: B018 - a provider without an application is no client
+        except OAuth2Provider.application.RelatedObjectDoesNotExist:
+            return None
+        remember_mappings(provider)
+        mappings(provider)  # loaded now, kept with the cached copy
+        from core.policies.engine import load_bindings
 
-    provider.application_bindings = load_bindings(provider.application)  # PolicyBinding and Policy are watched too
+        provider.application_bindings = load_bindings(provider.application)  # PolicyBinding, Policy are watched too
     PROVIDERS.put(client_id, current, provider)
     return provider
 

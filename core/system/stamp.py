@@ -10,7 +10,7 @@ data behind it. Without the row (a database flushed by a test) nothing is cached
 
 Read the stamp BEFORE the data it guards (``ProcessCache.get`` then the load): a change committed in between is
 then cached under the old stamp and reloaded on the next request, never the other way round. Both come from the
-same database (``alias``), so a read replica that has the stamp has the rows written with it.
+same database, the primary (``alias``): a read replica may lag behind it.
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ def _watched() -> tuple:
 
 
 def alias() -> str:
+    """The primary (where writes go): a read replica may lag behind it, and the rows behind a cache entry must come
+    from the database its stamp came from (load them inside ``transaction.atomic(using=alias())``, which the
+    replica router sends to the primary; core/dbrouter.py)."""
     from core.system.models import ConfigStamp
 
-    return router.db_for_read(ConfigStamp)
+    return router.db_for_write(ConfigStamp)
 
 
 def current(using: str) -> str | None:
