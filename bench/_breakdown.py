@@ -1,6 +1,6 @@
 """Where a request's time goes, for bench/core_login.py: run as ``python -m bench._breakdown <client.json>`` with
 the core's environment (the same data directory or database as the running server), it replays the bench's
-password login and token request in this process through Django's test client (the same middleware and views,
+password login, token request, userinfo and introspection in this process through Django's test client (the same middleware and views,
 no HTTP and no thread pool) and prints one JSON line:
 
 - per request: queries (count, and their time), the request's time and this thread's CPU time without a
@@ -59,6 +59,18 @@ def _inclusive(stats: pstats.Stats) -> dict[str, float]:
     return out
 
 
+def _statement(sql: str) -> str:
+    """``SELECT user`` / ``INSERT accesstoken``: the verb and the first table, without the app prefix."""
+    words = sql.replace('"', " ").split()
+    verb = words[0].upper() if words else "?"
+    marker = {"SELECT": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE", "DELETE": "FROM"}.get(verb)
+    table = words[words.index(marker) + 1] if marker in words[:-1] else ""
+    for prefix in ("authentik_providers_oauth2_", "authentik_core_", "authentik_policies_", "authentik_events_",
+                   "authentik_admin_", "authentik_"):
+        table = table.removeprefix(prefix)
+    return f"{verb} {table}".strip()
+
+
 def rs256_client(client: dict) -> dict:
     """A copy of the bench's client that signs with the managed RSA key (RS256), with its application; made here
     because the REST API has no endpoint for keypairs. Returns its credentials."""
@@ -92,7 +104,8 @@ def main(client_path: str) -> None:
     token_body = urlencode({"grant_type": "client_credentials", "scope": "openid profile", **client})
     rs256 = rs256_client(client)
     rs256_body = urlencode({"grant_type": "client_credentials", "scope": "openid profile", **rs256})
-    names = [*bench.STEPS, "token (client_credentials)", "token, RS256 client"]
+    names = [*bench.STEPS, "token (client_credentials)", "token, RS256 client", "userinfo", "introspection"]
+    machine = Client(HTTP_HOST="127.0.0.1", HTTP_USER_AGENT="bench-breakdown-rp")  # an RP: no cookies
 
     def steps():
         """The requests of one login and one token request, as callables returning the response."""
@@ -100,6 +113,12 @@ def main(client_path: str) -> None:
 
         def landing():
             return http.get(state["to"])
+
+        def token():
+            response = machine.post("/application/o/token/", token_body,
+                                    content_type="application/x-www-form-urlencoded")
+            state["access"] = response.json()["access_token"]
+            return response
 
         def login_done():
             response = http.get(url)
@@ -115,10 +134,12 @@ def main(client_path: str) -> None:
                               content_type="application/json"),
             login_done,
             landing,
-            lambda: http.post("/application/o/token/", token_body,
-                              content_type="application/x-www-form-urlencoded"),
-            lambda: http.post("/application/o/token/", rs256_body,
-                              content_type="application/x-www-form-urlencoded"),
+            token,
+            lambda: machine.post("/application/o/token/", rs256_body,
+                                 content_type="application/x-www-form-urlencoded"),
+            lambda: machine.get("/application/o/userinfo/", headers={"Authorization": f"Bearer {state['access']}"}),
+            lambda: machine.post("/application/o/introspect/", urlencode({"token": state["access"], **client}),
+                                 content_type="application/x-www-form-urlencoded"),
         ]
 
     queries: dict[str, list[int]] = {n: [] for n in names}
@@ -126,6 +147,8 @@ def main(client_path: str) -> None:
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
     counted: list[float] = []
+    statements: list[str] = []
+    seen: dict[str, list[str]] = {}
 
     def count(execute, sql, params, many, context):
         started = time.perf_counter()
@@ -133,6 +156,7 @@ def main(client_path: str) -> None:
             return execute(sql, params, many, context)
         finally:
             counted.append(time.perf_counter() - started)
+            statements.append(_statement(sql))
 
     def check(name, response):
         if response.status_code >= 400:
@@ -141,6 +165,7 @@ def main(client_path: str) -> None:
     for round_ in range(WARMUP + ROUNDS):
         for name, step in zip(names, steps(), strict=True):
             counted.clear()
+            statements.clear()
             with connection.execute_wrapper(count):
                 started, started_cpu = time.perf_counter(), time.thread_time()
                 response = step()
@@ -151,6 +176,7 @@ def main(client_path: str) -> None:
                 cpu[name].append(elapsed_cpu * 1000)
                 queries[name].append(len(counted))
                 sql_ms[name].append(sum(counted) * 1000)
+                seen[name] = list(statements)
 
     profiles = {n: cProfile.Profile() for n in names}
     for _ in range(ROUNDS):
@@ -168,6 +194,7 @@ def main(client_path: str) -> None:
             "ms": round(statistics.median(wall[name]), 2), "cpu_ms": round(statistics.median(cpu[name]), 2),
             "profiled_ms": round(profiled_total * 1000 / ROUNDS, 2),
             "parts_ms": {k: round(v / ROUNDS, 2) for k, v in parts.items() if v},
+            "statements": seen.get(name, []),
         }
     print(json.dumps({"requests": result, "rs256_client": rs256}))
 

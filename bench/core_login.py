@@ -506,6 +506,8 @@ def run(label: str, env: dict | None) -> None:
         print(f"[{label}]   {name}: {row['queries']:.0f} queries ({row['sql_ms']:.1f} ms in SQL), {row['ms']:.1f} ms "
               f"(CPU {row['cpu_ms']:.1f} ms); "
               f"profiled {row['profiled_ms']:.1f} ms: {inner}")
+        if not name.startswith(("GET", "POST")):  # the machine endpoints: which statements
+            print(f"[{label}]     statements: {', '.join(row.get('statements', []))}")
     extra = f", {rs256_rate['non2xx']} non-2xx" if rs256_rate["non2xx"] else ""
     print(f"[{label}] token endpoint, the same client signing RS256 (the managed RSA key), concurrency 1: "
           f"{rs256_rate['rps']:.0f} req/s (p50 {rs256_rate['p50']}{extra}; {tool}, {WRK_SECONDS} s)")

@@ -9,13 +9,21 @@ used as a regular expression only because the administrator chose so, and always
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from django.db import connections, transaction
 
 from core.oidc.models import ClientTypes, OAuth2Provider
+from core.system import stamp
+
+# client_id -> its provider (application, signing key and scope mappings attached), per process, valid while the
+# configuration stamp is unchanged: a changed secret, a deleted provider or application, a new mapping or key
+# replaces the stamp in the same transaction, so the next request anywhere loads afresh (core/system/stamp.py).
+PROVIDERS = stamp.ProcessCache()
 
 LOGGER = logging.getLogger("gatehouse.oidc")
 
@@ -64,6 +72,38 @@ def narrow_scope(provider: OAuth2Provider, requested: str | None) -> str:
                     "granted: %s (add a scope mapping to the provider to grant them)", provider.name,
                     " ".join(dropped), " ".join(granted) or "none")
     return " ".join(granted)
+
+
+def provider_for(client_id: str) -> OAuth2Provider | None:
+    """The provider whose client_id this is, with its application (None without one), signing key, scope mappings and
+    the application's policy bindings (``application_bindings``) loaded: one query for the configuration stamp while
+    nothing changed, else four or more. A fresh copy each call: the caller may change it."""
+    from core.oidc.claims import mappings, remember_mappings
+
+    using = stamp.alias()
+    current = stamp.current(using)
+    provider = PROVIDERS.get(client_id, current)
+    if provider is not None:
+        return provider
+    # With read replicas, every read from the stamp's database: inside a transaction the router sends reads to the
+    # primary (core/dbrouter.py). Without them, no transaction: SQLite's would take the write lock for a mere read.
+    replicated = len(connections.databases) > 1
+    with transaction.atomic(using=using) if replicated else contextlib.nullcontext():
+        provider = OAuth2Provider.objects.using(using).select_related("signing_key", "application").filter(
+            client_id=client_id).first()
+        if provider is None:
+            return None
+        try:
+            provider.application  # noqa: B018 - a provider without an application is no client
+        except OAuth2Provider.application.RelatedObjectDoesNotExist:
+            return None
+        remember_mappings(provider)
+        mappings(provider)  # loaded now, kept with the cached copy
+        from core.policies.engine import load_bindings
+
+        provider.application_bindings = load_bindings(provider.application)  # PolicyBinding, Policy are watched too
+    PROVIDERS.put(client_id, current, provider)
+    return provider
 
 
 class Client(ClientMixin):

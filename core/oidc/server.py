@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from urllib.parse import unquote
 
 from authlib.integrations.django_oauth2 import AuthorizationServer
@@ -16,8 +17,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from core.client_ip import client_ip
 from core.oidc import discovery, tokens
-from core.oidc.claims import remember_mappings, subject
-from core.oidc.client import Client
+from core.oidc.claims import subject
+from core.oidc.client import Client, provider_for
 from core.oidc.grants.authorization_code import AuthorizationCodeGrant
 from core.oidc.grants.client_credentials import ClientCredentialsGrant, PasswordGrant
 from core.oidc.grants.device_code import DeviceAuthorizationEndpoint, DeviceCodeGrant
@@ -114,7 +115,7 @@ class PlainOrTLSRequest(DjangoOAuth2Request):
 class Server(AuthorizationServer):
     def __init__(self, request):
         super().__init__(OAuth2Provider, AccessToken)
-        self.base_url = request_base(request)  # the base URL for its own host (core/system/base_url.py)
+        self.http_request = request
         self.client_ip = client_ip(request)
         self.authorize_context: dict = {}
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
@@ -125,6 +126,12 @@ class Server(AuthorizationServer):
         self.register_endpoint(Introspection)
         self.register_endpoint(Revocation)
         self.register_endpoint(DeviceAuthorizationEndpoint)
+
+    @functools.cached_property
+    def base_url(self) -> str:
+        """The base URL for the request's own host (core/system/base_url.py), read when first needed: introspecting
+        an access token or revoking one needs none (on PostgreSQL + Redis the setting is a Redis round trip)."""
+        return request_base(self.http_request)
 
     def create_oauth2_request(self, request):
         return PlainOrTLSRequest(request)
@@ -142,17 +149,9 @@ class Server(AuthorizationServer):
     def query_client(self, client_id):
         if not client_id or not isinstance(client_id, str) or "\x00" in client_id:
             return None
-        # One query for the provider, its key and its application; its scope mappings, which the scope narrowing
-        # and the claims of a token request both read, once when first needed (core/oidc/claims.py mappings()).
-        provider = OAuth2Provider.objects.select_related("signing_key", "application").filter(
-            client_id=client_id).first()
+        provider = provider_for(client_id)  # per process while the configuration is unchanged
         if provider is None:
             return None
-        try:
-            provider.application  # noqa: B018 - a provider without an application is no client
-        except OAuth2Provider.application.RelatedObjectDoesNotExist:
-            return None
-        remember_mappings(provider)
         return Client(provider)
 
     def save_token(self, token, request):

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 import jwt
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -64,32 +65,37 @@ def issue(*, provider, user, scopes: list[str], grant_type: str, issuer: str, se
     access_claims = {**base, "azp": provider.client_id, "uid": secrets.token_urlsafe(24), "scope": " ".join(scopes)}
     access_value = sign(provider, access_claims)
     id_claims = {**base, "at_hash": _half_hash(access_value)}
-    access = AccessToken.objects.create(
-        provider=provider, user=user, session=session, scope=" ".join(scopes), auth_time=auth_time,
-        expires=access_expiry, token_hash=hash_key(access_value), grant_type=grant_type, claims=base,
-        authorization_code=authorization_code)
+    id_value = sign(provider, id_claims)
+    refresh_value = secrets.token_urlsafe(48) if include_refresh and OFFLINE_ACCESS in scopes else None
+    # The rows and the event in one transaction (one commit, not two or three; an enclosing one, such as the
+    # code exchange's, is simply joined): all of them are there or none, and the answer leaves after the commit.
+    with transaction.atomic(savepoint=False):
+        access = AccessToken.objects.create(
+            provider=provider, user=user, session=session, scope=" ".join(scopes), auth_time=auth_time,
+            expires=access_expiry, token_hash=hash_key(access_value), grant_type=grant_type, claims=base,
+            authorization_code=authorization_code)
+        refresh = None
+        if refresh_value is not None:
+            refresh = RefreshToken.objects.create(
+                provider=provider, user=user, session=session, scope=" ".join(scopes), auth_time=auth_time,
+                expires=now + parse(provider.refresh_token_validity), token_hash=hash_key(refresh_value),
+                nonce=nonce or "", authorization_code=authorization_code)
+        if grant_type in TOKEN_LOGIN_GRANTS:
+            # authentik records a machine's token request as a login by token (its TokenView); a code or refresh
+            # exchange continues an authorization already recorded (authorize_application) and records nothing.
+            app = application_of(provider)
+            record("login", user=user, client_ip=client_ip, app=app.slug if app else "", provider=provider.name,
+                   method="token", grant_type=grant_type, scope=" ".join(scopes))
     response = {
         "access_token": access_value,
         "token_type": "Bearer",
         "scope": " ".join(scopes),
         "expires_in": int((access_expiry - now).total_seconds()),
         # authentik answers with an id_token for every grant (the proxy outpost's Basic auth needs it).
-        "id_token": sign(provider, id_claims),
+        "id_token": id_value,
     }
-    refresh = None
-    if include_refresh and OFFLINE_ACCESS in scopes:
-        refresh_value = secrets.token_urlsafe(48)
-        refresh = RefreshToken.objects.create(
-            provider=provider, user=user, session=session, scope=" ".join(scopes), auth_time=auth_time,
-            expires=now + parse(provider.refresh_token_validity), token_hash=hash_key(refresh_value),
-            nonce=nonce or "", authorization_code=authorization_code)
+    if refresh_value is not None:
         response["refresh_token"] = refresh_value
-    if grant_type in TOKEN_LOGIN_GRANTS:
-        # authentik records a machine's token request as a login by token (its TokenView); a code or refresh
-        # exchange continues an authorization already recorded (authorize_application) and records nothing.
-        app = application_of(provider)
-        record("login", user=user, client_ip=client_ip, app=app.slug if app else "", provider=provider.name,
-               method="token", grant_type=grant_type, scope=" ".join(scopes))
     return Issued(response, access, refresh)
 
 

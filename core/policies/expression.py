@@ -13,8 +13,9 @@ when compiling are guard rails against mistakes, not a security boundary:
   by name); no ``import``, ``global``.
 
 The binding's timeout is real. An expression that is provably short (straight-line code: no loop, no
-comprehension, no lambda, no repetition operator, only the calls in SHORT_CALLS / SHORT_METHODS) runs in the
-calling thread, as cheap as before. Any other runs in a forked evaluator process that is killed at the
+comprehension other than one pass without calls over existing data such as the default ``profile`` scope
+mapping's ``[group.name for group in request.user.all_groups()]``, no lambda, no repetition operator, only the
+calls in SHORT_CALLS / SHORT_METHODS) runs in the calling thread, as cheap as before. Any other runs in a forked evaluator process that is killed at the
 timeout, its database queries run on the caller's connection and are cancelled with it
 (core/policies/isolation.py), so ``while True: pass``, ``sum(range(10**15))``, a backtracking regex and a
 slow query all end at the timeout. Any exception (the timeout included) fails the evaluation; the engine
@@ -96,8 +97,8 @@ SHORT_METHODS = frozenset({
 })
 SHORT_OPERATORS = (ast.Add, ast.Sub, ast.Div, ast.FloorDiv, ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift)
 MAX_SHORT_OPERATIONS = 8  # `s = s + s` eight times is 256 times the data, not 2**40
-LONG_NODES = (ast.While, ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
-              ast.Lambda, ast.AsyncFunctionDef, ast.ClassDef, ast.Starred, ast.Await, ast.Yield, ast.YieldFrom)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+LONG_NODES = (ast.While, ast.For, ast.AsyncFor, ast.Lambda, ast.AsyncFunctionDef, ast.ClassDef, ast.Starred, ast.Await, ast.Yield, ast.YieldFrom)
 
 
 class _Shape(ast.NodeVisitor):
@@ -107,12 +108,38 @@ class _Shape(ast.NodeVisitor):
 
     def __init__(self):
         self.short, self.depth, self.operations, self.local = True, -1, 0, set()
+        self.comprehending = False
 
     def generic_visit(self, node):
         if isinstance(node, LONG_NODES):
             self.short = False
         if self.short:
             super().generic_visit(node)
+
+    def _comprehension(self, node):
+        """One pass over data that already exists: a single ``for``, not inside another comprehension, over a name,
+        an attribute or an allowed call (``request.user.all_groups()``, ``x.items()``), with no call in its element or
+        conditions (so nothing per element but reading it). Its work is linear in what a query or the input returned,
+        like ``sorted()`` or ``list()`` of it; nested or multiple ``for`` clauses (quadratic) are not short."""
+        if self.comprehending or len(node.generators) != 1 or node.generators[0].is_async:
+            self.short = False
+            return
+        loop = node.generators[0]
+        if not isinstance(loop.iter, ast.Name | ast.Attribute | ast.Call):
+            self.short = False
+            return
+        parts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        if any(isinstance(n, ast.Call | ast.NamedExpr) for part in [*parts, loop.target, *loop.ifs]
+               for n in ast.walk(part)):
+            self.short = False
+            return
+        self.visit(loop.iter)  # the iterable is judged like any other expression (allowed calls only)
+        self.comprehending = True
+        for part in [*parts, loop.target, *loop.ifs]:
+            self.visit(part)
+        self.comprehending = False
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
 
     def visit_FunctionDef(self, node):
         self.depth += 1

@@ -10,6 +10,7 @@ class AuthentikAdminConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from core.system import base_url
+        from core.system import base_url, stamp
 
         base_url.connect()
+        stamp.connect()

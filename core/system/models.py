@@ -40,3 +40,17 @@ class SystemSettings(models.Model):
     def load(cls) -> SystemSettings:
         """The settings row, or the defaults when none was saved yet (reading never writes)."""
         return cls.objects.filter(pk=SINGLETON_PK).first() or cls(pk=SINGLETON_PK)
+
+
+class ConfigStamp(models.Model):
+    """One row whose ``stamp`` (random) is replaced in the same transaction as every change of the configuration that
+    per-process caches are derived from (core/system/stamp.py): a cache entry made under another stamp is stale."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    stamp = models.CharField(max_length=32)
+
+    class Meta:
+        verbose_name = "Configuration stamp"
+
+    def __str__(self) -> str:
+        return self.stamp

@@ -70,9 +70,17 @@ def test_short_expressions_stay_in_the_calling_thread():
     for source in ("return False", "return ak_is_group_member(request.user, name='admins')",
                    "return {'email': request.user.email, 'email_verified': False}",
                    "x = request.context.get('token')\nreturn x is None or x.session_id == 'a'",
-                   "ak_message('hi ' + request.user.username)\nreturn True"):
+                   "ak_message('hi ' + request.user.username)\nreturn True",
+                   # one pass without calls over what a query returned (the default profile scope mapping)
+                   "return [g.name for g in request.user.all_groups()]",
+                   "return sorted(g.name for g in request.user.all_groups() if g.name)",
+                   "return {k: v for k, v in request.context.items()}"):
         assert expression.runs_in_process(source), source
-    for source in ("while True: pass", "return [g.name for g in request.user.all_groups()]",
+    for source in ("while True: pass", "return [[a for a in g.name] for g in request.user.all_groups()]",
+                   "return [a + b for a in request.user.name for b in request.user.name]",
+                   "return [ak_is_group_member(request.user, name=n) for n in request.user.name]",
+                   "return [len(g.name) for g in request.user.all_groups()]", "return [x for x in range(10 ** 9)]",
+                   "return [x for x in request.user.name if (y := x)]",
                    "return sum(range(10 ** 9))", "return 'a' * 10 ** 9", "return regex_match(request.user.name, 'x')",
                    "return request.user.groups.model.objects.raw('select 1')", "f = lambda: 1\nreturn f()",
                    "return f'{request.user.name:>999999999}'", "return '%*s' % (10 ** 9, 'x')"):
@@ -94,7 +102,7 @@ def test_the_process_sees_the_callers_transaction_and_writes_back(app, alice):
             self.context = live
 
     request = PolicyRequest(user=alice, context={"flow_plan": Plan(), "prompt_data": {"a": 1}})
-    source = ("names = [g.name for g in request.user.all_groups()]\n"
+    source = ("names = []\nfor g in request.user.all_groups():\n    names.append(g.name)\n"
               "context['flow_plan'].context['groups_seen'] = names\n"
               "context['prompt_data']['b'] = 2\n"
               "request.context['added'] = len(names)\n"

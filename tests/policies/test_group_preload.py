@@ -11,7 +11,8 @@ from core.policies import expression, isolation
 from core.policies.types import PolicyRequest
 
 pytestmark = pytest.mark.django_db
-SOURCE = "names = sorted(g.name for g in request.user.all_groups())\nak_message(','.join(names))\nreturn 'b' in names"
+SOURCE = ("names = []\nfor g in request.user.all_groups():\n    names.append(g.name)\n"  # a loop: an evaluator
+          "names.sort()\nak_message(','.join(names))\nreturn 'b' in names")
 
 
 def test_groups_travel_with_the_user_and_no_query_crosses_the_pipe(monkeypatch):

@@ -62,7 +62,9 @@ class ClientCredentialsGrant(TokenIssuer, grants.ClientCredentialsGrant):
         from core.policies.engine import evaluate
 
         # Not user_has_access(): that refuses service accounts, which is what this grant is for.
-        result = evaluate(app, user, {"oauth_client_credentials": True})
+        # The bindings come with the provider (core/oidc/client.py provider_for: cached under the configuration stamp).
+        result = evaluate(app, user, {"oauth_client_credentials": True},
+                          bindings=getattr(provider, "application_bindings", None), many=False)
         if not result.passing:
             raise AccessDenied(f"access to {app.name!r} denied by its bindings")
         self.request.user = user

@@ -39,7 +39,8 @@ class RefreshTokenGrant(TokenIssuer, grants.RefreshTokenGrant):
 
     def _validate_token_scope(self, token):
         asked = self.request.payload.scope or token.scope
-        scope = narrow_scope(token.provider, asked)
+        # The client's provider is the token's (authenticate_refresh_token), loaded with its scope mappings.
+        scope = narrow_scope(self.request.client.provider, asked)
         if not set(scope.split()) <= set(token.scopes):
             raise InvalidScopeError(f"scope {asked!r} asks for more than the refresh token was granted "
                                     f"({token.scope!r}); ask for those scopes at /authorize")
