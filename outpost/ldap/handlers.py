@@ -297,6 +297,9 @@ class Handlers:
         self.observe: Callable[[str, int, float, str], None] | None = None  # metrics (outpost/ldap/metrics.py)
 
     # -- providers ------------------------------------------------------------------------------------
+    def _generation(self) -> int | None:
+        return self.link.snapshot.generation if self.link.snapshot else None
+
     def providers(self) -> list[dict]:
         return list(self.link.snapshot.providers) if self.link.snapshot else []
 
@@ -443,8 +446,10 @@ class Handlers:
         if result is not None:
             log["cached"] = True
         else:
+            generation = self._generation()
             result = await self.link.authenticate("ldap", int(provider["pk"]), username, password, session.remote_ip)
-            if cached and result.result is AuthResult.OK:
+            # a refresh while the core decided may have revoked what it answered: not kept past it
+            if cached and result.result is AuthResult.OK and self._generation() == generation:
                 self.bind_cache.put(provider["pk"], username, password, result)
         log["result"] = result.result.value
         if result.result is not AuthResult.OK:
