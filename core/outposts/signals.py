@@ -7,6 +7,9 @@
   (a provider can move between applications), policies and policy bindings, users, groups and
   memberships (the proxy snapshot's ``access`` lists who may use each application). Simple and
   correct; the hub coalesces bursts. A save touching only ``last_login`` (every login) is not a change.
+* What a cached LDAP bind or RADIUS PAP answer was computed from (``bind_mode=cached``, outpost/bind_cache.py:
+  emptied on every refresh) -> the same: property mappings (the reply attributes) and app passwords (a
+  password the login accepted: created, changed or deleted).
 * pre_delete of an AuthenticatedSession (logout, revocation, expiry) -> SESSION_END with its ``sid``
   (sha256 of the session key, the OIDC ``sid``) to every outpost.
 
@@ -18,14 +21,23 @@ from __future__ import annotations
 
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
-from core.accounts.models import Application, AuthenticatedSession, Group, Provider, User
+from core.accounts.models import (
+    Application,
+    AuthenticatedSession,
+    Group,
+    PropertyMapping,
+    Provider,
+    Token,
+    TokenIntents,
+    User,
+)
 from core.crypto.models import CertificateKeyPair  # a provider's certificate, re-read by its outposts
 from core.outposts.hub import Publisher, publisher
 from core.outposts.models import Outpost, OutpostChange
 from core.policies.models import Policy, PolicyBinding
 from protocols.outpost import hash_session_key, session_end, trigger_update
 
-EVERY_OUTPOST = (Application, Policy, PolicyBinding, User, Group, CertificateKeyPair)
+EVERY_OUTPOST = (Application, Policy, PolicyBinding, User, Group, CertificateKeyPair, PropertyMapping)
 NOT_SERVED_FIELDS = frozenset({"last_login"})
 
 
@@ -50,7 +62,8 @@ def model_changed(sender, instance, **kwargs) -> None:
             for pk in Outpost.objects.using(kwargs.get("using") or "default").filter(
                     providers__pk=instance.pk).values_list("pk", flat=True):
                 _defer(pk, trigger_update(), kwargs)
-    elif isinstance(instance, EVERY_OUTPOST):
+    elif isinstance(instance, EVERY_OUTPOST) or (isinstance(instance, Token)
+                                                  and instance.intent == TokenIntents.INTENT_APP_PASSWORD):
         _defer(None, trigger_update(), kwargs)
 
 

@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import hmac
 import logging
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -35,6 +32,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from outpost.bind_cache import BindCache, carries_code
 from outpost.core_link import CoreLink, LinkError
 from outpost.memory import release_free_memory
 from protocols.ldap import codec, directory, schema
@@ -42,7 +40,7 @@ from protocols.ldap import dn as dnmod
 from protocols.ldap.connection import Connection
 from protocols.ldap.index import Indexed
 from protocols.ldap.search import Entry
-from protocols.outpost import AuthResult, AuthUser, split_mfa
+from protocols.outpost import AuthResult, AuthUser
 from protocols.version import VERSION
 
 LOGGER = logging.getLogger("gatehouse.outpost.ldap")
@@ -137,57 +135,6 @@ def pushdown(flt) -> str | None:
             if found is not None:
                 return found
     return None
-
-
-class BindCache:
-    """``bind_mode=cached``: successful binds remembered for ``ttl`` seconds, keyed on (provider, case-folded
-    username) and checked against scrypt(password, per-entry salt) -- never the password itself. Only
-    successes are kept. Everything is dropped whenever the link refreshes (the core sends TRIGGER_UPDATE for
-    every user, group, membership, policy and provider change: a password change, a deactivation or a group
-    removal empties the cache), and an entry goes when SESSION_END names the core session its bind opened."""
-
-    # scrypt N=2^9, r=8: 512 KiB and ~1 ms a check (2^11 took ~4.9 ms, more than the 2 ms a cached bind may
-    # cost). Enough for what it guards: the cache lives only in this process's memory and its entries expire
-    # after the TTL, so the hash only has to stop a memory dump from yielding passwords cheaply; a guesser
-    # holding a dump still pays a memory-hard ~1 ms per guess and per entry (salted), against nanoseconds
-    # for a plain digest.
-    SCRYPT = {"n": 2**9, "r": 8, "p": 1, "dklen": 32}
-
-    def __init__(self, ttl: float = 300.0, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
-        self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
-        self._entries: OrderedDict[tuple, tuple[bytes, bytes, float, object]] = OrderedDict()
-
-    @classmethod
-    def _digest(cls, password: str, salt: bytes) -> bytes:
-        return hashlib.scrypt(password.encode("utf-8", errors="surrogatepass"), salt=salt, **cls.SCRYPT)
-
-    def get(self, provider_pk, username: str, password: str):
-        key = (provider_pk, username.casefold())
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        salt, digest, expires, answer = entry
-        if self.clock() >= expires:
-            self._entries.pop(key, None)
-            return None
-        return answer if hmac.compare_digest(self._digest(password, salt), digest) else None
-
-    def put(self, provider_pk, username: str, password: str, answer) -> None:
-        salt = secrets.token_bytes(16)
-        self._entries[(provider_pk, username.casefold())] = (salt, self._digest(password, salt),
-                                                             self.clock() + self.ttl, answer)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def clear(self, *_args) -> None:
-        self._entries.clear()
-
-    def drop_session(self, session_id: str) -> None:
-        for key in [k for k, v in self._entries.items() if getattr(v[3], "session_id", None) == session_id]:
-            del self._entries[key]
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class CoreDirectory:
@@ -350,6 +297,9 @@ class Handlers:
         self.observe: Callable[[str, int, float, str], None] | None = None  # metrics (outpost/ldap/metrics.py)
 
     # -- providers ------------------------------------------------------------------------------------
+    def _generation(self) -> int | None:
+        return self.link.snapshot.generation if self.link.snapshot else None
+
     def providers(self) -> list[dict]:
         return list(self.link.snapshot.providers) if self.link.snapshot else []
 
@@ -491,16 +441,15 @@ class Handlers:
             await asyncio.sleep(self.penalty)
             return answer(codec.INVALID_CREDENTIALS, "invalid credentials")
         password = request.password.decode("utf-8", errors="replace")
-        # a password carrying a one-time code is never answered from or put in the cache: the same
-        # "password;123456" again within the TTL would replay the code
-        one_time = bool(provider.get("mfa_support", True)) and split_mfa(password, True)[1] is not None
-        cached = provider.get("bind_mode") == "cached" and not one_time
+        cached = provider.get("bind_mode") == "cached" and not carries_code(password, provider.get("mfa_support", True))
         result = self.bind_cache.get(provider["pk"], username, password) if cached else None
         if result is not None:
             log["cached"] = True
         else:
+            generation = self._generation()
             result = await self.link.authenticate("ldap", int(provider["pk"]), username, password, session.remote_ip)
-            if cached and result.result is AuthResult.OK:
+            # a refresh while the core decided may have revoked what it answered: not kept past it
+            if cached and result.result is AuthResult.OK and self._generation() == generation:
                 self.bind_cache.put(provider["pk"], username, password, result)
         log["result"] = result.result.value
         if result.result is not AuthResult.OK:

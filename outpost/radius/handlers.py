@@ -20,6 +20,13 @@ Per datagram, in order (THREATS 15-17):
    the user's network password (a token of intent radius); for MS-CHAPv2, MS-CHAP2-Success and the MPPE keys come
    back for the Accept; MS-CHAP v1 gets no MPPE keys). EAP is rejected with a reason in the log.
    The core away or its flow failing comes back from CoreLink.authenticate as ``flow_error``: a reject.
+   With the provider's ``bind_mode=cached`` a PAP success is remembered (outpost/bind_cache.py: keyed on the
+   provider and case-folded User-Name, checked against a salted scrypt of the password, 5 minutes) with the
+   core's answer, so the same name and password get the same Accept without the core; never a reject, never
+   a password carrying a one-time code. The cache empties on every configuration refresh (the core triggers one
+   for every user, group, membership, policy and provider change) and drops the entry whose core session
+   ends (SESSION_END); an answer that was in flight across a refresh is not cached. CHAP and MS-CHAP are
+   never cached (a fresh challenge each time: nothing to compare).
    Should the link raise instead (a bug), there is no answer and the retransmit is decided afresh.
 
 ``remote_ip`` sent to the core is the NAS's address (the RADIUS client), not Calling-Station-Id: that one is
@@ -41,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from outpost.bind_cache import BindCache, carries_code
 from protocols.radius.clients import ClientTable, build_table
 from protocols.radius.codec import Code, DecodeError, Request, attribute_items, decode_request, encode_reply
 
@@ -167,6 +175,13 @@ class RadiusHandler:
         self.clock = clock
         self.table = ClientTable()
         self._table_generation = -1
+        self.credentials = BindCache()
+        session_end = getattr(link, "on_session_end", None)
+        if isinstance(session_end, list):
+            session_end.append(self._session_ended)
+
+    async def _session_ended(self, session_id: str) -> None:
+        self.credentials.drop_session(session_id)
 
     def refresh(self, snapshot: Any = None) -> None:
         """Rebuild the client table from the link's snapshot (called on every configuration refresh)."""
@@ -175,8 +190,13 @@ class RadiusHandler:
             return
         self.table = build_table(snapshot.providers)
         self._table_generation = snapshot.generation
+        self.credentials.clear()  # a user, group, policy or provider changed: revocation on the next request
         for problem in self.table.problems:
             LOGGER.warning(problem)
+
+    def _current_generation(self) -> int:
+        self._current_table()
+        return self._table_generation
 
     def _current_table(self) -> ClientTable:
         snapshot = getattr(self.link, "snapshot", None)
@@ -226,7 +246,7 @@ class RadiusHandler:
         if accounting:
             return None, "dropped", "Access-Request on the accounting listener"
         method = line["method"] = method_of(request)
-        return await self._once(request, host, port, self._access(request, client, host, method))
+        return await self._once(request, host, port, self._access(request, client, host, method, line))
 
     async def _once(self, request: Request, host: str, port: int, decide) -> tuple[bytes | None, str, str]:
         """Run ``decide`` (a coroutine) unless this is a retransmit: then the cached reply, or nothing while the
@@ -264,8 +284,8 @@ class RadiusHandler:
             return None, "dropped", "accounting: the core did not record it"
         return encode_reply(request, Code.ACCOUNTING_RESPONSE, client.secret), "answered", "accounting recorded"
 
-    async def _access(self, request: Request, client: Any, host: str,
-                      method: str) -> tuple[bytes | None, str, str]:
+    async def _access(self, request: Request, client: Any, host: str, method: str,
+                      line: dict) -> tuple[bytes | None, str, str]:
         if not request.user_name:
             return await self._reject(request, client, "no User-Name")
         if method in ("chap", "mschap", "mschapv2"):
@@ -273,13 +293,22 @@ class RadiusHandler:
         if method != "pap":
             return await self._reject(request, client,
                                       f"{method} is not supported (PAP, CHAP, MS-CHAP and MS-CHAPv2 are)")
-        try:
-            answer = await self.link.authenticate("radius", client.provider_pk, request.user_name,
-                                                  request.password or "", host)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the link raised (it answers flow_error for the core away): no decision
-            return None, "dropped", f"core: {type(exc).__name__}: {exc}"
+        password = request.password or ""
+        cached = client.cached and not carries_code(password, client.mfa_support)
+        answer = self.credentials.get(client.provider_pk, request.user_name, password) if cached else None
+        if answer is not None:
+            line["cached"] = True
+        else:
+            generation = self._table_generation
+            try:
+                answer = await self.link.authenticate("radius", client.provider_pk, request.user_name, password, host)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the link raised (it answers flow_error for the core away): no decision
+                return None, "dropped", f"core: {type(exc).__name__}: {exc}"
+            # a refresh while the core decided may have revoked what it answered: not kept past it
+            if cached and str(getattr(answer, "result", "")) == "ok" and self._current_generation() == generation:
+                self.credentials.put(client.provider_pk, request.user_name, password, answer)
         result = str(getattr(answer, "result", ""))
         reason = str(getattr(answer, "reason", "") or result)
         if result != "ok":

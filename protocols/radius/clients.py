@@ -26,6 +26,7 @@ class Client:
     secret: bytes = field(repr=False)
     require_message_authenticator: bool = True
     mfa_support: bool = True
+    cached: bool = False  # the provider's bind_mode is "cached": PAP successes are remembered (outpost/bind_cache.py)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def build_table(providers: Iterable[dict]) -> ClientTable:
                                   secret=secret.encode(),
                                   require_message_authenticator=provider.get("require_message_authenticator",
                                                                              True) is not False,
-                                  mfa_support=bool(provider.get("mfa_support", True))))
+                                  mfa_support=bool(provider.get("mfa_support", True)),
+                                  cached=provider.get("bind_mode") == "cached"))
     clients.sort(key=lambda c: -c.network.prefixlen)  # stable: equal prefixes keep the pk order
     return ClientTable(tuple(clients), tuple(problems))
 

@@ -70,6 +70,7 @@ def test_ldap_and_radius_configs(world):
     radius = bearer(world["keys"]["radius-outpost"]).get("/api/v3/outposts/radius/").json()["results"]
     assert len(radius) == 1 and RADIUS_FIELDS <= set(radius[0])
     assert radius[0]["shared_secret"] == "s3cret" and radius[0]["auth_flow_slug"] == "auth-flow"
+    assert radius[0]["bind_mode"] == "direct" and radius[0]["require_message_authenticator"] is True  # Gatehouse's
     # A proxy outpost reads no LDAP/RADIUS secrets.
     proxy = bearer(world["keys"]["proxy-outpost"])
     assert proxy.get("/api/v3/outposts/radius/").json()["results"] == []

@@ -8,6 +8,7 @@ from core.accounts.models import Application, Group
 from core.blueprints.apply import BUILTIN_DIR, apply_file
 from core.blueprints.importer import Importer
 from core.blueprints.loader import load
+from core.blueprints.tags import BlueprintError
 from core.outposts.models import Outpost
 from core.policies.models import PolicyBinding
 from core.providers.radius.models import RadiusProvider
@@ -38,3 +39,16 @@ def test_radius_blueprint():
     assert ["Tunnel-Private-Group-Id:1", "20"] in vlan
     assert result.changed
     assert not apply().changed
+
+
+def test_radius_bind_mode_through_a_blueprint():
+    """bind_mode as LDAP's: "direct" (the default) or "cached"; anything else is an error naming the value."""
+    apply_file(BUILTIN_DIR / "10-flow-default-authentication-flow.yaml")
+    apply()
+    assert RadiusProvider.objects.get(name="wifi-radius").bind_mode == "direct"
+    cached = BLUEPRINT.read_text().replace("bind_mode: direct", "bind_mode: cached")
+    Importer(load(cached, source="cached.yaml"), env=ENV).apply()
+    assert RadiusProvider.objects.get(name="wifi-radius").bind_mode == "cached"
+    with pytest.raises(BlueprintError, match=r"field 'bind_mode': Value 'sometimes' is not a valid choice"):
+        Importer(load(BLUEPRINT.read_text().replace("bind_mode: direct", "bind_mode: sometimes"),
+                      source="bad.yaml"), env=ENV).apply()

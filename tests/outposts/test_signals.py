@@ -85,6 +85,50 @@ async def test_users_groups_bindings_applications_trigger(world, core_factory, c
     assert await next_message(mine, timeout=DEADLINE) == trigger_update()
 
 
+@pytest.mark.parametrize("change", ["property_mapping", "app_password_created", "app_password_deleted"])
+async def test_what_a_cached_login_answer_rests_on_triggers(world, core_factory, change):
+    """bind_mode=cached (outpost/bind_cache.py) empties on every refresh: a mapping's reply attributes and the
+    app passwords a login accepts must announce their changes too."""
+    from core.accounts.models import Token, TokenIntents
+    from core.providers.radius.models import RadiusProviderPropertyMapping
+
+    def app_password():
+        token = Token(identifier="alice-app", intent=TokenIntents.INTENT_APP_PASSWORD, user=world["alice"])
+        token.set_key()
+        token.save()
+        return token
+
+    token = await orm(app_password) if change == "app_password_deleted" else None
+    core = await core_factory()
+    mine = await connected(core, world["outpost"], world["key"])
+
+    def act():
+        if change == "property_mapping":
+            RadiusProviderPropertyMapping.objects.create(name="vlan", expression="return packet")
+        elif change == "app_password_created":
+            app_password()
+        else:
+            token.delete()
+
+    await orm(act)
+    assert await next_message(mine, timeout=DEADLINE) == trigger_update()
+
+
+async def test_other_tokens_are_not_a_change(world, core_factory):
+    from core.accounts.models import Token, TokenIntents
+
+    core = await core_factory()
+    mine = await connected(core, world["outpost"], world["key"])
+
+    def verification():
+        token = Token(identifier="alice-verify", intent=TokenIntents.INTENT_VERIFICATION, user=world["alice"])
+        token.set_key()
+        token.save()
+
+    await orm(verification)
+    assert triggers(await messages_for(mine, 0.6)) == []
+
+
 async def test_last_login_stamp_is_not_a_change(world, core_factory):
     core = await core_factory()
     mine = await connected(core, world["outpost"], world["key"])

@@ -31,3 +31,24 @@ def test_a_row_shows_its_kind_and_opens_its_kinds_page(admin_client):
     opened = admin_client.get(f"{PROVIDERS}{grafana.pk}/change/")
     assert opened.status_code == 302
     assert opened["Location"] == f"/if/admin/authentik_providers_oauth2/oauth2provider/{grafana.pk}/change/"
+
+
+def test_radius_provider_bind_mode_in_the_admin_form(admin_client):
+    """bind_mode (direct / cached, outpost/bind_cache.py) is a choice on the RADIUS provider's page, checked as
+    the API checks it."""
+    from core.providers.radius.models import RadiusProvider
+
+    url = "/if/admin/authentik_providers_radius/radiusprovider/"
+    page = admin_client.get(url + "add/").content.decode()
+    assert '<select name="bind_mode"' in page and 'value="direct" selected' in page and 'value="cached"' in page
+    provider = RadiusProvider.objects.create(name="vpn", shared_secret="a-shared-secret")
+    form = {"name": "vpn", "client_networks": "10.0.0.0/8", "shared_secret": "a-shared-secret",
+            "mfa_support": "on", "require_message_authenticator": "on", "bind_mode": "cached"}
+    response = admin_client.post(f"{url}{provider.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    provider.refresh_from_db()
+    assert provider.bind_mode == "cached"
+    response = admin_client.post(f"{url}{provider.pk}/change/", {**form, "bind_mode": "sometimes"})
+    assert response.status_code == 200 and "sometimes" in response.content.decode()
+    provider.refresh_from_db()
+    assert provider.bind_mode == "cached"

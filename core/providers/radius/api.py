@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from core.accounts.api import ProviderSerializer
 from core.api.fields import IEXACT, ModelNamesMixin, application_of, validate_expression
 from core.api.outpost_config import OutpostAuthenticateMixin, OutpostConfigViewSet, check_access_schema
+from core.api.schema import LDAP_MODES as MODES
 from core.inheritance import concrete
 from core.providers.radius.models import RadiusProvider, RadiusProviderPropertyMapping
 
@@ -35,12 +36,13 @@ def validate_client_networks(value: str) -> str:
 
 class RadiusProviderSerializer(ProviderSerializer):
     client_networks = serializers.CharField(required=False, validators=[validate_client_networks])
+    bind_mode = serializers.ChoiceField(choices=MODES, default="direct")  # LDAP's name and values (Gatehouse's)
     outpost_set = serializers.SerializerMethodField()
 
     class Meta:
         model = RadiusProvider
         fields = [*ProviderSerializer.Meta.fields, "client_networks", "shared_secret", "mfa_support", "certificate",
-                  "require_message_authenticator", "outpost_set"]
+                  "require_message_authenticator", "bind_mode", "outpost_set"]
 
     def get_outpost_set(self, obj) -> list[str]:
         return [f"{o.pk}" for o in obj.outposts.all()]
@@ -105,14 +107,14 @@ class RadiusProviderViewSet(viewsets.ModelViewSet):
     serializer_class = RadiusProviderSerializer
     # ours (exact) and authentik's (__iexact) names
     filterset_fields = {"name": IEXACT, "authorization_flow": ["exact"], "authorization_flow__slug": ["iexact"],
-                        "client_networks": IEXACT, "application": ["isnull"]}
+                        "client_networks": IEXACT, "bind_mode": ["exact"], "application": ["isnull"]}
     search_fields = ["name", "client_networks"]
     ordering_fields = ["name", "id"]
     ordering = ["name"]
 
 
 class RadiusOutpostConfigSerializer(serializers.ModelSerializer):
-    """Reference §4.1, field names exact; require_message_authenticator is Gatehouse's (THREATS 16)."""
+    """Reference §4.1, field names exact; require_message_authenticator (THREATS 16) and bind_mode are Gatehouse's."""
 
     pk = serializers.IntegerField(read_only=True)
     application_slug = serializers.SerializerMethodField()
@@ -122,7 +124,7 @@ class RadiusOutpostConfigSerializer(serializers.ModelSerializer):
     class Meta:
         model = RadiusProvider
         fields = ["pk", "name", "application_slug", "auth_flow_slug", "client_networks", "shared_secret",
-                  "mfa_support", "certificate", "require_message_authenticator"]
+                  "mfa_support", "certificate", "require_message_authenticator", "bind_mode"]
 
     def get_application_slug(self, obj) -> str:
         app = application_of(obj) or obj.backchannel_application.first()

@@ -19,6 +19,10 @@ class RadiusProvider(Provider):
                                     on_delete=models.SET_NULL, related_name="+")
     require_message_authenticator = models.BooleanField(
         default=True, help_text="BlastRADIUS (CVE-2024-3596): drop Access-Requests without a valid one")
+    bind_mode = models.TextField(
+        default="direct", choices=[("direct", "Direct"), ("cached", "Cached")],
+        help_text="direct: every PAP request goes to the core; cached: a PAP success is remembered in the outpost for "
+                  "5 minutes (emptied on every user, group, policy or provider change)")
 
     class Meta:
         verbose_name = "RADIUS Provider"

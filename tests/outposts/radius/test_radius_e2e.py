@@ -468,3 +468,64 @@ def test_log_lines_name_the_request_without_secrets(world):
     for secret in (PASSWORD, "dave-wrong-", WIDE.decode(), NARROW.decode(), LEGACY.decode(),
                    *world.network_passwords.values()):
         assert secret not in log
+
+
+# -- bind_mode=cached: PAP successes remembered in the outpost, emptied on every configuration refresh ---------
+
+def refreshes(world) -> int:
+    return world.outpost.log.read_text(errors="replace").count("configuration refreshed")
+
+
+def after_refresh(world, change) -> None:
+    """Run ``change`` (an API call) and wait until the outpost has refetched its configuration after it: the
+    core announces every user, group, membership and provider change (TRIGGER_UPDATE) once it is committed."""
+    before = refreshes(world)
+    change()
+    world.until(lambda: refreshes(world) > before, "a configuration refresh after the change")
+
+
+def cached_lines(world) -> int:
+    return world.outpost.log.read_text(errors="replace").count('"cached": true')
+
+
+def test_cached_pap_same_accept_without_the_core(world):
+    after_refresh(world, lambda: world.call("PATCH", f"/providers/radius/{world.providers['wide']}/",
+                                            json={"bind_mode": "cached"}))
+    for name in ("erin", "frank", "gina"):
+        after_refresh(world, lambda name=name: _user(world, name))
+    first = world.pap_reply("dave", PASSWORD)  # dave is in vlan-42 (test_vlan_by_group_in_the_accept)
+    before = cached_lines(world)
+    second = world.pap_reply("dave", PASSWORD)
+    assert first.code == second.code == AccessAccept
+    assert cached_lines(world) == before + 1
+    attributes = {k: first[k] for k in first.keys() if k != "Message-Authenticator"}
+    assert attributes["Tunnel-Private-Group-Id"] == ["42"]
+    assert {k: second[k] for k in second.keys() if k != "Message-Authenticator"} == attributes
+    # a wrong password for a cached name asks the core (and is rejected); so does a name never seen
+    assert world.pap("dave", "not-" + PASSWORD) == AccessReject
+    assert cached_lines(world) == before + 1
+
+
+def test_cached_never_a_one_time_code(world):
+    code = world.code()
+    assert world.pap("mfa-user", f"{PASSWORD};{code}") == AccessAccept
+    before = cached_lines(world)
+    assert world.pap("mfa-user", f"{PASSWORD};{code}") == AccessReject  # the core refuses the replayed code
+    assert cached_lines(world) == before
+
+
+@pytest.mark.parametrize(("name", "change", "new_password"), [
+    ("erin", lambda w: w.call("PATCH", f"/core/users/{w.users['erin']['pk']}/", json={"is_active": False}), None),
+    ("frank", lambda w: w.call("PATCH", f"/core/users/{w.users['frank']['pk']}/", json={"groups": []}), None),
+    ("gina", lambda w: w.call("POST", f"/core/users/{w.users['gina']['pk']}/set_password/",
+                              json={"password": "Gina-new-password-9"}), "Gina-new-password-9"),
+], ids=["deactivated", "removed-from-group", "password-changed"])
+def test_cached_revocation_on_the_next_request(world, name, change, new_password):
+    assert world.pap(name, PASSWORD) == AccessAccept
+    before = cached_lines(world)
+    assert world.pap(name, PASSWORD) == AccessAccept
+    assert cached_lines(world) == before + 1  # answered from the cache
+    after_refresh(world, lambda: change(world))
+    assert world.pap(name, PASSWORD) == AccessReject
+    if new_password:
+        assert world.pap(name, new_password) == AccessAccept
