@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need
+from tests.support.api import Api
+from tests.support.server import start_core
+
+ADMIN_PASSWORD = "Correct-Horse-battery-9!"  # noqa: S105 - a test password
+BOOTSTRAP_TOKEN = "browser-bootstrap-token-" + "x" * 40  # noqa: S105 - a test token
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
@@ -69,3 +74,20 @@ def page(chromium, request):
     context.close()
     # Every journey doubles as a check that the policy blocks nothing the pages need (issue 8 item 11).
     assert not blocked, "the Content-Security-Policy blocked:\n" + "\n".join(blocked)
+
+
+@pytest.fixture(scope="module")
+def core(tmp_path_factory, chromium):
+    """One server per test module, starting from an existing admin (bootstrap password + token). Depends on
+    ``chromium`` so a laptop without it skips before starting a server."""
+    server = start_core(tmp_path_factory.mktemp("core"), bootstrap_password=ADMIN_PASSWORD,
+                        bootstrap_token=BOOTSTRAP_TOKEN)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(core):
+    client = Api(core.url, BOOTSTRAP_TOKEN)
+    yield client
+    client.close()

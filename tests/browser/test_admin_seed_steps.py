@@ -31,18 +31,14 @@ import pyotp
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.browser.conftest import ROOT
+from tests.browser.conftest import ADMIN_PASSWORD, ROOT
 from tests.browser.flow import WAIT_MS, on_path, sign_in
 from tests.e2e.support.proxies import start_proxy
 from tests.e2e.support.stack import Stack, until
 from tests.e2e.support.upstream import start_upstream
-from tests.support.api import Api
 from tests.support.outpost import OutpostProcess
-from tests.support.server import start_core
 
 VIEWPORT = {"width": 1280, "height": 800}  # the admin on a desktop screen (tests/browser/conftest.py ``page``)
-ADMIN_PASSWORD = "Correct-Horse-battery-9!"  # noqa: S105 - a test password
-BOOTSTRAP_TOKEN = "admin-seed-steps-token-" + "y" * 40  # noqa: S105 - a test token
 ADMIN = "/if/admin/"
 EMBEDDED = "authentik Embedded Outpost"
 AUTHORIZATION_FLOW = "default-provider-authorization-implicit-consent"
@@ -118,21 +114,6 @@ def sign_in_admin(page, base: str) -> None:
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def core(tmp_path_factory, chromium):
-    server = start_core(tmp_path_factory.mktemp("core"), bootstrap_password=ADMIN_PASSWORD,
-                        bootstrap_token=BOOTSTRAP_TOKEN)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def api(core):
-    client = Api(core.url, BOOTSTRAP_TOKEN)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

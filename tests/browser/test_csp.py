@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
+from tests.browser.conftest import ADMIN_PASSWORD, BOOTSTRAP_TOKEN
 from tests.browser.flow import on_path, sign_in
-from tests.browser.test_journeys import ADMIN_PASSWORD, BOOTSTRAP_TOKEN
 from tests.support.api import Api
-from tests.support.server import start_core
 
 PAGES = {
     "portal": "/if/user/",
@@ -32,14 +29,6 @@ PAGES = {
     "REST API, browsable": "/api/v3/core/users/",
     "OIDC device page": "/device",
 }
-
-
-@pytest.fixture(scope="module")
-def core(tmp_path_factory, chromium):
-    server = start_core(tmp_path_factory.mktemp("core"), bootstrap_password=ADMIN_PASSWORD,
-                        bootstrap_token=BOOTSTRAP_TOKEN)
-    yield server
-    server.stop()
 
 
 def test_each_kind_of_page_has_the_policy_and_nothing_is_blocked(core, page):

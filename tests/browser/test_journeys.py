@@ -19,14 +19,11 @@ import httpx
 import pyotp
 import pytest
 
-from tests.browser.conftest import ROOT
+from tests.browser.conftest import ADMIN_PASSWORD, ROOT
 from tests.browser.flow import LOGIN_PATH, WAIT_MS, on_path, sign_in, sign_out, submit
-from tests.support.api import Api
 from tests.support.server import start_core
 
 PAGES = ROOT / "test-artifacts" / "pages"
-ADMIN_PASSWORD = "Correct-Horse-battery-9!"  # noqa: S105 - a test password
-BOOTSTRAP_TOKEN = "browser-bootstrap-token-" + "x" * 40  # noqa: S105 - a test token
 SETUP_PATH = "/if/flow/initial-setup/"
 EXPLICIT_CONSENT = "default-provider-authorization-explicit-consent"
 
@@ -50,23 +47,6 @@ def field_error(page, input_id: str) -> str:
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def core(tmp_path_factory, chromium):
-    """One server for the journeys that start from an existing admin (bootstrap password + token).
-    Depends on ``chromium`` so a laptop without it skips before starting a server."""
-    server = start_core(tmp_path_factory.mktemp("core"), bootstrap_password=ADMIN_PASSWORD,
-                        bootstrap_token=BOOTSTRAP_TOKEN)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def api(core):
-    client = Api(core.url, BOOTSTRAP_TOKEN)
-    yield client
-    client.close()
 
 
 @pytest.fixture
